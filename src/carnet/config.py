@@ -1,0 +1,74 @@
+"""Configuration read from ``CARNET_*`` environment variables, with embedded defaults.
+
+The embedded default needs nothing installed: a SQLite file and an encrypted blob folder
+inside ``CARNET_DATA_DIR`` and mail kept in a local outbox. Every command reads the same
+settings, so two instances with different data folders never touch each other.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All tunables of one Carnet instance (prefix ``CARNET_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CARNET_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("carnet-data"), description="Dossier des données locales")
+    database_url: str = Field(default="", description="URL SQLAlchemy; SQLite dans data_dir par défaut")
+    smtp_url: str = Field(default="outbox:", description="smtp://user:pass@host:port ou outbox:")
+    mail_from: str = "Carnet <ne-pas-repondre@carnet.localhost>"
+    base_url: str = "http://127.0.0.1:8000"
+    master_key_file: Path | None = None
+    secret_key_file: Path | None = None
+    dev_pages: bool | None = None
+    session_idle_minutes: int = 15
+    session_max_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    login_ip_limit_per_minute: int = 20
+    otp_ttl_minutes: int = 10
+    argon2_profile: str = Field(default="standard", pattern="^(standard|test)$")
+    log_level: str = "INFO"
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'carnet.sqlite3'}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.resolved_data_dir / "keys" / "master.key"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        return self.secret_key_file or self.resolved_data_dir / "keys" / "secret.key"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def show_dev_pages(self) -> bool:
+        """The dev-only outbox page exists only on a local, non-TLS instance unless forced."""
+        if self.dev_pages is not None:
+            return self.dev_pages
+        return self.smtp_url.startswith("outbox:") and not self.https
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

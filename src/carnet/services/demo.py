@@ -1,0 +1,197 @@
+"""Demo data set in Corsica (idempotent): patients in Ajaccio (2A) and Bastia (2B),
+a general practitioner, a pharmacist, a dentist and a hospital lab."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carnet.domain.actors import Actor
+from carnet.domain.identifiers import nir_from_body, validate_finess, validate_rpps
+from carnet.domain.professions import profession_label
+from carnet.services import audit
+from carnet.services.auth import hash_password
+from carnet.services.context import Services
+from carnet.storage.tables import Account, Establishment, Patient, Professional
+
+DEMO_PASSWORD = "Carnet-Demo-2026!"  # noqa: S105 — published demo credential, demo data only
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    login: str
+    who: str
+    kind: str
+
+
+PATIENTS = [
+    # body (13), birth name, first names, birth date, sex, INSEE birth place, commune, CP, dépt, address, login
+    (
+        "285032A004117",
+        "SANTONI",
+        "Marie-Ange",
+        date(1985, 3, 14),
+        "F",
+        "2A004",
+        "Ajaccio",
+        "20000",
+        "2A",
+        "8 cours Grandval",
+        "marie-ange.santoni",
+        "adulte",
+    ),
+    (
+        "148072B033045",
+        "LUCIANI",
+        "Pierre-Paul",
+        date(1948, 7, 2),
+        "M",
+        "2B033",
+        "Bastia",
+        "20200",
+        "2B",
+        "14 boulevard Paoli",
+        "pierre-paul.luciani",
+        "senior",
+    ),
+    (
+        "290112B033208",
+        "CASANOVA",
+        "Laetitia",
+        date(1990, 11, 20),
+        "F",
+        "2B033",
+        "Bastia",
+        "20200",
+        "2B",
+        "3 rue César Campinchi",
+        "laetitia.casanova",
+        "parent",
+    ),
+    (
+        "117052B033311",
+        "CASANOVA",
+        "Lisandru",
+        date(2017, 5, 9),
+        "M",
+        "2B033",
+        "Bastia",
+        "20200",
+        "2B",
+        "3 rue César Campinchi",
+        None,
+        "enfant",
+    ),
+]
+PROFESSIONALS = [
+    (
+        "10001234567",
+        "FERRACCI",
+        "Jean-Baptiste",
+        "10",
+        "Médecine générale",
+        "12 cours Napoléon",
+        "Ajaccio",
+        "dr.ferracci",
+    ),
+    (
+        "10002345678",
+        "PERETTI",
+        "Anna Maria",
+        "21",
+        None,
+        "Pharmacie du Port, 5 boulevard Paoli",
+        "Bastia",
+        "anna-maria.peretti",
+    ),
+    ("10003456789", "ORSINI", "Dominique", "40", None, "3 rue Fesch", "Ajaccio", "dominique.orsini"),
+]
+LAB = ("2B0000020", "Laboratoire de biologie médicale — Centre hospitalier de Bastia", "laboratoire", "Bastia", "2B")
+
+
+def _account(services: Services, db: Session, login: str, **fields: object) -> None:
+    account = db.scalar(select(Account).where(Account.login == login))
+    if account is None:
+        db.add(Account(login=login, password_hash=hash_password(services, DEMO_PASSWORD), **fields))
+    else:
+        for name, value in fields.items():
+            setattr(account, name, value)
+
+
+def load_demo(services: Services, db: Session) -> list[DemoLogin]:
+    """Create or refresh the demo data; returns the logins to print."""
+    logins: list[DemoLogin] = []
+    system = Actor.system("Carnet (données de démonstration)")
+    parent_id: str | None = None
+    for body, name, first, born, sex, place, city, cp, dept, street, login, role in PATIENTS:
+        ins = nir_from_body(body)
+        patient = db.scalar(select(Patient).where(Patient.ins == ins))
+        email = f"{login or 'famille.casanova'}@exemple.fr"
+        fields = dict(
+            birth_name=name,
+            first_names=first,
+            birth_date=born,
+            sex=sex,
+            birth_place=place,
+            email=email,
+            address=street,
+            postal_code=cp,
+            city=city,
+            departement=dept,
+            attached_to_id=parent_id if role == "enfant" else None,
+        )
+        if patient is None:
+            patient = Patient(ins=ins, **fields)
+            db.add(patient)
+            db.flush()
+            audit.record(db, system, "space.created", patient_id=patient.id, resource_type="space")
+        else:
+            for field_name, value in fields.items():
+                setattr(patient, field_name, value)
+        if role == "parent":
+            parent_id = patient.id
+        if login:
+            _account(
+                services, db, login, kind="patient", email=email, patient_id=patient.id, display_name=f"{first} {name}"
+            )
+            logins.append(DemoLogin(login, f"{first} {name} — patiente/patient {role}, {city} ({dept})", "patient"))
+    finess, lab_name, kind, lab_city, lab_dept = LAB
+    lab = db.scalar(select(Establishment).where(Establishment.finess == validate_finess(finess)))
+    if lab is None:
+        db.add(Establishment(finess=finess, name=lab_name, kind=kind, city=lab_city, departement=lab_dept))
+    for rpps, name, first, profession, specialty, street, city, login in PROFESSIONALS:
+        pro = db.scalar(select(Professional).where(Professional.rpps == validate_rpps(rpps)))
+        fields = dict(
+            last_name=name,
+            first_name=first,
+            profession_code=profession,
+            specialty=specialty,
+            practice_address=street,
+            city=city,
+        )
+        if pro is None:
+            pro = Professional(rpps=rpps, **fields)
+            db.add(pro)
+            db.flush()
+        else:
+            for field_name, value in fields.items():
+                setattr(pro, field_name, value)
+        title = "Dr " if profession in {"10", "40"} else ""
+        _account(
+            services,
+            db,
+            login,
+            kind="professional",
+            email=f"{login}@exemple.fr",
+            professional_id=pro.id,
+            display_name=f"{title}{first} {name}",
+        )
+        logins.append(
+            DemoLogin(
+                login, f"{title}{first} {name} — {specialty or profession_label(profession)}, {city}", "professional"
+            )
+        )
+    return logins

@@ -1,0 +1,49 @@
+"""The hall every request walks through: policy decision + audit, in one transaction (ACC-5).
+
+A service calls ``guard`` before touching a patient's data. Allowed: the caller goes on and
+records what it did with ``audit.record`` in the same transaction. Denied: the refusal
+itself is recorded and committed, and ``AccessDenied`` carries the reason to the interface.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from carnet.domain.actors import Actor
+from carnet.domain.policy import Action, Decision, Facts, Resource, decide
+from carnet.services import audit
+from carnet.storage.tables import Patient
+
+
+class AccessDenied(Exception):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
+    """Gather what the policy needs to know; later rules add their facts here."""
+    patient = db.get(Patient, patient_id)
+    if patient is None:
+        return Facts(patient_exists=False)
+    return Facts(patient_exists=True, patient_status=patient.status)
+
+
+def guard(db: Session, actor: Actor, patient_id: str, action: Action, resource: Resource | None = None) -> Decision:
+    decision = decide(actor, patient_id, action, resource, facts_for(db, actor, patient_id))
+    if not decision.allowed:
+        known = decision.rule != "unknown_space"
+        audit.record(
+            db,
+            actor,
+            str(action),
+            patient_id=patient_id if known else None,
+            outcome="deny",
+            reason=decision.reason,
+            resource_type=resource.type if resource else None,
+            resource_id=resource.id if resource else None,
+            details={} if known else {"requested_space": patient_id},
+        )
+        db.commit()
+        raise AccessDenied(decision)
+    return decision

@@ -1,0 +1,59 @@
+"""Instance keys kept outside the database, in files (0600) generated on first start.
+
+- the *master key* wraps each patient's data key (used by the vault);
+- the *secret key* signs CSRF tokens, hashes one-time codes and seals TOTP secrets.
+A KMS/HSM can replace the files later behind the same small interface.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """Read a base64 32-byte key, creating it (and its folder) if it does not exist."""
+    if path.exists():
+        key = base64.b64decode(path.read_text().strip())
+        if len(key) != 32:
+            raise ValueError(f"{path}: la clé doit faire 32 octets")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, base64.b64encode(key) + b"\n")
+    finally:
+        os.close(fd)
+    return key
+
+
+@dataclass(frozen=True)
+class InstanceKeys:
+    secret: bytes
+    master: bytes
+
+    def mac(self, purpose: str, message: str) -> str:
+        """A keyed hash (HMAC-SHA256) separated by purpose."""
+        key = hashlib.sha256(self.secret + purpose.encode()).digest()
+        return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def seal(self, plaintext: str, purpose: str) -> str:
+        nonce = secrets.token_bytes(12)
+        sealed = AESGCM(self.secret).encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def unseal(self, token: str, purpose: str) -> str:
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+        return AESGCM(self.secret).decrypt(raw[:12], raw[12:], purpose.encode()).decode("utf-8")
+
+
+def load_instance_keys(secret_file: Path, master_file: Path) -> InstanceKeys:
+    return InstanceKeys(secret=load_or_create_key(secret_file), master=load_or_create_key(master_file))

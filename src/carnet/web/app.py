@@ -1,0 +1,129 @@
+"""The web application factory: the composition root of the HTTP interfaces."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carnet.config import Settings
+from carnet.jobs.runner import JobRunner
+from carnet.services.context import Services, build_services
+from carnet.services.hall import AccessDenied
+from carnet.web import api, fhir, portal, security
+from carnet.web.deps import LoginRequired, template_context
+
+HERE = Path(__file__).parent
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def date_fr(moment: datetime) -> str:
+    """« 26/11/2026 à 09:05 », in French time."""
+    return moment.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+
+
+log = logging.getLogger("carnet")
+
+
+def _error_page(request: Request, services: Services, status: int, title: str, message: str) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, "error.html", template_context(request, services, title=title, message=message), status_code=status
+    )
+
+
+def _install_error_handlers(app: FastAPI, services: Services) -> None:
+    def kind(request: Request) -> str:
+        path = request.url.path
+        return "fhir" if path.startswith("/fhir") else "api" if path.startswith(("/api", "/oauth")) else "page"
+
+    def respond(request: Request, status: int, detail: str, page_title: str) -> Response:
+        where = kind(request)
+        if where == "fhir":
+            return fhir.operation_outcome(status, fhir.FHIR_CODES.get(status, "exception"), detail)
+        if where == "api":
+            return api.problem(status, detail)
+        return _error_page(request, services, status, page_title, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {
+            404: ("Page introuvable", "La page demandée n'existe pas."),
+            405: ("Action impossible", "Cette action n'est pas possible à cette adresse."),
+        }
+        title, detail = messages.get(exc.status_code, ("Erreur", "La requête n'a pas pu aboutir."))
+        return respond(request, exc.status_code, detail, title)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        fields = ", ".join(".".join(str(p) for p in err.get("loc", ())[1:]) or "requête" for err in exc.errors())
+        return respond(
+            request, 422 if kind(request) == "api" else 400, f"Données invalides : {fields}.", "Données invalides"
+        )
+
+    @app.exception_handler(security.CsrfError)
+    async def csrf_failed(request: Request, exc: security.CsrfError) -> Response:
+        return respond(
+            request,
+            403,
+            "Le formulaire a expiré ou ne provient pas de Carnet. Rechargez la page et recommencez.",
+            "Formulaire expiré",
+        )
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if kind(request) != "page":
+            return respond(request, 401, "Authentification requise.", "Connexion requise")
+        return RedirectResponse("/connexion", status_code=303)
+
+    @app.exception_handler(AccessDenied)
+    async def denied(request: Request, exc: AccessDenied) -> Response:
+        return respond(request, 403, "Vous n'avez pas accès à cet espace.", "Accès refusé")
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.error("erreur interne sur %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return respond(request, 500, "Une erreur inattendue est survenue. Réessayez plus tard.", "Erreur inattendue")
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None, run_jobs: bool = False) -> FastAPI:
+    services = services or build_services(settings or Settings())
+    runner = JobRunner(services) if run_jobs else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runner:
+            runner.start()
+        yield
+        if runner:
+            runner.stop()
+
+    app = FastAPI(
+        title="Carnet",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.services = services
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["date_fr"] = date_fr
+    app.state.templates = templates
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    security.install(app, services)
+    _install_error_handlers(app, services)
+    app.include_router(portal.router)
+    app.include_router(api.router)
+    app.include_router(fhir.router)
+    return app

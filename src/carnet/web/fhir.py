@@ -1,0 +1,83 @@
+"""FHIR R4 base at ``/fhir``: CapabilityStatement now; MHD (ITI-65/67/68) arrives with the vault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from carnet import __version__
+
+FHIR_JSON = "application/fhir+json"
+router = APIRouter(prefix="/fhir")
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+def operation_outcome(status: int, code: str, diagnostics: str) -> FhirResponse:
+    severity = "error" if status < 500 else "fatal"
+    body = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
+    return FhirResponse(body, status_code=status)
+
+
+FHIR_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "conflict",
+    413: "too-costly",
+    415: "not-supported",
+    422: "processing",
+    429: "throttled",
+}
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-25",
+        "publisher": "Carnet",
+        "kind": "instance",
+        "software": {"name": "Carnet", "version": __version__},
+        "implementation": {"description": "Carnet — espace numérique de santé", "url": f"{base_url}/fhir"},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "OAuth",
+                                    "display": "OAuth",
+                                }
+                            ]
+                        }
+                    ],
+                    "description": "OAuth 2 client credentials (établissements, logiciels de professionnels).",
+                },
+                "resource": [],
+                "interaction": [],
+            }
+        ],
+    }
+
+
+@router.get("/metadata")
+def metadata(request: Request) -> FhirResponse:
+    base_url: str = request.app.state.services.settings.base_url
+    return FhirResponse(capability_statement(base_url))

@@ -1,0 +1,410 @@
+"""The portal's pages (server-rendered, French): login, second factor, homes, history, settings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from carnet.domain.actors import ActorKind
+from carnet.domain.identifiers import IdentifierError, format_nir, parse_nir
+from carnet.domain.policy import Action, Resource
+from carnet.domain.professions import profession_label
+from carnet.services import audit, auth, history, people
+from carnet.services.context import Services
+from carnet.services.hall import AccessDenied, guard
+from carnet.storage.tables import Patient, Professional
+from carnet.web.deps import (
+    LoginRequired,
+    ServicesDep,
+    Viewer,
+    csrf_protect,
+    load_viewer,
+    session_cookie_name,
+    template_context,
+)
+
+router = APIRouter(dependencies=[Depends(csrf_protect)])
+SECTIONS = [
+    ("Documents", "Vos comptes rendus, ordonnances, résultats et documents, classés et chiffrés."),
+    ("Profil médical", "Allergies, traitements, antécédents, vaccinations et mesures."),
+    ("Agenda", "Rendez-vous, rappels de vaccination et de dépistage."),
+    ("Messagerie", "Échanges sécurisés avec vos professionnels de santé."),
+]
+
+
+def render(
+    request: Request, services: Services, template: str, status_code: int = 200, **context: object
+) -> HTMLResponse:
+    templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(
+        request, template, template_context(request, services, **context), status_code=status_code
+    )
+    return response
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "inconnu"
+
+
+def _set_session_cookie(services: Services, response: Response, token: str) -> None:
+    response.set_cookie(
+        session_cookie_name(services), token, httponly=True, secure=services.settings.https, samesite="lax", path="/"
+    )
+
+
+def require_viewer(request: Request, services: Services, db: Session) -> Viewer:
+    viewer = load_viewer(request, services, db, auth.FULL_STAGE)
+    if viewer is None:
+        raise LoginRequired
+    request.state.viewer = viewer
+    return viewer
+
+
+def _home_url(viewer: Viewer) -> str:
+    if viewer.actor.kind == ActorKind.PATIENT and viewer.actor.patient_id:
+        return f"/espace/{viewer.actor.patient_id}"
+    return "/pro"
+
+
+@router.get("/", include_in_schema=False)
+def index(request: Request, services: ServicesDep) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer = load_viewer(request, services, db, auth.FULL_STAGE)
+    return RedirectResponse(_home_url(viewer) if viewer else "/connexion", status_code=303)
+
+
+@router.get("/connexion", response_class=HTMLResponse)
+def login_page(request: Request, services: ServicesDep) -> Response:
+    return render(request, services, "login.html", title="Connexion")
+
+
+@router.post("/connexion", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    services: ServicesDep,
+    identifiant: Annotated[str, Form(max_length=100)] = "",
+    mot_de_passe: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    error = None
+    with services.db.unit_of_work() as db:
+        try:
+            account = auth.check_password(services, db, identifiant, mot_de_passe, _client(request))
+        except auth.LoginError as exc:
+            error = exc.message
+        else:
+            token = auth.start_session(services, db, account, auth.MFA_STAGE)
+            method = "totp" if account.totp_secret else "email"
+            if method == "email":
+                auth.send_email_code(services, db, account)
+    if error:
+        status = 429 if "Trop de tentatives" in error else 400
+        return render(
+            request, services, "login.html", status_code=status, title="Connexion", error=error, identifiant=identifiant
+        )
+    response = RedirectResponse(f"/connexion/verification?methode={method}", status_code=303)
+    _set_session_cookie(services, response, token)
+    return response
+
+
+@router.get("/connexion/verification", response_class=HTMLResponse)
+def mfa_page(request: Request, services: ServicesDep, methode: str = "email") -> Response:
+    with services.db.unit_of_work() as db:
+        viewer = load_viewer(request, services, db, auth.MFA_STAGE)
+        if viewer is None:
+            return RedirectResponse("/connexion", status_code=303)
+        has_totp = bool(viewer.account.totp_secret)
+        email_hint = _mask_email(viewer.account.email)
+    method = "totp" if methode == "totp" and has_totp else "email"
+    return render(
+        request,
+        services,
+        "mfa.html",
+        title="Vérification en deux étapes",
+        method=method,
+        has_totp=has_totp,
+        email_hint=email_hint,
+    )
+
+
+def _mask_email(email: str) -> str:
+    name, _, domain = email.partition("@")
+    return f"{name[:1]}•••@{domain}"
+
+
+@router.post("/connexion/verification/email", response_class=HTMLResponse)
+def mfa_send_email(request: Request, services: ServicesDep) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer = load_viewer(request, services, db, auth.MFA_STAGE)
+        if viewer is None:
+            return RedirectResponse("/connexion", status_code=303)
+        auth.send_email_code(services, db, viewer.account)
+    return RedirectResponse("/connexion/verification?methode=email&envoye=1", status_code=303)
+
+
+@router.post("/connexion/verification", response_class=HTMLResponse)
+def mfa_submit(
+    request: Request,
+    services: ServicesDep,
+    code: Annotated[str, Form(max_length=12)] = "",
+    methode: Annotated[str, Form(max_length=10)] = "email",
+) -> Response:
+    token = None
+    with services.db.unit_of_work() as db:
+        viewer = load_viewer(request, services, db, auth.MFA_STAGE)
+        if viewer is None:
+            return RedirectResponse("/connexion", status_code=303)
+        has_totp = bool(viewer.account.totp_secret)
+        email_hint = _mask_email(viewer.account.email)
+        method = "totp" if methode == "totp" and has_totp else "email"
+        cleaned = code.replace(" ", "")
+        if not (cleaned.isdigit() and len(cleaned) == 6):
+            ok = False
+        elif method == "totp":
+            ok = auth.verify_totp(services, viewer.account, cleaned)
+        else:
+            ok = auth.verify_email_code(services, db, viewer.account, cleaned)
+        if ok:
+            info = auth.SessionInfo(viewer.session_key, auth.MFA_STAGE, viewer.account)
+            token = auth.complete_login(services, db, info, method)
+            home = _home_url(Viewer(viewer.account, auth.actor_for(db, viewer.account), ""))
+    if token is None:
+        return render(
+            request,
+            services,
+            "mfa.html",
+            status_code=400,
+            title="Vérification en deux étapes",
+            method=method,
+            has_totp=has_totp,
+            email_hint=email_hint,
+            error="Code incorrect ou expiré. Vérifiez les 6 chiffres ou demandez un nouveau code.",
+        )
+    response = RedirectResponse(home, status_code=303)
+    _set_session_cookie(services, response, token)
+    return response
+
+
+@router.post("/deconnexion")
+def logout(request: Request, services: ServicesDep) -> Response:
+    with services.db.unit_of_work() as db:
+        info = auth.load_session(services, db, request.cookies.get(session_cookie_name(services)))
+        if info is not None:
+            actor = auth.actor_for(db, info.account)
+            audit.record(
+                db,
+                actor,
+                "auth.logout",
+                patient_id=info.account.patient_id,
+                resource_type="account",
+                resource_id=info.account.id,
+            )
+            auth.end_session(db, info.key)
+    response = RedirectResponse("/connexion?deconnecte=1", status_code=303)
+    response.delete_cookie(session_cookie_name(services), path="/")
+    return response
+
+
+@router.get("/espace", include_in_schema=False)
+def my_space(request: Request, services: ServicesDep) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer = require_viewer(request, services, db)
+    return RedirectResponse(_home_url(viewer), status_code=303)
+
+
+def _space(
+    request: Request, services: Services, db: Session, patient_id: str, action: Action, resource: Resource
+) -> tuple[Viewer, Patient]:
+    viewer = require_viewer(request, services, db)
+    guard(db, viewer.actor, patient_id, action, resource)
+    patient = db.get(Patient, patient_id)
+    assert patient is not None  # the policy denies unknown spaces
+    return viewer, patient
+
+
+@router.get("/espace/{patient_id}", response_class=HTMLResponse)
+def space_home(request: Request, services: ServicesDep, patient_id: str) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
+        audit.record(db, viewer.actor, str(Action.SPACE_VIEW), patient_id=patient_id, resource_type="space")
+        children = people.attached_children(db, patient_id)
+    return render(
+        request,
+        services,
+        "space_home.html",
+        title="Mon espace santé",
+        viewer=viewer,
+        patient=patient,
+        sections=SECTIONS,
+        children=children,
+        current="accueil",
+    )
+
+
+@router.get("/espace/{patient_id}/historique", response_class=HTMLResponse)
+def space_history(request: Request, services: ServicesDep, patient_id: str) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer = require_viewer(request, services, db)
+        lines = history.read_history(db, viewer.actor, patient_id)
+        patient = db.get(Patient, patient_id)
+    return render(
+        request,
+        services,
+        "history.html",
+        title="Historique",
+        viewer=viewer,
+        patient=patient,
+        lines=lines,
+        current="historique",
+    )
+
+
+@router.get("/espace/{patient_id}/parametres", response_class=HTMLResponse)
+def space_settings(request: Request, services: ServicesDep, patient_id: str) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer, patient = _space(request, services, db, patient_id, Action.SETTINGS_READ, Resource("settings"))
+        totp_enabled = bool(viewer.account.totp_secret)
+    return render(
+        request,
+        services,
+        "settings.html",
+        title="Paramètres",
+        viewer=viewer,
+        patient=patient,
+        totp_enabled=totp_enabled,
+        current="parametres",
+    )
+
+
+@router.post("/espace/{patient_id}/parametres/totp", response_class=HTMLResponse)
+def settings_totp(
+    request: Request,
+    services: ServicesDep,
+    patient_id: str,
+    etape: Annotated[str, Form(max_length=12)] = "commencer",
+    secret_scelle: Annotated[str, Form(max_length=400)] = "",
+    code: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer, patient = _space(request, services, db, patient_id, Action.SETTINGS_WRITE, Resource("settings"))
+        account = viewer.account
+        if etape == "desactiver":
+            auth.disable_totp(db, account)
+            return RedirectResponse(f"/espace/{patient_id}/parametres?totp=desactive", status_code=303)
+        error = None
+        if etape == "confirmer":
+            try:
+                secret = services.keys.unseal(secret_scelle, "totp-setup:" + account.id)
+            except Exception:
+                return RedirectResponse(f"/espace/{patient_id}/parametres", status_code=303)
+            if auth.enable_totp(services, db, account, secret, code.replace(" ", "")):
+                return RedirectResponse(f"/espace/{patient_id}/parametres?totp=active", status_code=303)
+            error = "Le code ne correspond pas. Vérifiez l'heure de votre téléphone et saisissez le code affiché."
+        else:
+            secret = auth.new_totp_secret()
+        qr_svg = segno.make(auth.totp_uri(secret, account), error="m").svg_inline(
+            scale=4, title="QR code à scanner avec votre application d'authentification"
+        )
+        sealed = services.keys.seal(secret, "totp-setup:" + account.id)
+    return render(
+        request,
+        services,
+        "totp_setup.html",
+        status_code=400 if error else 200,
+        title="Activer une application d'authentification",
+        viewer=viewer,
+        patient=patient,
+        qr_svg=qr_svg,
+        secret=secret,
+        sealed=sealed,
+        error=error,
+        current="parametres",
+    )
+
+
+@router.get("/pro", response_class=HTMLResponse)
+def pro_home(request: Request, services: ServicesDep) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer = require_viewer(request, services, db)
+        if viewer.actor.kind != ActorKind.PROFESSIONAL:
+            return RedirectResponse(_home_url(viewer), status_code=303)
+        pro = db.get(Professional, viewer.actor.professional_id)
+    return render(
+        request,
+        services,
+        "pro_home.html",
+        title="Espace professionnel",
+        viewer=viewer,
+        pro=pro,
+        profession=profession_label(pro.profession_code) if pro else "",
+        current="pro",
+    )
+
+
+@router.post("/pro/recherche", response_class=HTMLResponse)
+def pro_search(request: Request, services: ServicesDep, ins: Annotated[str, Form(max_length=30)] = "") -> Response:
+    """Find a patient by INS; strangers learn nothing, not even whether the space exists."""
+    error = result = None
+    with services.db.unit_of_work() as db:
+        viewer = require_viewer(request, services, db)
+        if viewer.actor.kind != ActorKind.PROFESSIONAL:
+            return RedirectResponse(_home_url(viewer), status_code=303)
+        pro = db.get(Professional, viewer.actor.professional_id)
+        try:
+            nir = parse_nir(ins)
+        except IdentifierError as exc:
+            error = exc.message
+        else:
+            patient = people.patient_by_ins(db, nir.value)
+            try:
+                guard(db, viewer.actor, patient.id if patient else "inconnu", Action.SPACE_FIND, Resource("space"))
+                result = patient
+            except AccessDenied:
+                error = (
+                    f"Aucun espace santé ne vous est accessible pour le NIR {format_nir(nir.value)} : "
+                    "soit il n'existe pas, soit la personne ne vous a pas autorisé."
+                )
+    status = 200 if result else 403 if error and error.startswith("Aucun espace") else 400
+    return render(
+        request,
+        services,
+        "pro_home.html",
+        status_code=status,
+        title="Espace professionnel",
+        viewer=viewer,
+        pro=pro,
+        profession=profession_label(pro.profession_code) if pro else "",
+        current="pro",
+        error=error,
+        result=result,
+        ins=ins,
+    )
+
+
+@router.get("/dev/boite-mail", response_class=HTMLResponse)
+def dev_outbox(request: Request, services: ServicesDep) -> Response:
+    """Dev-only: the local outbox of the embedded default (no mail server needed)."""
+    if not services.settings.show_dev_pages or not hasattr(services.mailer, "messages"):
+        return render(
+            request,
+            services,
+            "error.html",
+            status_code=404,
+            title="Page introuvable",
+            message="Cette page n'existe pas.",
+        )
+    messages = []
+    for message in services.mailer.messages():
+        body = message.get_body(preferencelist=("plain",))
+        messages.append(
+            {
+                "to": message["To"],
+                "subject": message["Subject"],
+                "date": message["Date"],
+                "text": body.get_content() if body else "",
+            }
+        )
+    return render(request, services, "outbox.html", title="Boîte d'envoi (développement)", messages=messages)
