@@ -7,6 +7,7 @@ as not done (loudly); with CI=true it is an error.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import uuid
@@ -77,7 +78,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _empty_tables(services: Services) -> None:
+def empty_tables(services: Services) -> None:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     with services.db.engine.begin() as conn:
         if services.db.is_sqlite:
@@ -106,7 +107,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 @pytest.fixture
 def services(settings: Settings) -> Iterator[Services]:
     services = build_services(settings)
-    _empty_tables(services)
+    empty_tables(services)
     yield services
     services.db.dispose()
 
@@ -176,3 +177,8 @@ def log_in(client: TestClient, services: Services, login: str, password: str = D
         data={"code": last_code_for(services, email), "methode": "email", "csrf_token": csrf_of(page.text)},
     )
     assert response.status_code == 303, response.text
+
+
+def text_of(response: object) -> str:
+    """The page as a person reads it (HTML entities decoded)."""
+    return html.unescape(response.text)  # type: ignore[attr-defined]

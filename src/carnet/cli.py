@@ -30,10 +30,11 @@ def _logging(settings: Settings) -> None:
 @app.command()
 def migrate() -> None:
     """Crée ou met à jour le schéma de la base (migrations Alembic)."""
+    from carnet.services.context import build_services
     from carnet.storage.migrate import upgrade
 
     settings = _settings()
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    build_services(settings)  # creates the data folder and, on first start, the keys
     upgrade(settings.resolved_database_url)
     typer.echo("Base de données à jour.")
 

@@ -1,0 +1,110 @@
+"""Every page of a patient's space with the three actors (ACC-5): the patient, a professional
+(not authorised by anyone yet: no consent rule exists before the access issue), a stranger."""
+
+from __future__ import annotations
+
+import pytest
+
+from carnet.domain.identifiers import format_nir, nir_from_body
+from carnet.services.context import Services
+from carnet.storage.tables import Patient
+from tests.conftest import csrf_of, text_of
+from tests.web.conftest import Actors
+
+PAGES = ["", "/historique", "/parametres"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_patient_opens_every_page_of_their_space(actors: Actors, page: str) -> None:
+    response = actors.patient.get(f"/espace/{actors.patient_id}{page}")
+    assert response.status_code == 200
+    assert "Espace de Marie-Ange SANTONI" in text_of(response)
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("who", ["professional", "stranger"])
+def test_others_are_refused_every_page_without_learning_anything(actors: Actors, page: str, who: str) -> None:
+    response = getattr(actors, who).get(f"/espace/{actors.patient_id}{page}")
+    assert response.status_code == 403
+    assert "Vous n'avez pas accès à cet espace." in text_of(response)
+    assert "SANTONI" not in text_of(response) and "Marie-Ange" not in text_of(response)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_anonymous_visitors_are_sent_to_the_login_page(actors: Actors, page: str) -> None:
+    response = actors.anonymous.get(f"/espace/{actors.patient_id}{page}")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/connexion"
+
+
+def test_an_unknown_space_looks_the_same_as_a_forbidden_one(actors: Actors) -> None:
+    unknown = actors.stranger.get("/espace/00000000-0000-4000-8000-000000000000")
+    forbidden = actors.stranger.get(f"/espace/{actors.patient_id}")
+    assert unknown.status_code == forbidden.status_code == 403
+    assert text_of(unknown).replace(" ", "") == text_of(forbidden).replace(" ", "")
+
+
+def test_only_the_patient_can_change_their_security_settings(actors: Actors) -> None:
+    url = f"/espace/{actors.patient_id}/parametres/totp"
+    for who in ("professional", "stranger"):
+        client = getattr(actors, who)
+        token = csrf_of(client.get("/pro" if who == "professional" else "/espace", follow_redirects=True).text)
+        assert client.post(url, data={"etape": "commencer", "csrf_token": token}).status_code == 403
+    token = csrf_of(actors.patient.get(f"/espace/{actors.patient_id}/parametres").text)
+    assert actors.patient.post(url, data={"etape": "commencer", "csrf_token": token}).status_code == 200
+
+
+def test_the_history_tells_in_french_who_did_what_including_refusals(actors: Actors) -> None:
+    actors.professional.get(f"/espace/{actors.patient_id}/historique")
+    actors.stranger.get(f"/espace/{actors.patient_id}")
+    page = actors.patient.get(f"/espace/{actors.patient_id}/historique")
+    assert page.status_code == 200
+    text = text_of(page)
+    assert "Vous" in text and "s'est connecté(e) à l'espace" in text
+    assert "Dr Jean-Baptiste FERRACCI (professionnel de santé)" in text
+    assert "a tenté une consultation de l'historique — refusée" in text
+    assert "Pierre-Paul LUCIANI" in text and "a tenté une ouverture de l'espace santé — refusée" in text
+    assert "Carnet (données de démonstration)" in text
+
+
+def test_the_professional_home_is_for_professionals(actors: Actors) -> None:
+    page = actors.professional.get("/pro")
+    assert page.status_code == 200
+    assert "Dr Jean-Baptiste FERRACCI" in text_of(page) and "RPPS 10001234567" in text_of(page)
+    assert actors.patient.get("/pro").headers["location"] == f"/espace/{actors.patient_id}"
+    assert actors.anonymous.get("/pro").headers["location"] == "/connexion"
+
+
+def test_a_professional_search_reveals_nothing_without_authorisation(actors: Actors, demo: Services) -> None:
+    token = csrf_of(actors.professional.get("/pro").text)
+    with demo.db.unit_of_work() as db:
+        ins = db.get(Patient, actors.patient_id).ins  # type: ignore[union-attr]
+    existing = actors.professional.post("/pro/recherche", data={"ins": ins, "csrf_token": token})
+    unknown_ins = nir_from_body("1840699123456")
+    unknown = actors.professional.post("/pro/recherche", data={"ins": unknown_ins, "csrf_token": token})
+    assert existing.status_code == 403
+    assert "Aucun espace santé ne vous est accessible" in text_of(existing)
+    assert "SANTONI" not in text_of(existing)
+    assert unknown.status_code == 403
+    same = text_of(unknown).replace(format_nir(unknown_ins), format_nir(ins)).replace(unknown_ins, ins)
+    assert same == text_of(existing)
+    history = text_of(actors.patient.get(f"/espace/{actors.patient_id}/historique"))
+    assert "a tenté une recherche de l'espace santé — refusée" in history
+
+
+def test_a_malformed_ins_gets_a_french_explanation(actors: Actors) -> None:
+    token = csrf_of(actors.professional.get("/pro").text)
+    response = actors.professional.post("/pro/recherche", data={"ins": "1840512345678 00", "csrf_token": token})
+    assert response.status_code == 400
+    assert "la clé est invalide" in text_of(response)
+
+
+def test_pages_carry_the_security_headers(actors: Actors) -> None:
+    response = actors.patient.get(f"/espace/{actors.patient_id}")
+    headers = response.headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["cache-control"] == "no-store"
+    assert "strict-transport-security" not in headers  # plain HTTP: HSTS only makes sense on TLS
