@@ -109,6 +109,7 @@ PROFESSIONALS = [
     ),
     ("10003456789", "ORSINI", "Dominique", "40", None, "3 rue Fesch", "Ajaccio", "dominique.orsini"),
 ]
+ROLES = {"adulte": "patient adulte", "senior": "patient senior", "parent": "parent d'un enfant rattaché"}
 LAB = ("2B0000020", "Laboratoire de biologie médicale — Centre hospitalier de Bastia", "laboratoire", "Bastia", "2B")
 
 
@@ -157,7 +158,7 @@ def load_demo(services: Services, db: Session) -> list[DemoLogin]:
             _account(
                 services, db, login, kind="patient", email=email, patient_id=patient.id, display_name=f"{first} {name}"
             )
-            logins.append(DemoLogin(login, f"{first} {name} — patiente/patient {role}, {city} ({dept})", "patient"))
+            logins.append(DemoLogin(login, f"{first} {name} — {ROLES[role]}, {city} ({dept})", "patient"))
     finess, lab_name, kind, lab_city, lab_dept = LAB
     lab = db.scalar(select(Establishment).where(Establishment.finess == validate_finess(finess)))
     if lab is None:

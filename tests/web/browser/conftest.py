@@ -51,6 +51,18 @@ def _require_browser_tools() -> None:
     pytest.skip(detail)
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Loud banner when the journeys were skipped (read from the reports, so it also works under xdist)."""
+    skipped = [str(report.longrepr) for report in terminalreporter.stats.get("skipped", [])]
+    reasons = [reason for reason in skipped if SKIP_REASON in reason]
+    if reasons:
+        terminalreporter.write_sep("!", "PARCOURS NAVIGATEUR NON EXÉCUTÉS", red=True, bold=True)
+        terminalreporter.write_line(f"{len(reasons)} test(s) navigateur sautés : {SKIP_REASON}")
+        terminalreporter.write_line(
+            "Ni Chromium ni axe-core n'ont vérifié les pages. En CI (CI=true) c'est une erreur."
+        )
+
+
 @cache
 def axe_source() -> str:
     return AXE_JS.read_text(encoding="utf-8")
@@ -104,9 +116,7 @@ class PageProblems:
     page_errors: list[str] = field(default_factory=list)
 
     def csp_refusals(self) -> list[str]:
-        return [
-            text for text in self.console_errors if "Content Security Policy" in text or "Refused" in text
-        ]
+        return [text for text in self.console_errors if "Content Security Policy" in text or "Refused" in text]
 
 
 @pytest.fixture

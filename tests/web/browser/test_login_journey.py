@@ -114,14 +114,21 @@ def test_the_patient_home_fits_a_phone_screen(
 def test_the_csp_refusal_detector_is_not_blind(page: Page, page_problems: PageProblems) -> None:
     """The CSP forbids inline scripts, and such a refusal does reach the console errors we check."""
     page.goto("/connexion")
-    page.evaluate(
-        """() => {
-        const script = document.createElement("script");
-        script.textContent = "window.inlineRan = true";
-        document.body.appendChild(script);
-    }"""
-    )
-    expect(page.get_by_role("heading", name="Se connecter à Carnet", level=1)).to_be_visible()
-    page.wait_for_timeout(50)
+    with page.expect_console_message(lambda message: message.type == "error"):
+        page.evaluate(
+            """() => {
+            const script = document.createElement("script");
+            script.textContent = "window.inlineRan = true";
+            document.body.appendChild(script);
+        }"""
+        )
     assert page.evaluate("() => window.inlineRan === undefined"), "un script en ligne a pu s'exécuter"
     assert page_problems.csp_refusals(), "le refus CSP n'a pas été vu dans la console"
+
+
+def test_the_accessibility_check_is_not_blind(page: Page) -> None:
+    """A field without a label must make `assert_accessible` fail, naming the axe rule."""
+    page.goto("/connexion")
+    page.evaluate("() => document.querySelector('form').appendChild(document.createElement('input'))")
+    with pytest.raises(pytest.fail.Exception, match=r"- label \[critical\]"):
+        assert_accessible(page)
