@@ -106,5 +106,63 @@ def audit_verify() -> None:
     typer.echo(f"Journal d'audit intègre : {chains} chaîne(s) vérifiée(s).")
 
 
+keys_app = typer.Typer(help="Clés de chiffrement (clé maîtresse, clés des patients).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("rotate")
+def keys_rotate(batch_size: int = typer.Option(500, min=1, help="Clés re-chiffrées par transaction")) -> None:
+    """Renouvelle la clé maîtresse sans interruption de service (relancer la commande reprend une rotation)."""
+    from carnet.services.keyring import Keyring, rotate_master_key
+    from carnet.storage.db import Database
+
+    settings = _settings()
+    db = Database(settings.resolved_database_url)
+    try:
+        count = rotate_master_key(db, settings.resolved_master_key_file, batch_size=batch_size)
+    except (RuntimeError, KeyError, FileNotFoundError) as exc:
+        typer.echo(f"Rotation impossible : {exc.args[0] if exc.args else exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    new_id = Keyring(settings.resolved_master_key_file).current_id
+    typer.echo(f"Clé maîtresse renouvelée : {count} clé(s) de patient re-chiffrée(s). Nouvelle clé : {new_id}.")
+
+
+clients_app = typer.Typer(
+    help="Clients de l'API FHIR (établissements, logiciels de professionnels).", no_args_is_help=True
+)
+app.add_typer(clients_app, name="clients")
+
+
+@clients_app.command("create")
+def clients_create(
+    name: str = typer.Option(..., "--name", help="Nom affiché (établissement ou logiciel)"),
+    finess: str | None = typer.Option(None, "--finess", help="FINESS de l'établissement"),
+    rpps: str | None = typer.Option(None, "--rpps", help="RPPS du professionnel (annuaire)"),
+) -> None:
+    """Crée un client OAuth 2 (client credentials) et affiche client_id et client_secret en JSON."""
+    import json
+
+    from carnet.domain.identifiers import IdentifierError
+    from carnet.services.clients import ClientError, create_client
+    from carnet.storage.db import Database
+
+    settings = _settings()
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.unit_of_work() as session:
+            created = create_client(session, name, finess=finess, rpps=rpps)
+    except (ClientError, IdentifierError) as exc:
+        typer.echo(f"Erreur : {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        json.dumps(
+            {"client_id": created.client_id, "client_secret": created.client_secret, "name": created.name},
+            ensure_ascii=False,
+        )
+    )
+
+
 def main() -> None:  # pragma: no cover
     app(sys.argv[1:])

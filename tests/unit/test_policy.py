@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from carnet.domain.actors import Actor, ActorKind
-from carnet.domain.policy import Action, Facts, decide
+from carnet.domain.policy import Action, Facts, Resource, Scope, decide
 
 OWN = "patient-a"
 OTHER = "patient-b"
@@ -19,14 +19,22 @@ def actor(kind: ActorKind) -> Actor:
 
 
 # Expected decisions before consent, representatives, caregivers, apps and emergency rules exist:
-# only the patient in their own space, and the service's own automatic work, are allowed.
-EXPECTED_ALLOWED = {(ActorKind.PATIENT, OWN), (ActorKind.SYSTEM, OWN), (ActorKind.SYSTEM, OTHER)}
+# the patient in their own space and the service's own automatic work are allowed everything;
+# professionals and establishments may deposit into any open space (VLT-2) and search there,
+# the search being limited to what they wrote (checked below).
+FEEDERS = {ActorKind.PROFESSIONAL, ActorKind.ESTABLISHMENT}
+
+
+def expected(kind: ActorKind, space: str, action: Action) -> bool:
+    if kind == ActorKind.SYSTEM or (kind == ActorKind.PATIENT and space == OWN):
+        return True
+    return kind in FEEDERS and action in {Action.DOCUMENT_DEPOSIT, Action.DOCUMENT_SEARCH}
 
 
 @pytest.mark.parametrize(("kind", "space", "action"), list(itertools.product(ActorKind, [OWN, OTHER], Action)))
 def test_every_actor_kind_on_every_action(kind: ActorKind, space: str, action: Action) -> None:
     decision = decide(actor(kind), space, action, facts=Facts())
-    assert decision.allowed == ((kind, space) in EXPECTED_ALLOWED)
+    assert decision.allowed == expected(kind, space, action)
     assert decision.reason  # always a reason, allowed or not
     assert decision.rule
 
@@ -46,3 +54,43 @@ def test_a_patient_is_a_stranger_to_another_patients_space() -> None:
     decision = decide(actor(ActorKind.PATIENT), OTHER, Action.HISTORY_READ)
     assert not decision.allowed
     assert decision.reason == "Vous n'êtes pas autorisé à accéder à cet espace."
+
+
+PRO = Actor(ActorKind.PROFESSIONAL, "acc-pro", "Dr X", professional_id="pro-1")
+OTHER_PRO = Actor(ActorKind.PROFESSIONAL, "acc-pro2", "Dr Y", professional_id="pro-2")
+LAB = Actor(ActorKind.ESTABLISHMENT, "client-lab", "Labo", establishment_id="etab-1")
+
+
+def doc(author: str = "pro-1", source: str = "professional", hidden: bool = False) -> Resource:
+    return Resource("document", "d1", author_id=author, source=source, hidden_from_patient=hidden)
+
+
+@pytest.mark.parametrize(
+    ("who", "action", "resource", "allowed"),
+    [
+        (PRO, Action.DOCUMENT_READ, doc(), True),
+        (PRO, Action.DOCUMENT_UPDATE, doc(), True),
+        (OTHER_PRO, Action.DOCUMENT_READ, doc(), False),
+        (OTHER_PRO, Action.DOCUMENT_UPDATE, doc(), False),
+        (PRO, Action.DOCUMENT_MASK, doc(), False),
+        (PRO, Action.DOCUMENT_DELETE, doc(), False),
+        (LAB, Action.DOCUMENT_READ, doc(author="etab-1"), True),
+        (LAB, Action.DOCUMENT_READ, doc(), False),
+        (actor(ActorKind.PATIENT), Action.DOCUMENT_READ, doc(), True),
+        (actor(ActorKind.PATIENT), Action.DOCUMENT_READ, doc(hidden=True), False),
+        (actor(ActorKind.PATIENT), Action.DOCUMENT_MASK, doc(), True),
+        (actor(ActorKind.PATIENT), Action.DOCUMENT_DELETE, doc(), False),
+        (actor(ActorKind.PATIENT), Action.DOCUMENT_DELETE, doc(author="acc", source="patient"), True),
+        (actor(ActorKind.PATIENT), Action.DOCUMENT_UPDATE, doc(), False),
+    ],
+)
+def test_document_rules(who: Actor, action: Action, resource: Resource, allowed: bool) -> None:
+    """VLT-5, VLT-6, VLT-7: authors, the patient, and deletion of professionals' documents."""
+    decision = decide(who, OWN, action, resource)
+    assert decision.allowed is allowed, decision
+    assert decision.reason
+
+
+def test_searches_are_scoped_by_the_policy() -> None:
+    assert decide(PRO, OWN, Action.DOCUMENT_SEARCH).scope == Scope.AUTHORED
+    assert decide(actor(ActorKind.PATIENT), OWN, Action.DOCUMENT_SEARCH).scope == Scope.PATIENT

@@ -28,6 +28,7 @@ class Actor:
     professional_id: str | None = None
     rpps: str | None = None
     finess: str | None = None
+    establishment_id: str | None = None
     profession_code: str | None = None
 
     @classmethod

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from carnet.config import Settings
 from carnet.mail.outbound import OutboxMailer, SmtpMailer, make_mailer
+from carnet.services.keyring import Keyring
 from carnet.services.ratelimit import RateLimiter
+from carnet.storage.blobs import BlobStore, LocalBlobStore
 from carnet.storage.db import Database
 from carnet.storage.keys import InstanceKeys, load_instance_keys
 
@@ -17,6 +19,8 @@ class Services:
     db: Database
     keys: InstanceKeys
     mailer: OutboxMailer | SmtpMailer
+    keyring: Keyring
+    blobs: BlobStore
     ip_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(20, 60.0))
 
 
@@ -28,5 +32,7 @@ def build_services(settings: Settings) -> Services:
         db=Database(settings.resolved_database_url),
         keys=keys,
         mailer=make_mailer(settings.smtp_url, settings.mail_from, settings.resolved_data_dir),
+        keyring=Keyring(settings.resolved_master_key_file),
+        blobs=LocalBlobStore(settings.resolved_data_dir / "blobs"),
         ip_limiter=RateLimiter(settings.login_ip_limit_per_minute, 60.0),
     )

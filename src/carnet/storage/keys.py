@@ -38,7 +38,6 @@ def load_or_create_key(path: Path) -> bytes:
 @dataclass(frozen=True)
 class InstanceKeys:
     secret: bytes
-    master: bytes
 
     def mac(self, purpose: str, message: str) -> str:
         """A keyed hash (HMAC-SHA256) separated by purpose."""
@@ -56,4 +55,6 @@ class InstanceKeys:
 
 
 def load_instance_keys(secret_file: Path, master_file: Path) -> InstanceKeys:
-    return InstanceKeys(secret=load_or_create_key(secret_file), master=load_or_create_key(master_file))
+    """The instance secret; the master key file is created here too (first start) for the keyring."""
+    load_or_create_key(master_file)
+    return InstanceKeys(secret=load_or_create_key(secret_file))

@@ -169,3 +169,95 @@ class AuditHead(Base):
     chain: Mapped[str] = mapped_column(String(36), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class PatientKey(Base):
+    """A patient's data key (AES-256), wrapped by the master key identified by ``master_key_id``."""
+
+    __tablename__ = "patient_keys"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    wrapped_key: Mapped[str | None] = mapped_column(String(200))
+    master_key_id: Mapped[str] = mapped_column(String(16), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Folder(Base):
+    __tablename__ = "folders"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Document(Base):
+    """Metadata of one document of the vault; the body is an encrypted blob (VLT-8)."""
+
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_patient_date", "patient_id", "status", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    master_identifier: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(20), default="current")
+    category: Mapped[str] = mapped_column(String(20))
+    type_system: Mapped[str] = mapped_column(String(60))
+    type_code: Mapped[str] = mapped_column(String(20))
+    type_display: Mapped[str] = mapped_column(String(200))
+    class_code: Mapped[str | None] = mapped_column(String(40))
+    format_code: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    body_mac: Mapped[str] = mapped_column(String(64))  # HMAC(data key, body): no confirmation attack
+    blob_key: Mapped[str] = mapped_column(String(80))
+    preview_mime_type: Mapped[str | None] = mapped_column(String(100))
+    preview_blob_key: Mapped[str | None] = mapped_column(String(80))
+    confidentiality: Mapped[list[str]] = mapped_column(JSON, default=list)
+    masked: Mapped[bool] = mapped_column(default=False)
+    mask_reason: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(20))
+    author_kind: Mapped[str] = mapped_column(String(20))
+    author_id: Mapped[str | None] = mapped_column(String(36))
+    author_label: Mapped[str] = mapped_column(String(200))
+    author_rpps: Mapped[str | None] = mapped_column(String(11))
+    author_finess: Mapped[str | None] = mapped_column(String(9))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    folder_id: Mapped[str | None] = mapped_column(ForeignKey("folders.id", ondelete="SET NULL"))
+    replaces_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
+    submission_set_id: Mapped[str | None] = mapped_column(String(128))
+    service_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reveal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DocumentTerm(Base):
+    """Blind search index: HMAC (patient data key) of each stemmed, unaccented word of a document."""
+
+    __tablename__ = "document_terms"
+    __table_args__ = (Index("ix_document_terms_patient_term", "patient_id", "term"),)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    term: Mapped[str] = mapped_column(String(24), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(36))
+
+
+class ApiClient(Base):
+    """A system (establishment or professional software) calling the FHIR API with client credentials."""
+
+    __tablename__ = "api_clients"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    establishment_id: Mapped[str | None] = mapped_column(ForeignKey("establishments.id"))
+    professional_id: Mapped[str | None] = mapped_column(ForeignKey("professionals.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AccessToken(Base):
+    __tablename__ = "access_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(300))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -20,7 +20,7 @@ from carnet.config import Settings
 from carnet.jobs.runner import JobRunner
 from carnet.services.context import Services, build_services
 from carnet.services.hall import AccessDenied
-from carnet.web import api, fhir, portal, security
+from carnet.web import api, fhir, mhd, oauth, portal, security
 from carnet.web.deps import LoginRequired, template_context
 
 HERE = Path(__file__).parent
@@ -126,4 +126,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(portal.router)
     app.include_router(api.router)
     app.include_router(fhir.router)
+    app.include_router(mhd.router)
+    app.include_router(oauth.router)
     return app

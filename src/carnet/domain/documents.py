@@ -1,0 +1,142 @@
+"""Document rules of the vault (VLT-1..7): categories, type codes, confidentiality, uploads.
+
+Pure: the reference tables are data (``carnet/data/document_types.json``); content checks look at
+the bytes themselves, never at what the sender claims.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+MAX_SIZE = 5 * 1024 * 1024
+MAX_DELETE_BATCH = 10
+CONFIDENTIALITY_SYSTEM_FR = "urn:oid:1.2.250.1.213.1.1.4.13"
+CONFIDENTIALITY_SYSTEM_HL7 = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+FRENCH_LABELS = {"MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"}
+HL7_LABELS = {"N", "R", "V", "L", "M", "U"}
+PATIENT_TYPE_SYSTEM = "urn:carnet:docpat"
+LOINC = "http://loinc.org"
+INVISIBLE_PATIENT_NOTICE_DAYS = 14
+INVISIBLE_PATIENT_REVEAL_DAYS = 30
+
+# MIME type → accepted file extensions (VLT-3)
+UPLOAD_TYPES = {
+    "application/pdf": (".pdf",),
+    "text/plain": (".txt",),
+    "application/rtf": (".rtf",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/png": (".png",),
+    "image/tiff": (".tif", ".tiff"),
+}
+# What professionals' systems may also send over MHD (CDA R2 documents).
+MHD_TYPES = {*UPLOAD_TYPES, "text/xml", "application/xml", "application/hl7-v3+xml"}
+PREVIEWABLE = {"application/pdf", "image/jpeg", "image/png", "text/plain"}
+
+
+class DocumentError(ValueError):
+    """Bad document input; ``message`` is French and names what is wrong."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DocumentType:
+    system: str
+    code: str
+    display: str
+    category: str
+
+
+@cache
+def _reference() -> dict[str, object]:
+    text = resources.files("carnet.data").joinpath("document_types.json").read_text(encoding="utf-8")
+    data: dict[str, object] = json.loads(text)
+    return data
+
+
+def categories() -> dict[str, str]:
+    """Category code → exact French label, in display order (VLT-1)."""
+    return dict(_reference()["categories"])  # type: ignore[call-overload]
+
+
+def document_type(system: str, code: str) -> DocumentType:
+    types: dict[str, dict[str, list[str]]] = _reference()["types"]  # type: ignore[assignment]
+    entry = types.get(system, {}).get(code)
+    if entry is None:
+        raise DocumentError(f"Type de document inconnu : {code} ({system}) n'appartient pas au jeu de valeurs JDV_J07.")
+    return DocumentType(system, code, entry[0], entry[1])
+
+
+def patient_types() -> list[DocumentType]:
+    types: dict[str, dict[str, list[str]]] = _reference()["types"]  # type: ignore[assignment]
+    return [DocumentType(PATIENT_TYPE_SYSTEM, code, v[0], v[1]) for code, v in types[PATIENT_TYPE_SYSTEM].items()]
+
+
+def sniff(body: bytes) -> str | None:
+    """The MIME type the bytes really are (None when not recognised)."""
+    head = body[:16]
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "image/tiff"
+    if head.startswith(b"{\\rtf"):
+        return "application/rtf"
+    stripped = body.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith(b"<"):
+        try:
+            stripped[:4096].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return "text/xml"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(ord(c) < 32 and c not in "\t\r\n\f" for c in text[:4096]):
+        return None
+    return "text/plain"
+
+
+def check_body(body: bytes, declared_mime: str, allowed: set[str] | frozenset[str] = frozenset(UPLOAD_TYPES)) -> str:
+    """Size and content checks; returns the normalised MIME type."""
+    declared = declared_mime.split(";")[0].strip().lower()
+    if declared == "image/jpg":
+        declared = "image/jpeg"
+    if declared in {"text/rtf"}:
+        declared = "application/rtf"
+    if not body:
+        raise DocumentError("Le document est vide.")
+    if len(body) > MAX_SIZE:
+        raise DocumentError(f"Le document dépasse la taille maximale de 5 Mo ({len(body) / 1_048_576:.1f} Mo).")
+    if declared not in allowed:
+        raise DocumentError(f"Format non accepté ({declared}). Formats acceptés : PDF, TXT, RTF, JPEG, PNG, TIFF.")
+    actual = sniff(body)
+    xml_family = {"text/xml", "application/xml", "application/hl7-v3+xml"}
+    if actual != declared and not (actual == "text/xml" and declared in xml_family):
+        raise DocumentError(
+            f"Le contenu du fichier ne correspond pas au format annoncé ({declared}) : le fichier est endommagé "
+            "ou n'est pas du type indiqué."
+        )
+    return declared
+
+
+def check_extension(filename: str, mime: str) -> None:
+    lower = filename.lower()
+    if not lower.endswith(UPLOAD_TYPES.get(mime, ())):
+        raise DocumentError(f"L'extension du fichier « {filename[-40:]} » ne correspond pas à son format ({mime}).")
+
+
+def check_confidentiality(codes: list[str]) -> list[str]:
+    unknown = [c for c in codes if c not in FRENCH_LABELS | HL7_LABELS]
+    if unknown:
+        raise DocumentError(f"Code de confidentialité inconnu : {', '.join(unknown)}.")
+    return sorted(set(codes) & FRENCH_LABELS) + sorted(set(codes) & HL7_LABELS)

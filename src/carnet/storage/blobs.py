@@ -1,0 +1,110 @@
+"""Blob stores: where the (already encrypted) bodies of documents live.
+
+The vault seals every body with the patient's data key *before* handing it to a store
+(``services.keyring.seal``), so a store only ever sees ciphertext. ``LocalBlobStore`` is the
+embedded default (a folder); an S3 store will come later behind the same ``BlobStore`` protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,80}")
+
+
+class BlobNotFound(Exception):
+    """No blob is stored under this key."""
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a valid blob key (16–80 of ``A-Z a-z 0-9 _ -``), else raise ``ValueError``.
+
+    Keys never contain ``/``, ``.`` or a line break, so they cannot escape the store's folder.
+    """
+    if not isinstance(key, str) or KEY_PATTERN.fullmatch(key) is None:
+        raise ValueError("clé de blob invalide : 16 à 80 caractères parmi A-Z, a-z, 0-9, _ et -")
+    return key
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    def put(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``, replacing any previous blob atomically."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The bytes stored under ``key``; ``BlobNotFound`` if there are none."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the blob; deleting a missing blob is not an error."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+class LocalBlobStore:
+    """Blobs as files ``root/<key[:2]>/<key[2:4]>/<key>`` (mode 0600, folders 0700), written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+
+    def path_of(self, key: str) -> Path:
+        check_key(key)
+        return self.root / key[:2] / key[2:4] / key
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self.path_of(key)
+        folder = path.parent
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # mkstemp creates the file with mode 0600 in the same folder, so os.replace is atomic.
+        fd, temp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp_name, 0o600)
+            os.replace(temp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+            raise
+        _fsync_folder(folder)
+
+    def get(self, key: str) -> bytes:
+        path = self.path_of(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def delete(self, key: str) -> None:
+        path = self.path_of(key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        _fsync_folder(path.parent)
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).is_file()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename or unlink durable (no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
