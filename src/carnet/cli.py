@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from carnet.config import Settings
+
+if TYPE_CHECKING:
+    from carnet.domain.actors import Actor
+    from carnet.services.context import Services
 
 app = typer.Typer(
     help="Carnet — espace numérique de santé. Toutes les commandes lisent les variables CARNET_* "
@@ -62,30 +67,40 @@ def demo() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Adresse d'écoute"),
     port: int = typer.Option(8000, help="Port d'écoute"),
+    workers: int = typer.Option(1, min=1, max=64, help="Processus serveurs (un par cœur)"),
 ) -> None:
     """Lance le portail, l'API et FHIR (et les tâches de fond sur l'installation embarquée)."""
     import uvicorn
 
+    from carnet.jobs.runner import JobRunner
     from carnet.services.context import build_services
     from carnet.storage.migrate import upgrade
-    from carnet.web.app import create_app
 
     settings = _settings()
     _logging(settings)
     services = build_services(settings)
     if settings.is_embedded:
         upgrade(settings.resolved_database_url)
-    application = create_app(services=services, run_jobs=settings.is_embedded)
+    # Background jobs run once, in this process, whatever the number of server processes.
+    runner = JobRunner(services) if settings.is_embedded else None
+    if runner:
+        runner.start()
     typer.echo(f"Carnet écoute sur http://{host}:{port} (données : {settings.resolved_data_dir})")
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        server_header=False,
-    )
+    try:
+        uvicorn.run(
+            "carnet.web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        if runner:
+            runner.stop()
 
 
 @audit_app.command("verify")
@@ -162,6 +177,204 @@ def clients_create(
             ensure_ascii=False,
         )
     )
+
+
+registry_app = typer.Typer(
+    help="Registre des assurés (ENR-1) : import du fichier de l'assurance maladie.", no_args_is_help=True
+)
+app.add_typer(registry_app, name="registry")
+
+
+@registry_app.command("import")
+def registry_import(
+    file: str = typer.Argument(..., metavar="FICHIER", help="Fichier CSV en UTF-8, séparateur « ; » ou « , »"),
+) -> None:
+    """Importe ou met à jour les assurés d'un fichier CSV (code de sortie 1 si des lignes sont rejetées)."""
+    import getpass
+    from pathlib import Path
+
+    from carnet.domain.actors import Actor, ActorKind
+    from carnet.services.registry import RegistryFileError, import_registry
+    from carnet.storage.db import Database
+    from carnet.storage.migrate import upgrade
+
+    settings = _settings()
+    if settings.is_embedded:
+        upgrade(settings.resolved_database_url)
+    path = Path(file)
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "inconnu"
+    actor = Actor(ActorKind.OPERATOR, None, f"Opérateur (ligne de commande, compte système {user})")
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    db = Database(settings.resolved_database_url)
+    try:
+        with typer.progressbar(length=max(size, 1), label="Import du registre", file=sys.stderr) as bar:
+            report = import_registry(db, path, actor, progress=bar.update)
+    except RegistryFileError as exc:
+        typer.echo(f"Erreur : {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    typer.echo(
+        f"{report.total} lignes lues, {report.inserted} ajoutées, {report.updated} mises à jour, "
+        f"{len(report.rejected)} rejetées."
+    )
+    shown = 50
+    for kind, items, suffix in (
+        ("Avertissements (lignes chargées)", [w.message for w in report.warnings], ".avertissements.txt"),
+        ("Lignes rejetées", [e.message for e in report.rejected], ".rejets.txt"),
+    ):
+        listing = path.with_name(path.name + suffix)
+        if not items:
+            listing.unlink(missing_ok=True)  # a list left by a previous import would mislead
+            continue
+        typer.echo(f"{kind} :", err=True)
+        for message in items[:shown]:
+            typer.echo(f"  {message}", err=True)
+        if len(items) > shown:
+            typer.echo(f"  … et {len(items) - shown} autres", err=True)
+        try:
+            listing.write_text("\n".join(items) + "\n", encoding="utf-8")
+            typer.echo(f"  Liste complète : {listing}", err=True)
+        except OSError as exc:
+            typer.echo(f"  Liste complète non écrite ({listing}) : {exc.strerror}", err=True)
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+campaign_app = typer.Typer(
+    help="Campagnes d'invitation par territoire (ENR-2) : e-mails et courriers.", no_args_is_help=True
+)
+app.add_typer(campaign_app, name="campaign")
+spaces_app = typer.Typer(help="Espaces santé des personnes (ENR-3).", no_args_is_help=True)
+app.add_typer(spaces_app, name="spaces")
+
+
+def _operator_services() -> tuple[Services, Actor]:
+    """Services and the CLI operator actor (the schema is brought up to date on the embedded default)."""
+    import getpass
+
+    from carnet.domain.actors import Actor, ActorKind
+    from carnet.services.context import build_services
+    from carnet.storage.migrate import upgrade
+
+    settings = _settings()
+    services = build_services(settings)
+    if settings.is_embedded:
+        upgrade(settings.resolved_database_url)
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "inconnu"
+    return services, Actor(ActorKind.OPERATOR, None, f"Opérateur (ligne de commande, compte système {user})")
+
+
+def _send_all(services: Services, connections: int) -> None:
+    from sqlalchemy import func, select
+
+    from carnet.services import campaigns
+    from carnet.storage.tables import Invitation
+
+    with services.db.unit_of_work() as db:
+        waiting = db.scalar(
+            select(func.count()).where(Invitation.channel == "email", Invitation.status.in_(("pending", "sending")))
+        )
+    done = {"count": 0}
+    with typer.progressbar(length=max(waiting or 0, 1), label="Envoi des e-mails", file=sys.stderr) as bar:
+
+        def progress(report: campaigns.SendReport) -> None:
+            bar.update(report.handled - done["count"])
+            done["count"] = report.handled
+
+        report = campaigns.send_pending(services, connections=connections, on_progress=progress)
+    typer.echo(
+        f"E-mails envoyés : {report.sent}, refusés (courrier à la place) : {report.bounced + report.to_letter}, "
+        f"à réessayer : {report.retried}."
+    )
+    if report.retried:
+        typer.echo("Le serveur SMTP a refusé ou interrompu des envois : relancez « carnet campaign send ».", err=True)
+
+
+@campaign_app.command("start")
+def campaign_start(
+    departements: str = typer.Option(..., "--departements", help="Départements, séparés par des virgules (2A,2B)"),
+    send: bool = typer.Option(False, "--send", help="Envoyer aussitôt tous les e-mails (barre de progression)"),
+    connections: int = typer.Option(4, "--connexions", min=1, max=16, help="Connexions SMTP simultanées"),
+) -> None:
+    """Lance une campagne : invite chaque personne enregistrée et pas encore invitée de ces départements."""
+    from carnet.services import campaigns
+
+    services, actor = _operator_services()
+    try:
+        try:
+            campaign = campaigns.start_campaign(services, departements, actor)
+        except campaigns.CampaignError as exc:
+            typer.echo(f"Erreur : {exc.message}", err=True)
+            raise typer.Exit(2) from None
+        counts = campaigns.count_invitations(services, campaign.id)
+        typer.echo(
+            f"Campagne {campaign.id} ({', '.join(campaign.departements)}) : {sum(counts.values())} personne(s) "
+            f"invitée(s), {counts.get('email', 0)} par e-mail, {counts.get('letter', 0)} par courrier."
+        )
+        if send:
+            _send_all(services, connections)
+        typer.echo(f"Courriers à produire : carnet campaign letters {campaign.id}")
+    finally:
+        services.db.dispose()
+
+
+@campaign_app.command("send")
+def campaign_send(
+    connections: int = typer.Option(4, "--connexions", min=1, max=16, help="Connexions SMTP simultanées"),
+) -> None:
+    """Envoie tous les e-mails d'invitation en attente (reprend sans perte après une interruption)."""
+    services, _ = _operator_services()
+    try:
+        _send_all(services, connections)
+    finally:
+        services.db.dispose()
+
+
+@campaign_app.command("letters")
+def campaign_letters(
+    campaign_id: str = typer.Argument(..., metavar="CAMPAGNE", help="Identifiant de la campagne"),
+    batch_size: int = typer.Option(1000, "--par-lot", min=1, max=10000, help="Courriers par fichier PDF"),
+) -> None:
+    """Produit les courriers en attente de la campagne : un PDF par lot, à remettre à l'imprimeur."""
+    from carnet.services import campaigns
+
+    services, actor = _operator_services()
+    try:
+        if not campaigns.campaign_progress(services, actor, campaign_id):
+            typer.echo("Erreur : campagne inconnue.", err=True)
+            raise typer.Exit(2)
+        batches = campaigns.render_pending_letters(services, campaign_id, batch_size=batch_size)
+    finally:
+        services.db.dispose()
+    for batch in batches:
+        typer.echo(f"  {batch.path} ({batch.count} courrier(s))")
+    typer.echo(f"{sum(b.count for b in batches)} courrier(s) produit(s) en {len(batches)} lot(s).")
+
+
+@spaces_app.command("open")
+def spaces_open(ins: str = typer.Argument(..., metavar="INS", help="Matricule INS (NIR, 15 caractères)")) -> None:
+    """Ouvre aussitôt l'espace d'une personne enregistrée, sans attendre la fin des 6 semaines (journalisé)."""
+    from carnet.services import campaigns
+
+    services, actor = _operator_services()
+    try:
+        opened = campaigns.open_space(services, actor, ins)
+    except campaigns.CampaignError as exc:
+        typer.echo(f"Refusé : {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        services.db.dispose()
+    typer.echo("L'espace était déjà ouvert." if opened.already else "Espace ouvert.")
 
 
 def main() -> None:  # pragma: no cover

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     smtp_url: str = Field(default="outbox:", description="smtp://user:pass@host:port ou outbox:")
     mail_from: str = "Carnet <ne-pas-repondre@carnet.localhost>"
     base_url: str = "http://127.0.0.1:8000"
+    support_phone: str = Field(default="36 46", description="Téléphone des conseillers (courriers, oppositions)")
     master_key_file: Path | None = None
     secret_key_file: Path | None = None
     dev_pages: bool | None = None

@@ -38,6 +38,7 @@ from carnet.services.keyring import (
     seal,
 )
 from carnet.storage.blobs import LocalBlobStore
+from carnet.storage.db import Database
 from carnet.storage.tables import Base, Document, Patient, PatientKey
 
 WORD = "hémoglobine"
@@ -311,19 +312,22 @@ class RendezvousKeyring(Keyring):
 
 
 def race_to_create(services: Services, keyring: Keyring, patient: str) -> list[bytes]:
-    """Two threads, each with its own session and transaction, create the same patient's key."""
+    """Two threads, each with its own database handle (as two server processes would have), create the
+    same patient's key at the same time."""
     results: list[bytes] = []
     errors: list[BaseException] = []
 
-    def create() -> None:
+    def create(database: Database) -> None:
         try:
-            with services.db.unit_of_work() as db:
+            with database.unit_of_work() as db:
                 key = data_key(db, keyring, patient)
             results.append(key)
         except BaseException as exc:  # reported below
             errors.append(exc)
+        finally:
+            database.dispose()
 
-    threads = [threading.Thread(target=create) for _ in range(2)]
+    threads = [threading.Thread(target=create, args=(Database(services.db.url),)) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:

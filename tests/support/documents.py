@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import uuid
 from typing import Any
 
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 
 
-def make_pdf(text: str) -> bytes:
-    """A one-page PDF (Helvetica, WinAnsi) whose text pypdf can extract."""
+def make_pdf(text: str, padding: int = 0) -> bytes:
+    """A one-page PDF (Helvetica, WinAnsi) whose text pypdf can extract; ``padding`` adds an image-like
+    binary stream of about that many bytes (lines of random hex, as in real scanned documents)."""
     escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
     stream = f"BT /F1 12 Tf 72 720 Td ({escaped}) Tj ET".encode("cp1252")
     objects = [
@@ -22,6 +24,9 @@ def make_pdf(text: str) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
     ]
+    if padding:
+        blob = b"\n".join(os.urandom(31).hex().encode() for _ in range(padding // 63))
+        objects.append(b"<< /Length " + str(len(blob)).encode() + b" >>\nstream\n" + blob + b"\nendstream")
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

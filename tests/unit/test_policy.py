@@ -25,7 +25,19 @@ def actor(kind: ActorKind) -> Actor:
 FEEDERS = {ActorKind.PROFESSIONAL, ActorKind.ESTABLISHMENT}
 
 
+LIFECYCLE = {Action.SPACE_CLOSE, Action.SPACE_REOPEN, Action.SPACE_DELETE}
+
+
+ENROLMENT = {Action.ENROLMENT_MANAGE, Action.ENROLMENT_OBJECT, Action.ENROLMENT_LETTER, Action.SPACE_OPEN}
+
+
 def expected(kind: ActorKind, space: str, action: Action) -> bool:
+    if action in ENROLMENT:  # ENR-2, ENR-3: operators and the service; the person objects for themselves
+        if kind in {ActorKind.OPERATOR, ActorKind.SYSTEM}:
+            return True
+        return action == Action.ENROLMENT_OBJECT and kind == ActorKind.PATIENT and space == OWN
+    if action in LIFECYCLE:  # ENR-6: the person only; reopening needs a closed space (see below)
+        return kind == ActorKind.PATIENT and space == OWN and action != Action.SPACE_REOPEN
     if kind == ActorKind.SYSTEM or (kind == ActorKind.PATIENT and space == OWN):
         return True
     return kind in FEEDERS and action in {Action.DOCUMENT_DEPOSIT, Action.DOCUMENT_SEARCH}
@@ -94,3 +106,68 @@ def test_document_rules(who: Actor, action: Action, resource: Resource, allowed:
 def test_searches_are_scoped_by_the_policy() -> None:
     assert decide(PRO, OWN, Action.DOCUMENT_SEARCH).scope == Scope.AUTHORED
     assert decide(actor(ActorKind.PATIENT), OWN, Action.DOCUMENT_SEARCH).scope == Scope.PATIENT
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "allowed"),
+    [
+        ("active", Action.SPACE_CLOSE, True),
+        ("closed", Action.SPACE_CLOSE, False),
+        ("closed", Action.SPACE_REOPEN, True),
+        ("active", Action.SPACE_REOPEN, False),
+        ("closed", Action.SPACE_DELETE, True),
+        ("deleted", Action.SPACE_DELETE, False),
+        ("closed", Action.SPACE_VIEW, False),
+        ("closed", Action.DOCUMENT_SEARCH, False),
+    ],
+)
+def test_a_closed_space_can_only_be_reopened_or_deleted_by_its_owner(
+    status: str, action: Action, allowed: bool
+) -> None:
+    """ENR-6."""
+    assert decide(actor(ActorKind.PATIENT), OWN, action, facts=Facts(patient_status=status)).allowed is allowed
+
+
+OPERATOR = Actor(ActorKind.OPERATOR, "acc-op", "Conseiller CPAM de Corse")
+
+
+@pytest.mark.parametrize("status", ["registered", "opposed", "active", "closed"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        Action.SPACE_VIEW,
+        Action.HISTORY_READ,
+        Action.SETTINGS_READ,
+        Action.DOCUMENT_SEARCH,
+        Action.DOCUMENT_READ,
+        Action.DOCUMENT_DEPOSIT,
+        Action.SPACE_FIND,
+        Action.SPACE_CLOSE,
+    ],
+)
+def test_an_operator_manages_enrolment_but_never_reads_health_data(status: str, action: Action) -> None:
+    """ENR-2/ENR-3 console: whatever the state of the space, an operator gets no document and no history."""
+    facts = Facts(patient_status=status)
+    assert not decide(OPERATOR, OWN, action, doc(), facts).allowed
+    for enrolment in (Action.ENROLMENT_OBJECT, Action.ENROLMENT_LETTER, Action.SPACE_OPEN):
+        assert decide(OPERATOR, OWN, enrolment, facts=facts).allowed
+
+
+@pytest.mark.parametrize(
+    ("who", "space", "action", "exists", "allowed"),
+    [
+        (OPERATOR, "-", Action.ENROLMENT_MANAGE, False, True),  # campaigns concern no one's space
+        (actor(ActorKind.PATIENT), "-", Action.ENROLMENT_MANAGE, False, False),
+        (PRO, "-", Action.ENROLMENT_MANAGE, False, False),
+        (OPERATOR, OWN, Action.ENROLMENT_OBJECT, False, False),  # nobody to object for
+        (Actor(ActorKind.REPRESENTATIVE, None, "Parent", patient_id=OWN), OWN, Action.ENROLMENT_OBJECT, True, True),
+        (Actor(ActorKind.REPRESENTATIVE, None, "Parent", patient_id=OWN), OTHER, Action.ENROLMENT_OBJECT, True, False),
+        (actor(ActorKind.PATIENT), OWN, Action.SPACE_OPEN, True, False),  # the person activates, not "opens"
+        (actor(ActorKind.SYSTEM), OWN, Action.SPACE_OPEN, True, True),
+    ],
+)
+def test_enrolment_rules(who: Actor, space: str, action: Action, exists: bool, allowed: bool) -> None:
+    """ENR-2, ENR-3: the rule decides before the space is open (status "registered")."""
+    decision = decide(who, space, action, facts=Facts(patient_exists=exists, patient_status="registered"))
+    assert decision.allowed is allowed, decision
+    assert decision.reason

@@ -263,3 +263,27 @@ def test_search_rejects_what_it_does_not_understand(feeders: Feeders) -> None:
     assert feeders.client.get(base + "&nimporte=1", headers=feeders.lab).status_code == 400
     assert feeders.client.get(base + "&date=hier", headers=feeders.lab).status_code == 400
     assert feeders.client.get("/fhir/DocumentReference", headers=feeders.lab).status_code == 400
+
+
+def test_a_refused_entry_rolls_back_the_whole_bundle_and_the_refusal_is_kept(feeders: Feeders, demo: Services) -> None:
+    """ACC-5 + atomicity: the policy refuses the second entry (it replaces another author's document);
+    the first entry is not written, the refusal is in the audit log, and the chain still verifies."""
+    deposit(feeders, feeders.lab, document_entry(feeders.ins, make_pdf("Du labo"), title="Labo"))
+    lab_doc = search(feeders, feeders.lab)["entry"][0]["resource"]["id"]  # type: ignore[index]
+    before = count(demo, Document)
+    response = deposit(
+        feeders,
+        feeders.gp,
+        document_entry(feeders.ins, make_pdf("Premier"), title="Premier"),
+        document_entry(feeders.ins, make_pdf("Second"), title="Second", replaces=lab_doc),
+    )
+    assert response.status_code == 403
+    assert count(demo, Document) == before
+    with demo.db.unit_of_work() as db:
+        refusals = list(db.scalars(select(AuditEntry).where(AuditEntry.outcome == "deny")))
+        from carnet.services import audit
+
+        _, breaks = audit.verify(db)
+    assert [r.action for r in refusals] == ["document.update"]
+    assert breaks == []
+    assert len([p for p in (demo.settings.resolved_data_dir / "blobs").rglob("*") if p.is_file()]) == 1

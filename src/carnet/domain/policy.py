@@ -31,9 +31,17 @@ class Action(StrEnum):
     DOCUMENT_DELETE = "document.delete"
     DOCUMENT_UPDATE = "document.update"
     FOLDER_WRITE = "folder.write"
+    SPACE_CLOSE = "space.close"
+    SPACE_REOPEN = "space.reopen"
+    SPACE_DELETE = "space.delete"
+    ENROLMENT_MANAGE = "enrolment.manage"  # campaigns, progress, letter batches (the service-wide "-" space)
+    ENROLMENT_OBJECT = "enrolment.object"  # record or withdraw an objection to the creation of a space
+    ENROLMENT_LETTER = "enrolment.letter"  # print one person's invitation letter again (it carries the code)
+    SPACE_OPEN = "space.open"  # create (open) a registered person's space: after 6 weeks, or by an operator
 
 
 DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
+ENROLMENT_ACTIONS = {Action.ENROLMENT_MANAGE, Action.ENROLMENT_OBJECT, Action.ENROLMENT_LETTER, Action.SPACE_OPEN}
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,56 @@ def _allow(rule: str, reason: str, scope: Scope | None = None) -> Decision:
 
 def _deny(rule: str, reason: str) -> Decision:
     return Decision(False, reason, rule)
+
+
+def rule_owner_lifecycle(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ENR-6: only the person closes, reopens or deletes their space — a closed one included."""
+    if action not in {Action.SPACE_CLOSE, Action.SPACE_REOPEN, Action.SPACE_DELETE}:
+        return None
+    if actor.kind != ActorKind.PATIENT or actor.patient_id != patient_id or not facts.patient_exists:
+        return _deny(
+            "lifecycle_owner_only", "Seule la personne elle-même peut fermer, rouvrir ou supprimer son espace."
+        )
+    allowed_from = {
+        Action.SPACE_CLOSE: {"active"},
+        Action.SPACE_REOPEN: {"closed"},
+        Action.SPACE_DELETE: {"active", "closed"},
+    }[action]
+    if facts.patient_status not in allowed_from:
+        return _deny("lifecycle_state", "Cette action n'est pas possible dans l'état actuel de l'espace.")
+    return _allow("lifecycle_owner", "La personne gère la vie de son espace.")
+
+
+def rule_enrolment(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ENR-2, ENR-3: enrolment happens before a space is open, so this rule decides whatever the status.
+
+    Operators and the service's automatic work run campaigns, record objections, print letters and
+    open spaces; the person (or their legal representative), identified by the activation code and
+    their identity traits, objects or withdraws an objection for themselves only.
+    """
+    if action not in ENROLMENT_ACTIONS:
+        return None
+    if action != Action.ENROLMENT_MANAGE and not facts.patient_exists:
+        return _deny("unknown_space", "Cet espace n'existe pas ou n'est pas ouvert.")
+    if actor.kind in {ActorKind.OPERATOR, ActorKind.SYSTEM}:
+        return _allow("enrolment_operator", "Les conseillers gèrent les campagnes, les oppositions et l'ouverture.")
+    own = actor.patient_id == patient_id and actor.kind in {ActorKind.PATIENT, ActorKind.REPRESENTATIVE}
+    if action == Action.ENROLMENT_OBJECT and own:
+        return _allow("enrolment_self", "La personne (ou son représentant légal) décide pour elle-même.")
+    return _deny("enrolment_operators_only", "Seuls les conseillers du service peuvent effectuer cette action.")
+
+
+def rule_operator_no_health_data(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """Operators manage enrolment (above) and never see documents, history or settings."""
+    if actor.kind == ActorKind.OPERATOR:
+        return _deny("operator_no_health_data", "Un conseiller n'accède jamais aux données de santé ni à l'historique.")
+    return None
 
 
 def rule_unknown_space(
@@ -153,7 +211,10 @@ def rule_system(
 
 
 RULES: list[Rule] = [
+    rule_enrolment,
+    rule_owner_lifecycle,
     rule_unknown_space,
+    rule_operator_no_health_data,
     rule_patient_documents,
     rule_professional_documents,
     rule_own_space,

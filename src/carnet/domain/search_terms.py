@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 import snowballstemmer
 
@@ -90,12 +90,19 @@ def unaccent(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=200_000)
+def term(word: str) -> str:
+    """The search term of one lower-case word: its French stem, without accents."""
+    return unaccent(_stemmer().stemWord(word))
+
+
 def terms(text: str) -> list[str]:
     """Distinct search terms of ``text``, in order of first appearance (at most MAX_TERMS)."""
-    words = [w for w in WORD.findall(text.lower()) if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
     seen: dict[str, None] = {}
-    for stem in _stemmer().stemWords(words):
-        seen.setdefault(unaccent(stem), None)
+    for word in dict.fromkeys(WORD.findall(text.lower())):
+        if word in STOP_WORDS or (len(word) < 2 and not word.isdigit()):
+            continue
+        seen.setdefault(term(word), None)
         if len(seen) >= MAX_TERMS:
             break
     return list(seen)

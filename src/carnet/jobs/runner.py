@@ -9,21 +9,33 @@ from __future__ import annotations
 import logging
 import threading
 
-from carnet.services import auth
+from carnet.services import auth, campaigns, lifecycle, notifications, vault
 from carnet.services.context import Services
 
 log = logging.getLogger("carnet.jobs")
+CAMPAIGN_SECONDS_PER_TICK = 10.0
 
 
 def housekeeping(services: Services) -> None:
     with services.db.unit_of_work() as db:
         removed = auth.purge_expired(db)
-    if removed:
-        log.info("sessions expirées supprimées: %d", removed)
+        revealed = vault.reveal_due(db)
+    if removed or revealed:
+        log.info("sessions expirées supprimées: %d, documents révélés: %d", removed, revealed)
+    lifecycle.purge_archives(services)
+    sent = notifications.send_pending(services)
+    if sent:
+        log.info("notifications envoyées: %d", sent)
+    # ENR-2/ENR-3: invitation e-mails (a bounded slice per tick, so the other jobs keep their pace),
+    # then the spaces whose 6-week objection period is over.
+    report = campaigns.send_pending(services, connections=2, max_seconds=CAMPAIGN_SECONDS_PER_TICK)
+    if report.handled:
+        log.info("invitations: %d envoyées, %d rebonds, %d à réessayer", report.sent, report.bounced, report.retried)
+    campaigns.auto_create_spaces(services)
 
 
 class JobRunner:
-    def __init__(self, services: Services, interval_seconds: float = 60.0) -> None:
+    def __init__(self, services: Services, interval_seconds: float = 15.0) -> None:
         self.services = services
         self.interval = interval_seconds
         self._stop = threading.Event()

@@ -5,15 +5,22 @@ E-mails never carry health data: they say that something happened and point to t
 
 from __future__ import annotations
 
+import binascii
+import contextlib
+import re
+import secrets
 import smtplib
 import ssl
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
+from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -27,8 +34,19 @@ class Mail:
     html: str | None = None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one message of a batch (``send_many``)."""
+
+    delivered: bool
+    permanent: bool = False  # refused for good for this recipient (SMTP 5xx): a bounce
+    error: str = ""
+
+
 class Mailer(Protocol):
     def send(self, mail: Mail) -> None: ...
+
+    def send_many(self, mails: Sequence[Mail]) -> list[Delivery]: ...
 
 
 def build_message(mail: Mail, sender: str) -> EmailMessage:
@@ -44,6 +62,74 @@ def build_message(mail: Mail, sender: str) -> EmailMessage:
     return message
 
 
+@lru_cache(maxsize=64)
+def _header(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _body(text: str, eight_bit: bool) -> tuple[str, bytes]:
+    """(Content-Transfer-Encoding, CRLF-terminated body) — 8bit when the server takes it, else quoted-printable."""
+    raw = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    if eight_bit and all(len(line) <= 998 for line in raw.split(b"\n")):
+        return "8bit", raw.replace(b"\n", b"\r\n")
+    return "quoted-printable", binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
+
+
+@lru_cache(maxsize=16)
+def _address_of(sender: str) -> str:
+    return parseaddr(sender)[1]
+
+
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+def _deliver(smtp: smtplib.SMTP, sender: str, to: str, data: bytes, options: Sequence[str]) -> None:
+    """MAIL, RCPT, DATA: ``smtplib.sendmail`` for one plain recipient, without its per-message address parsing."""
+    code, answer = smtp.docmd("mail", f"FROM:<{sender}>" + "".join(f" {option}" for option in options))
+    if code != 250:
+        _reset(smtp)
+        raise smtplib.SMTPSenderRefused(code, answer, sender)
+    code, answer = smtp.docmd("rcpt", f"TO:<{to}>")
+    if code not in (250, 251):
+        _reset(smtp)
+        raise smtplib.SMTPRecipientsRefused({to: (code, answer)})
+    code, answer = smtp.data(data)
+    if code != 250:
+        _reset(smtp)
+        raise smtplib.SMTPDataError(code, answer)
+
+
+def _reset(smtp: smtplib.SMTP) -> None:
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
+def mime_bytes(mail: Mail, sender: str, eight_bit: bool = False) -> bytes:
+    """The message, built directly as bytes: ~100× faster than ``email.message`` for campaigns of 10⁵ e-mails.
+
+    Same structure as ``build_message``: text, and HTML as an alternative when given. ASCII recipients only
+    (``send_many`` falls back to ``build_message`` for others).
+    """
+    domain = _address_of(sender).rsplit("@", 1)[-1] or "localhost"
+    head = (
+        f"From: {_header(sender)}\r\nTo: {mail.to}\r\nSubject: {_header(mail.subject)}\r\n"
+        f"Date: {formatdate(localtime=False)}\r\nMessage-ID: <{uuid.uuid4().hex}@{domain}>\r\nMIME-Version: 1.0\r\n"
+    ).encode("ascii")
+    parts = [("plain", mail.text)] + ([("html", mail.html)] if mail.html else [])
+    encoded = []
+    for subtype, content in parts:
+        cte, body = _body(content, eight_bit)
+        part_head = f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n'
+        encoded.append(part_head.encode("ascii") + body)
+    if len(encoded) == 1:
+        return head + encoded[0]
+    boundary = f"=_carnet_{secrets.token_hex(12)}"
+    message = head + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode("ascii")
+    for part in encoded:
+        message += f"--{boundary}\r\n".encode("ascii") + part + b"\r\n"
+    return message + f"--{boundary}--\r\n".encode("ascii")
+
+
 class OutboxMailer:
     """Keeps each message as an ``.eml`` file; the dev page lists them."""
 
@@ -57,6 +143,17 @@ class OutboxMailer:
         tmp = self.folder / (name + ".tmp")
         tmp.write_bytes(bytes(build_message(mail, self.sender)))
         tmp.rename(self.folder / name)
+
+    def send_many(self, mails: Sequence[Mail]) -> list[Delivery]:
+        results = []
+        for mail in mails:
+            try:
+                self.send(mail)
+            except OSError as exc:
+                results.append(Delivery(False, error=f"boîte d'envoi : {exc.strerror or exc}"))
+            else:
+                results.append(Delivery(True))
+        return results
 
     def messages(self, limit: int = 50) -> list[EmailMessage]:
         if not self.folder.exists():
@@ -77,22 +174,82 @@ class SmtpMailer:
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.sender = sender
+        self._context: ssl.SSLContext | None = None
+
+    def _ssl(self) -> ssl.SSLContext:
+        if self._context is None:  # loading the CA store takes ~40 ms: once per mailer, not per connection
+            self._context = ssl.create_default_context()
+        return self._context
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp: smtplib.SMTP
+        if self.tls:
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=30, context=self._ssl())
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=30)
+        try:
+            smtp.ehlo()
+            if not self.tls and smtp.has_extn("starttls"):
+                smtp.starttls(context=self._ssl())
+                smtp.ehlo()
+            if self.user:
+                smtp.login(self.user, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
 
     def send(self, mail: Mail) -> None:
         message = build_message(mail, self.sender)
-        context = ssl.create_default_context()
-        smtp: smtplib.SMTP
-        if self.tls:
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=30, context=context)
-        else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=30)
-        with smtp:
-            smtp.ehlo()
-            if not self.tls and smtp.has_extn("starttls"):
-                smtp.starttls(context=context)
-            if self.user:
-                smtp.login(self.user, self.password or "")
+        with self._connect() as smtp:
             smtp.send_message(message)
+
+    def send_many(self, mails: Sequence[Mail]) -> list[Delivery]:
+        """Send over one connection; each message gets its own outcome (a 5xx for a recipient is permanent).
+
+        A broken connection or a refused sender stops the batch: the messages not tried are reported
+        as temporary failures, to be tried again later.
+        """
+        results: list[Delivery] = []
+        try:
+            smtp = self._connect()
+        except (OSError, smtplib.SMTPException) as exc:
+            return [Delivery(False, error=_smtp_error(exc))] * len(mails)
+        with smtp:
+            eight_bit = smtp.has_extn("8bitmime")
+            options = ["BODY=8BITMIME"] if eight_bit else []
+            envelope_from = _address_of(self.sender)
+            plain_sender = bool(_PLAIN_ADDRESS.fullmatch(envelope_from))
+            for mail in mails:
+                try:
+                    if plain_sender and _PLAIN_ADDRESS.fullmatch(mail.to):
+                        _deliver(smtp, envelope_from, mail.to, mime_bytes(mail, self.sender, eight_bit), options)
+                    elif mail.to.isascii():
+                        smtp.sendmail(envelope_from, [mail.to], mime_bytes(mail, self.sender, eight_bit), options)
+                    else:
+                        smtp.send_message(build_message(mail, self.sender))
+                except smtplib.SMTPRecipientsRefused as exc:
+                    code, answer = next(iter(exc.recipients.values()))
+                    results.append(Delivery(False, code >= 500, f"{code} {answer.decode(errors='replace')}"))
+                except smtplib.SMTPSenderRefused as exc:
+                    results.append(Delivery(False, error=_smtp_error(exc)))
+                    break
+                except smtplib.SMTPResponseException as exc:
+                    results.append(Delivery(False, exc.smtp_code >= 500, _smtp_error(exc)))
+                except (OSError, smtplib.SMTPException) as exc:
+                    results.append(Delivery(False, error=_smtp_error(exc)))
+                    break
+                else:
+                    results.append(Delivery(True))
+        not_tried = Delivery(False, error="non tenté : la connexion au serveur SMTP a été interrompue")
+        return results + [not_tried] * (len(mails) - len(results))
+
+
+def _smtp_error(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        answer = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{exc.smtp_code} {answer}"[:250]
+    return f"{type(exc).__name__}: {exc}"[:250]
 
 
 def make_mailer(smtp_url: str, sender: str, data_dir: Path) -> OutboxMailer | SmtpMailer:

@@ -44,16 +44,18 @@ def record(
     (PostgreSQL), so concurrent writers of one chain queue instead of forking it.
     """
     chain = patient_id or NO_PATIENT_CHAIN
-    dialect = db.get_bind().dialect.name
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-    db.execute(insert_fn(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
-    db.execute(update(AuditHead).where(AuditHead.chain == chain).values(seq=AuditHead.seq + 1))
-    seq, prev_hash = db.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)).one()
-    at = utcnow()
+    connection = db.connection()
+    bump = update(AuditHead).where(AuditHead.chain == chain).values(seq=AuditHead.seq + 1)
+    row = connection.execute(bump.returning(AuditHead.seq, AuditHead.hash)).first()
+    if row is None:  # first entry of this chain (a concurrent first writer makes the insert a no-op)
+        insert_fn = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert_fn(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        row = connection.execute(bump.returning(AuditHead.seq, AuditHead.hash)).one()
+    seq, prev_hash = row
     fields: dict[str, Any] = {
         "chain": chain,
         "seq": seq,
-        "at": at,
+        "at": utcnow(),
         "actor_kind": str(actor.kind),
         "actor_id": actor.id,
         "actor_label": actor.label,
@@ -66,8 +68,8 @@ def record(
         "details": details or {},
     }
     digest = entry_hash(prev_hash, fields)
-    db.execute(insert(AuditEntry).values(**fields, prev_hash=prev_hash, hash=digest))
-    db.execute(update(AuditHead).where(AuditHead.chain == chain).values(hash=digest))
+    connection.execute(insert(AuditEntry).values(**fields, prev_hash=prev_hash, hash=digest))
+    connection.execute(update(AuditHead).where(AuditHead.chain == chain).values(hash=digest))
     return Recorded(chain, seq, digest)
 
 

@@ -20,6 +20,9 @@ from carnet.storage.tables import Account, Establishment, Patient, Professional
 DEMO_PASSWORD = "Carnet-Demo-2026!"  # noqa: S105 — published demo credential, demo data only
 
 
+OPERATOR_LOGIN = "operateur.cpam"
+
+
 @dataclass(frozen=True)
 class DemoLogin:
     login: str
@@ -195,4 +198,13 @@ def load_demo(services: Services, db: Session) -> list[DemoLogin]:
                 login, f"{title}{first} {name} — {specialty or profession_label(profession)}, {city}", "professional"
             )
         )
+    _account(  # ENR-2/ENR-3: the operator console (campaigns, phone objections, letters)
+        services,
+        db,
+        OPERATOR_LOGIN,
+        kind="operator",
+        email=f"{OPERATOR_LOGIN}@exemple.fr",
+        display_name="Conseiller CPAM de Corse",
+    )
+    logins.append(DemoLogin(OPERATOR_LOGIN, "Conseiller CPAM de Corse — console des conseillers", "operator"))
     return logins

@@ -1,8 +1,9 @@
 """The hall every request walks through: policy decision + audit, in one transaction (ACC-5).
 
 A service calls ``guard`` before touching a patient's data. Allowed: the caller goes on and
-records what it did with ``audit.record`` in the same transaction. Denied: the refusal
-itself is recorded and committed, and ``AccessDenied`` carries the reason to the interface.
+records what it did with ``audit.record`` in the same transaction. Denied: the refusal itself is
+recorded (kept even when the caller's transaction rolls back) and ``AccessDenied`` carries the
+reason to the interface.
 """
 
 from __future__ import annotations
@@ -29,21 +30,46 @@ def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
     return Facts(patient_exists=True, patient_status=patient.status)
 
 
+def refuse(
+    db: Session,
+    actor: Actor,
+    action: str,
+    patient_id: str | None,
+    reason: str,
+    resource: Resource | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    """Record a refusal in the current transaction — and again after a rollback, so it is never lost
+    and never commits the caller's half-done work."""
+
+    def write(session: Session) -> None:
+        audit.record(
+            session,
+            actor,
+            action,
+            patient_id=patient_id,
+            outcome="deny",
+            reason=reason,
+            resource_type=resource.type if resource else None,
+            resource_id=resource.id if resource else None,
+            details=details or {},
+        )
+
+    write(db)
+    db.info.setdefault("after_rollback", []).append(write)
+
+
 def guard(db: Session, actor: Actor, patient_id: str, action: Action, resource: Resource | None = None) -> Decision:
     decision = decide(actor, patient_id, action, resource, facts_for(db, actor, patient_id))
     if not decision.allowed:
-        known = decision.rule != "unknown_space"
-        audit.record(
+        refuse(
             db,
             actor,
             str(action),
-            patient_id=patient_id if known else None,
-            outcome="deny",
-            reason=decision.reason,
-            resource_type=resource.type if resource else None,
-            resource_id=resource.id if resource else None,
-            details={} if known else {"requested_space": patient_id},
+            patient_id if decision.rule != "unknown_space" else None,
+            decision.reason,
+            resource,
+            {} if decision.rule != "unknown_space" else {"requested_space": patient_id[:64]},
         )
-        db.commit()
         raise AccessDenied(decision)
     return decision

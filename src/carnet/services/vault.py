@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from carnet.domain import documents as rules
 from carnet.domain.actors import Actor, ActorKind
 from carnet.domain.policy import Action, Decision, Resource, Scope, author_keys
 from carnet.domain.search_terms import terms
-from carnet.services import audit, content, keyring
+from carnet.services import audit, content, keyring, preferences
 from carnet.services.context import Services
-from carnet.services.hall import AccessDenied, guard
+from carnet.services.hall import AccessDenied, guard, refuse
 from carnet.storage.tables import Document, DocumentTerm, Folder
 from carnet.storage.types import new_id, utcnow
 
@@ -110,7 +110,11 @@ def _blob_key(document_id: str, part: str = "b") -> str:
 def _index(db: Session, data_key: bytes, document: Document, extra_text: str) -> None:
     words = " ".join([document.title, document.type_display, document.author_label, extra_text])
     blind = {keyring.blind_term(data_key, term) for term in terms(words)}
-    db.add_all(DocumentTerm(document_id=document.id, term=t, patient_id=document.patient_id) for t in blind)
+    if blind:
+        db.execute(
+            insert(DocumentTerm),
+            [{"document_id": document.id, "term": t, "patient_id": document.patient_id} for t in blind],
+        )
 
 
 def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, written: list[str]) -> Document:
@@ -121,6 +125,8 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
     if new.filename is not None:
         rules.check_extension(new.filename, mime)
     labels = rules.check_confidentiality(new.confidentiality)
+    if preferences.settings_of(db, new.patient_id).mask_new_documents:
+        labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
     title = " ".join(new.title.split())[:300] or doc_type.display
     guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
     replaced = None
@@ -165,6 +171,7 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
         submission_set_id=new.submission_set_id,
         service_date=new.service_date,
         created_at=now,
+        notified_at=now if actor.kind == ActorKind.PATIENT else None,
         reveal_at=now + timedelta(days=rules.INVISIBLE_PATIENT_REVEAL_DAYS) if "INVISIBLE_PATIENT" in labels else None,
         **_author_fields(actor),
     )
@@ -178,6 +185,7 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
         )
         written.append(document.preview_blob_key)
     db.add(document)
+    db.flush()  # the terms reference the document
     text_source = preview or content.Unwrapped(new.body, mime)
     _index(db, data_key, document, content.extract_text(text_source.body, text_source.mime_type))
     if replaced is not None:
@@ -227,28 +235,28 @@ def _text_filter(data_key: bytes, patient_id: str, text: str) -> Select[Any] | N
 def search(services: Services, db: Session, actor: Actor, patient_id: str, filters: SearchFilters) -> Page:
     """Documents of a patient the actor may see, newest first (VLT-4); the policy sets the scope."""
     decision = guard(db, actor, patient_id, Action.DOCUMENT_SEARCH, Resource("documents"))
-    query = select(Document).where(Document.patient_id == patient_id, Document.status.in_(filters.statuses))
+    where = [Document.patient_id == patient_id, Document.status.in_(filters.statuses)]
     now = utcnow()
     if decision.scope == Scope.AUTHORED:
-        query = query.where(Document.author_id.in_(author_keys(actor) or {"-"}))
+        where.append(Document.author_id.in_(author_keys(actor) or {"-"}))
     elif decision.scope == Scope.PATIENT:
-        query = query.where((Document.reveal_at.is_(None)) | (Document.reveal_at <= now))
+        where.append((Document.reveal_at.is_(None)) | (Document.reveal_at <= now))
     elif decision.scope != Scope.ALL:
         raise AccessDenied(decision)
     if filters.category:
-        query = query.where(Document.category == filters.category)
+        where.append(Document.category == filters.category)
     if filters.type_code:
-        query = query.where(Document.type_code == filters.type_code)
+        where.append(Document.type_code == filters.type_code)
     if filters.author:
-        query = query.where(Document.author_label.ilike(f"%{filters.author}%"))
+        where.append(Document.author_label.ilike(f"%{filters.author}%"))
     if filters.author_id:
-        query = query.where((Document.author_rpps == filters.author_id) | (Document.author_finess == filters.author_id))
+        where.append((Document.author_rpps == filters.author_id) | (Document.author_finess == filters.author_id))
     if filters.folder_id:
-        query = query.where(Document.folder_id == filters.folder_id)
+        where.append(Document.folder_id == filters.folder_id)
     if filters.date_from:
-        query = query.where(Document.created_at >= filters.date_from)
+        where.append(Document.created_at >= filters.date_from)
     if filters.date_to:
-        query = query.where(Document.created_at < filters.date_to)
+        where.append(Document.created_at < filters.date_to)
     if filters.text.strip():
         try:
             data_key = keyring.data_key(db, services.keyring, patient_id, create=False)
@@ -256,10 +264,14 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
             return Page([], 0)
         matching = _text_filter(data_key, patient_id, filters.text)
         if matching is not None:
-            query = query.where(Document.id.in_(matching))
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+            where.append(Document.id.in_(matching))
+    total = db.scalar(select(func.count(Document.id)).where(*where)) or 0
     rows = db.scalars(
-        query.order_by(Document.created_at.desc(), Document.id).limit(filters.limit).offset(filters.offset)
+        select(Document)
+        .where(*where)
+        .order_by(Document.created_at.desc(), Document.id.desc())
+        .limit(filters.limit)
+        .offset(filters.offset)
     )
     audit.record(db, actor, "document.search", patient_id=patient_id, resource_type="documents")
     return Page(list(rows), int(total))
@@ -268,16 +280,7 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
 def _load(db: Session, actor: Actor, document_id: str, action: Action) -> Document:
     document = db.get(Document, document_id)
     if document is None:
-        audit.record(
-            db,
-            actor,
-            str(action),
-            outcome="deny",
-            reason=NOT_FOUND.reason,
-            resource_type="document",
-            details={"demande": document_id[:64]},
-        )
-        db.commit()
+        refuse(db, actor, str(action), None, NOT_FOUND.reason, Resource("document"), {"demande": document_id[:64]})
         raise AccessDenied(NOT_FOUND)
     guard(db, actor, document.patient_id, action, resource_of(document))
     return document
@@ -366,8 +369,11 @@ def delete_documents(services: Services, actor: Actor, document_ids: Sequence[st
         raise rules.DocumentError(f"Vous pouvez supprimer au plus {rules.MAX_DELETE_BATCH} documents à la fois.")
     keys: list[str] = []
     with services.db.unit_of_work() as db:
-        for document_id in dict.fromkeys(document_ids):
-            document = _load(db, actor, document_id, Action.DOCUMENT_DELETE)
+        # Every document is checked before any is deleted: one refusal deletes nothing.
+        documents = [
+            _load(db, actor, document_id, Action.DOCUMENT_DELETE) for document_id in dict.fromkeys(document_ids)
+        ]
+        for document in documents:
             keys += [k for k in (document.blob_key, document.preview_blob_key) if k]
             db.execute(delete(DocumentTerm).where(DocumentTerm.document_id == document.id))
             audit.record(
@@ -377,7 +383,6 @@ def delete_documents(services: Services, actor: Actor, document_ids: Sequence[st
                 patient_id=document.patient_id,
                 resource_type="document",
                 resource_id=document.id,
-                details={"titre_supprime": True},
             )
             db.delete(document)
     for key in keys:

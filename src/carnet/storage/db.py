@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time and nearly every request writes (the audit log): queueing the
+        # threads of this process on a lock is fairer and faster than SQLite's sleeping busy handler.
+        self._sqlite_lock = threading.RLock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -61,9 +65,27 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends normally, rolled back otherwise."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """One transaction: committed when the block ends normally, rolled back otherwise.
+
+        Work that must survive a rollback (the audit entry of a refused access) registers a callback in
+        ``session.info["after_rollback"]``; it runs in a fresh transaction once the rollback is done.
+        """
+        with self._sqlite_lock or nullcontext():
+            session = self.sessions()
+            try:
+                with session.begin():
+                    yield session
+            except BaseException:
+                survivors = session.info.pop("after_rollback", [])
+                session.close()
+                if survivors:
+                    with self.sessions() as again, again.begin():
+                        for callback in survivors:
+                            callback(again)
+                raise
+            finally:
+                session.info.pop("after_rollback", None)
+                session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -13,6 +13,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,17 +42,26 @@ class InstanceKeys:
 
     def mac(self, purpose: str, message: str) -> str:
         """A keyed hash (HMAC-SHA256) separated by purpose."""
-        key = hashlib.sha256(self.secret + purpose.encode()).digest()
-        return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._mac_key(purpose), message.encode("utf-8"), "sha256").hex()
+
+    def _mac_key(self, purpose: str) -> bytes:
+        keys = self.__dict__.setdefault("_mac_keys", {})  # derived once per purpose (campaigns hash 10⁵ codes)
+        if purpose not in keys:
+            keys[purpose] = hashlib.sha256(self.secret + purpose.encode()).digest()
+        return bytes(keys[purpose])
+
+    @cached_property
+    def _aead(self) -> AESGCM:
+        return AESGCM(self.secret)
 
     def seal(self, plaintext: str, purpose: str) -> str:
         nonce = secrets.token_bytes(12)
-        sealed = AESGCM(self.secret).encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())
+        sealed = self._aead.encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())
         return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
 
     def unseal(self, token: str, purpose: str) -> str:
         raw = base64.urlsafe_b64decode(token.encode("ascii"))
-        return AESGCM(self.secret).decrypt(raw[:12], raw[12:], purpose.encode()).decode("utf-8")
+        return self._aead.decrypt(raw[:12], raw[12:], purpose.encode()).decode("utf-8")
 
 
 def load_instance_keys(secret_file: Path, master_file: Path) -> InstanceKeys:

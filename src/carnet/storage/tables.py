@@ -53,8 +53,25 @@ class Patient(Base):
     departement: Mapped[str | None] = mapped_column(String(3), index=True)
     vitale_serial: Mapped[str | None] = mapped_column(String(13))
     attached_to_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"))
+    # registered (imported) → active (space open) | opposed ; active → closed (archived) → active ;
+    # deleted (keys destroyed). Only "active" spaces can be used (policy rule unknown_space).
     status: Mapped[str] = mapped_column(String(20), default="active")
+    ouvrant_droit_ins: Mapped[str | None] = mapped_column(String(15))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PatientSettings(Base):
+    """The patient's choices: masking by default (VLT-5) and notifications per kind (TRC-3)."""
+
+    __tablename__ = "patient_settings"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    mask_new_documents: Mapped[bool] = mapped_column(default=False)
+    notify_documents: Mapped[bool] = mapped_column(default=True)
+    notify_messages: Mapped[bool] = mapped_column(default=True)
+    notify_exams: Mapped[bool] = mapped_column(default=True)
+    notify_screening: Mapped[bool] = mapped_column(default=True)
 
 
 class Establishment(Base):
@@ -194,7 +211,8 @@ class Document(Base):
     """Metadata of one document of the vault; the body is an encrypted blob (VLT-8)."""
 
     __tablename__ = "documents"
-    __table_args__ = (Index("ix_documents_patient_date", "patient_id", "status", "created_at"),)
+    # Covers the listing and its count: filter, order and the author scope without reading the rows.
+    __table_args__ = (Index("ix_documents_patient_date", "patient_id", "status", "created_at", "id", "author_id"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     master_identifier: Mapped[str | None] = mapped_column(String(128))
@@ -261,3 +279,51 @@ class AccessToken(Base):
     client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id", ondelete="CASCADE"), index=True)
     scope: Mapped[str] = mapped_column(String(300))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Campaign(Base):
+    """An invitation campaign over some départements (ENR-2)."""
+
+    __tablename__ = "campaigns"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    departements: Mapped[list[str]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_by: Mapped[str] = mapped_column(String(200))
+
+
+class Invitation(Base):
+    """One person's invitation: channel, activation code (hashed for look-up, sealed for letters), state.
+
+    ``status``: pending (queued) → sent (e-mail) | letter (PDF produced) ; bounced e-mails fall back to a
+    letter. ``objection_deadline`` = sending + 6 weeks (ENR-3).
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (Index("ix_invitations_status", "status", "campaign_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), unique=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
+    channel: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_sealed: Mapped[str] = mapped_column(String(200))
+    code_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    code_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    objection_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    letter_batch: Mapped[str | None] = mapped_column(String(36))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class Objection(Base):
+    """An objection to the creation of the space (ENR-3); withdrawn when the person changes their mind."""
+
+    __tablename__ = "objections"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    receipt_number: Mapped[str] = mapped_column(String(20), unique=True)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

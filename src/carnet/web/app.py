@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,10 +15,21 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet.config import Settings
-from carnet.jobs.runner import JobRunner
 from carnet.services.context import Services, build_services
 from carnet.services.hall import AccessDenied
-from carnet.web import api, fhir, mhd, oauth, portal, security
+from carnet.web import (
+    activation,
+    api,
+    fhir,
+    lifecycle_pages,
+    mhd,
+    oauth,
+    operator_pages,
+    opposition_pages,
+    portal,
+    security,
+    vault_pages,
+)
 from carnet.web.deps import LoginRequired, template_context
 
 HERE = Path(__file__).parent
@@ -96,22 +105,12 @@ def _install_error_handlers(app: FastAPI, services: Services) -> None:
         return respond(request, 500, "Une erreur inattendue est survenue. Réessayez plus tard.", "Erreur inattendue")
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None, run_jobs: bool = False) -> FastAPI:
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The ASGI application; ``carnet serve`` calls it as a factory in each server process."""
     services = services or build_services(settings or Settings())
-    runner = JobRunner(services) if run_jobs else None
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if runner:
-            runner.start()
-        yield
-        if runner:
-            runner.stop()
-
     app = FastAPI(
         title="Carnet",
         version="0.1.0",
-        lifespan=lifespan,
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
@@ -121,9 +120,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     templates.env.filters["date_fr"] = date_fr
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    security.install(app, services)
+    app.add_middleware(security.SecurityMiddleware, services=services)
     _install_error_handlers(app, services)
     app.include_router(portal.router)
+    app.include_router(activation.router)
+    app.include_router(lifecycle_pages.router)
+    app.include_router(vault_pages.router)
+    app.include_router(opposition_pages.router)
+    app.include_router(operator_pages.router)
     app.include_router(api.router)
     app.include_router(fhir.router)
     app.include_router(mhd.router)

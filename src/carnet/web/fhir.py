@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -15,6 +16,9 @@ router = APIRouter(prefix="/fhir")
 
 class FhirResponse(JSONResponse):
     media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def operation_outcome(status: int, code: str, diagnostics: str) -> FhirResponse:

@@ -8,12 +8,13 @@ import segno
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from carnet.domain.actors import ActorKind
 from carnet.domain.identifiers import IdentifierError, format_nir, parse_nir
 from carnet.domain.policy import Action, Resource
 from carnet.domain.professions import profession_label
-from carnet.services import audit, auth, history, people
+from carnet.services import audit, auth, history, people, preferences
 from carnet.services.context import Services
 from carnet.services.hall import AccessDenied, guard
 from carnet.storage.tables import Patient, Professional
@@ -67,6 +68,8 @@ def require_viewer(request: Request, services: Services, db: Session) -> Viewer:
 def _home_url(viewer: Viewer) -> str:
     if viewer.actor.kind == ActorKind.PATIENT and viewer.actor.patient_id:
         return f"/espace/{viewer.actor.patient_id}"
+    if viewer.actor.kind == ActorKind.OPERATOR:
+        return "/operateur"
     return "/pro"
 
 
@@ -228,6 +231,10 @@ def _space(
 @router.get("/espace/{patient_id}", response_class=HTMLResponse)
 def space_home(request: Request, services: ServicesDep, patient_id: str) -> Response:
     with services.db.unit_of_work() as db:
+        viewer = require_viewer(request, services, db)
+        own = db.get(Patient, patient_id) if viewer.actor.patient_id == patient_id else None
+        if own is not None and own.status == "closed":  # ENR-6: the owner may reopen (decided by the policy)
+            return render(request, services, "space_closed.html", title="Espace fermé", viewer=viewer, closed=own)
         viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
         audit.record(db, viewer.actor, str(Action.SPACE_VIEW), patient_id=patient_id, resource_type="space")
         children = people.attached_children(db, patient_id)
@@ -265,7 +272,9 @@ def space_history(request: Request, services: ServicesDep, patient_id: str) -> R
 @router.get("/espace/{patient_id}/parametres", response_class=HTMLResponse)
 def space_settings(request: Request, services: ServicesDep, patient_id: str) -> Response:
     with services.db.unit_of_work() as db:
-        viewer, patient = _space(request, services, db, patient_id, Action.SETTINGS_READ, Resource("settings"))
+        viewer = require_viewer(request, services, db)
+        prefs = preferences.read(db, viewer.actor, patient_id)
+        patient = db.get(Patient, patient_id)
         totp_enabled = bool(viewer.account.totp_secret)
     return render(
         request,
@@ -275,8 +284,33 @@ def space_settings(request: Request, services: ServicesDep, patient_id: str) -> 
         viewer=viewer,
         patient=patient,
         totp_enabled=totp_enabled,
+        prefs=prefs,
+        notification_kinds=NOTIFICATION_KINDS,
         current="parametres",
     )
+
+
+NOTIFICATION_KINDS = [
+    ("notify_documents", "Documents", "Un professionnel a déposé un document dans votre espace."),
+    ("notify_messages", "Messagerie", "Vous avez reçu un message."),
+    ("notify_exams", "Examens médicaux et vaccinations", "Un rappel d'examen ou de vaccination arrive."),
+    ("notify_screening", "Dépistages organisés", "Un dépistage vous est recommandé."),
+]
+
+
+@router.post("/espace/{patient_id}/parametres/notifications", response_class=HTMLResponse)
+async def settings_notifications(request: Request, services: ServicesDep, patient_id: str) -> Response:
+    """TRC-3: e-mail notifications per kind (checkboxes: a missing box means « off »)."""
+    form = await request.form()
+    chosen = {name: form.get(name) == "oui" for name, _, _ in NOTIFICATION_KINDS}
+
+    def save() -> None:
+        with services.db.unit_of_work() as db:
+            viewer = require_viewer(request, services, db)
+            preferences.update(db, viewer.actor, patient_id, **chosen)
+
+    await run_in_threadpool(save)
+    return RedirectResponse(f"/espace/{patient_id}/parametres?notifications=1", status_code=303)
 
 
 @router.post("/espace/{patient_id}/parametres/totp", response_class=HTMLResponse)

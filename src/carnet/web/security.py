@@ -6,9 +6,10 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carnet.services.context import Services
 
@@ -48,42 +49,48 @@ def check_csrf(services: Services, seed: str | None, submitted: str | None) -> N
         raise CsrfError
 
 
-def install(app: object, services: Services) -> None:
-    from fastapi import FastAPI
+class SecurityMiddleware:
+    """Pure ASGI middleware: security headers, the CSRF seed cookie, and a request log without health data."""
 
-    assert isinstance(app, FastAPI)
-    settings = services.settings
+    def __init__(self, app: ASGIApp, services: Services) -> None:
+        self.app = app
+        self.settings = services.settings
 
-    @app.middleware("http")
-    async def harden(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        seed = request.cookies.get(CSRF_COOKIE)
+        path: str = scope["path"]
+        seed = cookie_parser(Headers(scope=scope).get("cookie", "")).get(CSRF_COOKIE)
         new_seed = None
         if not seed or len(seed) != 43:
             seed = new_seed = secrets.token_urlsafe(32)
-        request.state.csrf_seed = seed
-        response = await call_next(request)
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "same-origin"
-        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        if settings.https:
-            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-        if not request.url.path.startswith("/static/"):
-            headers.setdefault("Cache-Control", "no-store")
-        if new_seed and not request.url.path.startswith(("/static/", "/fhir", "/api", "/oauth")):
-            response.set_cookie(
-                CSRF_COOKIE, new_seed, httponly=True, secure=settings.https, samesite="strict", path="/"
-            )
-        # Path only: query strings may carry identifiers and must never reach the logs.
-        log.info(
-            "%s %s %s %.1fms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
+        scope.setdefault("state", {})["csrf_seed"] = seed
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CSP)
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "same-origin"
+                headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+                headers["Cross-Origin-Opener-Policy"] = "same-origin"
+                if self.settings.https:
+                    headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+                if not path.startswith("/static/"):
+                    headers.setdefault("Cache-Control", "no-store")
+                if new_seed and not path.startswith(("/static/", "/fhir", "/api", "/oauth")):
+                    secure = "; Secure" if self.settings.https else ""
+                    headers.append("Set-Cookie", f"{CSRF_COOKIE}={new_seed}; HttpOnly; Path=/; SameSite=strict{secure}")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            # Path only: query strings may carry identifiers and must never reach the logs.
+            log.info("%s %s %s %.1fms", scope["method"], path, status, (time.perf_counter() - started) * 1000)

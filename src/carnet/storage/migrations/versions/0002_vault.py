@@ -1,8 +1,8 @@
-"""vault: keys, documents, search terms, api clients
+"""vault: keys, documents, search terms, api clients, patient settings
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 00:54:31.010301
+Create Date: 2026-11-26 01:06:30.666738
 """
 
 from __future__ import annotations
@@ -49,6 +49,19 @@ def upgrade() -> None:
     with op.batch_alter_table("patient_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_patient_keys_master_key_id"), ["master_key_id"], unique=False)
 
+    op.create_table(
+        "patient_settings",
+        sa.Column("patient_id", sa.String(length=36), nullable=False),
+        sa.Column("mask_new_documents", sa.Boolean(), nullable=False),
+        sa.Column("notify_documents", sa.Boolean(), nullable=False),
+        sa.Column("notify_messages", sa.Boolean(), nullable=False),
+        sa.Column("notify_exams", sa.Boolean(), nullable=False),
+        sa.Column("notify_screening", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["patient_id"], ["patients.id"], name=op.f("fk_patient_settings_patient_id_patients"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("patient_id", name=op.f("pk_patient_settings")),
+    )
     op.create_table(
         "api_clients",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -114,7 +127,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_documents")),
     )
     with op.batch_alter_table("documents", schema=None) as batch_op:
-        batch_op.create_index("ix_documents_patient_date", ["patient_id", "status", "created_at"], unique=False)
+        batch_op.create_index(
+            "ix_documents_patient_date", ["patient_id", "status", "created_at", "id", "author_id"], unique=False
+        )
 
     op.create_table(
         "access_tokens",
@@ -161,6 +176,7 @@ def downgrade() -> None:
 
     op.drop_table("documents")
     op.drop_table("api_clients")
+    op.drop_table("patient_settings")
     with op.batch_alter_table("patient_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_patient_keys_master_key_id"))
 

@@ -1,0 +1,301 @@
+"""Benchmark of the MHD endpoints against a real `carnet serve` process (VLT-2 targets).
+
+    .venv/bin/python bench/mhd.py [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+        [--seconds 15] [--patients 100000] [--documents 4000]
+
+1. ITI-65: one 100 KiB PDF per transaction Bundle (encrypted, indexed, audited), 1 then 8 clients.
+2. ITI-67: search of one patient's 4,000 documents (50 per page) among --patients patients.
+Prints throughput, latency percentiles and the server's peak memory. The server runs on the
+embedded default (SQLite + local folder) unless --database-url is given (a temporary database is
+created on that server and dropped at the end). Client and server share the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from carnet.domain.identifiers import nir_from_body  # noqa: E402
+from tests.support.documents import document_entry, make_pdf, provide_bundle  # noqa: E402
+
+INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pdf_of_size(size: int) -> bytes:
+    """A real-shaped PDF of about ``size`` bytes: a text page plus an image-like binary stream."""
+    text = "Compte rendu de biologie : hémoglobine glyquée 6,5 %, ferritine, créatinine."
+    return make_pdf(text, padding=size - len(make_pdf(text)))
+
+
+def carnet(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "carnet", *args], env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def populate(env: dict[str, str], patients: int, documents: int) -> tuple[str, list[str]]:
+    """Demo data + many patients (bulk SQL) + one patient with many small documents (through the vault)."""
+    carnet(env, "demo")
+    os.environ.update(env)
+    from carnet.config import Settings
+    from carnet.domain.actors import Actor, ActorKind
+    from carnet.services import vault
+    from carnet.services.context import build_services
+    from carnet.storage.tables import Patient
+
+    services = build_services(Settings())
+    rows = []
+    for index in range(patients):
+        body = (
+            f"{1 + index % 2}{(50 + index % 50):02d}{1 + index % 12:02d}2A{index % 1000:03d}{index // 1000 % 1000:03d}"
+        )
+        rows.append(
+            {
+                "id": str(uuid.uuid4()),
+                "ins": nir_from_body(body),
+                "ins_oid": "1.2.250.1.213.1.4.8",
+                "birth_name": f"PATIENT{index}",
+                "first_names": "Bench",
+                "birth_date": date(1970, 1, 1),
+                "sex": "M",
+                "birth_place": "2A004",
+                "status": "active",
+                "departement": "2A",
+            }
+        )
+    with services.db.unit_of_work() as db:
+        existing = {ins for (ins,) in db.query(Patient.ins)}
+        rows = [r for r in rows if r["ins"] not in existing]
+        for start in range(0, len(rows), 5000):
+            db.execute(Patient.__table__.insert(), rows[start : start + 5000])
+        target = db.query(Patient).filter(Patient.birth_name == "PATIENT0").one()
+        target_ins, target_id = target.ins, target.id
+        others = [ins for (ins,) in db.query(Patient.ins).filter(Patient.birth_name.like("PATIENT1%")).limit(50)]
+    lab = Actor(ActorKind.ESTABLISHMENT, "bench", "Laboratoire de bench", establishment_id="bench-lab")
+    small = make_pdf("Résultat de biologie")
+    types = ["11502-2", "11488-4", "18748-4", "57833-6"]
+    batch: list[vault.NewDocument] = []
+    for index in range(documents):
+        batch.append(
+            vault.NewDocument(
+                patient_id=target_id,
+                type_system="http://loinc.org",
+                type_code=types[index % 4],
+                title=f"Document {index}",
+                mime_type="application/pdf",
+                body=small,
+            )
+        )
+        if len(batch) == 200:
+            vault.deposit_many(services, lab, batch)
+            batch = []
+    if batch:
+        vault.deposit_many(services, lab, batch)
+    services.db.dispose()
+    return target_ins, others
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run_clients(port: int, clients: int, seconds: float, request: callable) -> tuple[int, list[float], int]:  # type: ignore[valid-type]
+    stop = time.monotonic() + seconds
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+
+    def worker() -> None:
+        nonlocal errors
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine: list[float] = []
+        failed = 0
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            status = request(connection)
+            mine.append((time.perf_counter() - started) * 1000)
+            failed += status >= 300
+        with lock:
+            latencies.extend(mine)
+            errors += failed
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    begin = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - begin
+    return int(len(latencies) / elapsed), latencies, errors
+
+
+def server_memory_mb(pid: int) -> float:
+    """Peak resident memory of the server process and its children (worker processes)."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0
+    for each in pids:
+        status = Path(f"/proc/{each}/status").read_text()
+        total += int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+    return total / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--documents", type=int, default=4000)
+    parser.add_argument("--searches", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (carnet serve --workers)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="carnet-bench-"))
+    env = {**os.environ, "CARNET_DATA_DIR": str(work), "CARNET_LOG_LEVEL": "WARNING", "CARNET_SMTP_URL": "outbox:"}
+    pg_db = None
+    if args.database_url:
+        import psycopg
+
+        pg_db = f"carnet_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{pg_db}"')
+        env["CARNET_DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{pg_db}", args.database_url)
+        carnet(env, "migrate")
+    port = free_port()
+    env["CARNET_BASE_URL"] = f"http://127.0.0.1:{port}"
+    try:
+        started = time.perf_counter()
+        target_ins, others = populate(env, args.patients, args.documents)
+        print(
+            f"setup: {args.patients} patients, {args.documents} documents for one patient "
+            f"in {time.perf_counter() - started:.0f} s"
+        )
+        lab = json.loads(carnet(env, "clients", "create", "--name", "LBM bench", "--finess", "2B0000020"))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "carnet", "serve", "--port", str(port), "--workers", str(args.workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(work / "server.log").open("wb"),
+        )
+        try:
+            for _ in range(100):
+                try:
+                    http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/fhir/metadata")
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            connection = http.client.HTTPConnection("127.0.0.1", port)
+            connection.request(
+                "POST",
+                "/oauth/token",
+                urlencode(
+                    {
+                        "grant_type": "client_credentials",
+                        "client_id": lab["client_id"],
+                        "client_secret": lab["client_secret"],
+                    }
+                ),
+                {"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            token = json.loads(connection.getresponse().read())["access_token"]
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+            pdf = pdf_of_size(100 * 1024)
+            bodies = [
+                json.dumps(
+                    provide_bundle(
+                        document_entry(others[i % len(others)], pdf, title=f"Bilan {i}", master="urn:uuid:MASTER-ID")
+                    )
+                )
+                for i in range(64)
+            ]
+
+            def provide(conn: http.client.HTTPConnection) -> int:
+                body = random.choice(bodies).replace("MASTER-ID", str(uuid.uuid4()), 1)
+                conn.request("POST", "/fhir", body, headers)
+                response = conn.getresponse()
+                answer = response.read()
+                if response.status >= 300 and not errors_seen:
+                    errors_seen.append(answer[:300])
+                return response.status
+
+            errors_seen: list[bytes] = []
+            print(f"\nITI-65, one 100 KiB document per bundle ({args.seconds:.0f} s each):")
+            for clients in (1, 8):
+                rate, lat, errors = run_clients(port, clients, args.seconds, provide)
+                print(
+                    f"  {clients} client(s): {rate} docs/s, p50 {percentile(lat, 50):.1f} ms, "
+                    f"p99 {percentile(lat, 99):.1f} ms, errors {errors}"
+                )
+            if errors_seen:
+                print(f"  first error: {errors_seen[0]!r}")
+
+            query = "/fhir/DocumentReference?" + urlencode(
+                {"patient.identifier": f"{INS_SYSTEM}|{target_ins}", "status": "current", "_count": "50"}
+            )
+
+            def find(conn: http.client.HTTPConnection) -> int:
+                offset = random.randrange(0, args.documents, 50)
+                conn.request("GET", f"{query}&_offset={offset}", headers=headers)
+                response = conn.getresponse()
+                response.read()
+                return response.status
+
+            conn = http.client.HTTPConnection("127.0.0.1", port)
+            for _ in range(50):
+                find(conn)
+            lat = []
+            for _ in range(args.searches):
+                t0 = time.perf_counter()
+                status = find(conn)
+                lat.append((time.perf_counter() - t0) * 1000)
+                assert status == 200, status
+            print(
+                f"\nITI-67, one patient's {args.documents}+ documents among {args.patients} patients, "
+                f"50 per page, {args.searches} sequential searches:"
+            )
+            print(
+                f"  p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms, "
+                f"mean {statistics.mean(lat):.1f} ms"
+            )
+            print(f"\nserver peak memory (VmHWM, all processes): {server_memory_mb(server.pid):.0f} MB")
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
+    finally:
+        if pg_db:
+            import psycopg
+
+            with psycopg.connect(args.database_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
