@@ -5,10 +5,12 @@
 
 1. ``--people`` registered persons (2A and 2B, ``--email-share`` of them with an e-mail) are bulk-inserted
    directly into a fresh database (SQLite in a temporary data folder, or a temporary PostgreSQL database).
-2. A local SMTP server (aiosmtpd, ``--smtp-processes`` processes sharing the port) accepts and discards.
+2. A local SMTP server (aiosmtpd, ``--smtp-processes`` processes sharing the port) accepts and discards;
+   ``--sink minimal`` replaces it by a bare asyncio sink, to tell Carnet's cost from aiosmtpd's.
 3. The operator's commands run as separate processes, each timed with its peak memory (ru_maxrss):
    ``carnet campaign start --departements 2A,2B`` (invitations + codes), ``carnet campaign send``
-   (every e-mail, ``--connections`` SMTP connections), ``carnet campaign letters ID`` (PDF batches of 1,000).
+   (every e-mail, ``--connections`` SMTP connections), ``carnet campaign letters ID`` (PDF batches of 1,000),
+   the last one after the sending, or during it with ``--parallel-letters``.
 The SMTP server shares the machine: its CPU time is reported too.
 """
 
@@ -22,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import date
@@ -56,24 +59,130 @@ asyncio.run(main(int(sys.argv[1])))
 """
 
 
+# A minimal SMTP sink (asyncio protocol, no parsing beyond the verbs) to tell Carnet's cost from aiosmtpd's.
+MINIMAL_SINK = r"""
+import asyncio, os, signal, sys
+
+class Sink(asyncio.Protocol):
+    count = 0
+
+    def connection_made(self, transport):
+        self.transport, self.buffer, self.in_data = transport, b"", False
+        transport.write(b"220 sink ESMTP\r\n")
+
+    def data_received(self, chunk):
+        self.buffer += chunk
+        while True:
+            if self.in_data:
+                end = self.buffer.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                self.buffer, self.in_data = self.buffer[end + 5:], False
+                Sink.count += 1
+                self.transport.write(b"250 OK\r\n")
+                continue
+            eol = self.buffer.find(b"\r\n")
+            if eol < 0:
+                return
+            verb, self.buffer = self.buffer[:4].upper(), self.buffer[eol + 2:]
+            if verb == b"EHLO":
+                self.transport.write(b"250-sink\r\n250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                self.in_data = True
+                self.transport.write(b"354 go on\r\n")
+            elif verb == b"QUIT":
+                self.transport.write(b"221 bye\r\n")
+                self.transport.close()
+                return
+            else:
+                self.transport.write(b"250 OK\r\n")
+
+async def main(port):
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Sink, "127.0.0.1", port, reuse_port=True)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    server.close()
+    times = os.times()
+    print(Sink.count, times.user + times.system, flush=True)
+
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def run(env: dict[str, str], *args: str) -> tuple[str, float, float, float]:
-    """Run ``carnet ARGS``; returns (stdout, seconds, peak memory in MB, CPU seconds)."""
-    started = time.perf_counter()
+class TreeMemory:
+    """Samples the summed resident memory of this script's carnet processes (children and grandchildren)."""
+
+    def __init__(self, exclude: set[int]) -> None:
+        self.exclude = exclude
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _tree(self) -> list[int]:
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+        tree, frontier = [], [os.getpid()]
+        while frontier:
+            children = [pid for pid, ppid in parents.items() if ppid in frontier and pid not in self.exclude]
+            tree += children
+            frontier = children
+        return tree
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            total = 0
+            for pid in self._tree():
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                match = re.search(r"VmRSS:\s+(\d+)", status)
+                total += int(match.group(1)) if match else 0
+            self.peak_mb = max(self.peak_mb, total / 1024)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def launch(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], float, tuple[str, ...]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "carnet", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
+    return process, time.perf_counter(), args
+
+
+def finish(launched: tuple[subprocess.Popen[str], float, tuple[str, ...]]) -> tuple[str, float, float, float]:
+    """Wait for ``carnet ARGS``; returns (stdout, seconds, peak memory in MB, CPU seconds)."""
+    process, started, args = launched
     out = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"carnet {' '.join(args)} a échoué ({status}) :\n{out}")
     return out, elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def run(env: dict[str, str], *args: str) -> tuple[str, float, float, float]:
+    return finish(launch(env, *args))
 
 
 def populate(database_url: str, people: int, email_share: float) -> tuple[int, int]:
@@ -127,10 +236,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=345_000)
     parser.add_argument("--email-share", type=float, default=0.8)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=4, help="SMTP connections per sending process")
+    parser.add_argument("--processes", type=int, default=1, help="sending processes (carnet campaign send --processus)")
     parser.add_argument("--smtp-processes", type=int, default=1)
+    parser.add_argument("--sink", choices=["aiosmtpd", "minimal"], default="aiosmtpd", help="local SMTP server")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    parser.add_argument(
+        "--parallel-letters", action="store_true", help="render the letters while the e-mails are sent (2 processes)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="carnet-bench-campaign-"))
@@ -161,20 +275,28 @@ def main() -> None:
         )
         for _ in range(args.smtp_processes):
             sink = subprocess.Popen(
-                [sys.executable, "-c", SINK, str(port)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+                [sys.executable, "-c", SINK if args.sink == "aiosmtpd" else MINIMAL_SINK, str(port)],
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
             )
             assert sink.stdout is not None
             sink.stdout.readline()
             sinks.append(sink)
 
         begin = time.perf_counter()
+        memory = TreeMemory({sink.pid for sink in sinks}).__enter__()
         out, t_start, m_start, c_start = run(env, "campaign", "start", "--departements", "2A,2B")
         campaign_id = out.split()[1]
-        out, t_send, m_send, c_send = run(env, "campaign", "send", "--connexions", str(args.connections))
+        letters_job = launch(env, "campaign", "letters", campaign_id) if args.parallel_letters else None
+        out, t_send, m_send, c_send = run(
+            env, "campaign", "send", "--connexions", str(args.connections), "--processus", str(args.processes)
+        )
         sent = int(re.search(r"E-mails envoyés : (\d+)", out).group(1))  # type: ignore[union-attr]
-        out, t_letters, m_letters, c_letters = run(env, "campaign", "letters", campaign_id)
+        out, t_letters, m_letters, c_letters = finish(letters_job or launch(env, "campaign", "letters", campaign_id))
         produced = int(re.search(r"(\d+) courrier\(s\) produit\(s\)", out).group(1))  # type: ignore[union-attr]
         total = time.perf_counter() - begin
+        memory.__exit__()
 
         received, sink_cpu = 0, 0.0
         for sink in sinks:
@@ -186,7 +308,12 @@ def main() -> None:
         pdfs = list((work / "letters" / campaign_id).glob("*.pdf"))
         size = sum(p.stat().st_size for p in pdfs) / 1e6
         backend = "PostgreSQL" if pg_db else "SQLite"
-        print(f"backend: {backend}, {os.cpu_count()} cores, {args.connections} SMTP connections")
+        print(
+            f"backend: {backend}, {os.cpu_count()} cores, {args.processes} sending process(es) × "
+            f"{args.connections} SMTP connections, "
+            f"SMTP server: {args.sink} × {args.smtp_processes} process(es), "
+            f"letters {'during' if args.parallel_letters else 'after'} the sending"
+        )
         print(
             f"start_campaign: {t_start:6.1f} s  peak {m_start:4.0f} MB  CPU {c_start:5.1f} s  "
             f"({args.people} invitations with codes)"
@@ -199,7 +326,10 @@ def main() -> None:
             f"letters:        {t_letters:6.1f} s  peak {m_letters:4.0f} MB  CPU {c_letters:5.1f} s  "
             f"({produced} letters, {produced / t_letters:.0f}/s, {len(pdfs)} PDFs, {size:.0f} MB)"
         )
-        print(f"TOTAL:          {total:6.1f} s  peak {max(m_start, m_send, m_letters):4.0f} MB")
+        print(
+            f"TOTAL:          {total:6.1f} s  peak {max(m_start, m_send, m_letters):4.0f} MB per process, "
+            f"{memory.peak_mb:.0f} MB for all carnet processes together (sampled every 0.5 s)"
+        )
         print(f"load average after the run: {os.getloadavg()[0]:.2f} (other work on the machine skews the times)")
         if sent != emails or received != emails or produced != letters:
             raise SystemExit(f"comptes faux : {sent=} {received=} {emails=} {produced=} {letters=}")

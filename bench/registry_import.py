@@ -9,8 +9,12 @@
 2. Imports it with the CLI into a fresh data folder (embedded default: SQLite), then imports it again
    (every row is an update). Prints elapsed time, rows/s and the peak resident memory of the CLI
    process (``ru_maxrss`` of that child, from ``os.wait4``).
-3. ``--profile``: an in-process run of 50,000 rows under cProfile, and the same rows parsed without
-   the database, to say where the time goes.
+3. ``--profile``: an in-process, serial run of 50,000 rows under cProfile, and the same rows parsed
+   without the database, to say where the time goes.
+
+The command parses in a forked worker process while it writes (``parallel`` in the service): CPU is
+reported for both, memory per process and for both together. The machine may be shared: the load
+average is printed with each run, and CPU seconds are the figure that does not depend on it.
 
 With ``--database-url`` a temporary database is created on that server, migrated, used, and dropped.
 """
@@ -18,6 +22,7 @@ With ``--database-url`` a temporary database is created on that server, migrated
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import csv
 import io
@@ -29,10 +34,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -251,22 +258,57 @@ def generate(path: Path, count: int) -> None:
     )
 
 
-def run_cli(env: dict[str, str], *args: str) -> tuple[float, float, float, str, int]:
-    """(elapsed s, CPU s (user + system), peak RSS MB of that process, stdout, exit code).
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children (the parsing worker), from /proc."""
+    total = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for each in pids:
+        with contextlib.suppress(OSError):
+            match = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{each}/status").read_text())
+            total += int(match.group(1)) if match else 0
+    return total
 
-    ``os.wait4`` gives the rusage of that one child; ``ru_maxrss`` is its peak resident set (the
-    same figure ``getrusage(RUSAGE_CHILDREN)`` reports when it is the largest child).
+
+def run_cli(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """Run the command; wall time, CPU (user + system, the command and its parsing worker), memory.
+
+    ``os.wait4`` gives the rusage of that one child and of the processes it waited for (the worker):
+    ``ru_maxrss`` is the largest of their peaks (what ``getrusage(RUSAGE_CHILDREN)`` reports).
+    ``tree_peak_mb`` samples the sum of both resident sets every 50 ms (shared copy-on-write pages
+    of the forked worker are counted twice: an upper bound).
     """
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "carnet", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kib(process.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     assert process.stdout is not None
     out = process.stdout.read()
     _pid, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
     process.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.strip(), process.returncode
+    return {
+        "elapsed": elapsed,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "maxrss_mb": usage.ru_maxrss / 1024,
+        "tree_peak_mb": peak / 1024,
+        "out": out.strip(),
+        "code": process.returncode,
+    }
 
 
 def profile(env: dict[str, str], csv_path: Path, rows: int, work: Path) -> None:
@@ -311,13 +353,18 @@ def profile(env: dict[str, str], csv_path: Path, rows: int, work: Path) -> None:
 
     database = fresh("plain.sqlite3")
     started = time.perf_counter()
-    import_registry(database, sample, Actor.system())
+    import_registry(database, sample, Actor.system(), parallel=False)
     plain = time.perf_counter() - started
+    database.dispose()
+    database = fresh("parallel.sqlite3")
+    started = time.perf_counter()
+    import_registry(database, sample, Actor.system(), parallel=True)
+    plain_parallel = time.perf_counter() - started
     database.dispose()
     database = fresh("profiled.sqlite3")
     profiler = cProfile.Profile()
     profiler.enable()
-    import_registry(database, sample, Actor.system())
+    import_registry(database, sample, Actor.system(), parallel=False)  # cProfile sees one process
     profiler.disable()
     database.dispose()
 
@@ -327,23 +374,39 @@ def profile(env: dict[str, str], csv_path: Path, rows: int, work: Path) -> None:
         if "carnet" in filename or name.startswith("<method"):
             by_name[f"{Path(filename).name}:{name}"] = max(by_name.get(f"{Path(filename).name}:{name}", 0), cumulative)
     total = by_name.get("registry.py:import_registry", 0.0)
+    parts = {
+        key: by_name.get(key, 0.0)
+        for key in (
+            "registry.py:_inspect",
+            "registry.py:_batches",
+            "registry.py:_records",
+            "registry.py:parse_row",
+            "registry.py:params",
+            "registry.py:write",
+            "registry.py:_unattached_children",
+            "registry.py:_warnings_for",
+        )
+    }
+    rest = total - sum(parts[key] for key in ("registry.py:_inspect", "registry.py:_batches", "registry.py:write"))
+    rest -= parts["registry.py:_unattached_children"] + parts["registry.py:_warnings_for"]
     print(f"\nProfile of {rows} rows in-process ({'PostgreSQL' if 'CARNET_DATABASE_URL' in env else 'SQLite'}):")
-    print(f"  without profiler: import {plain:.2f} s ({rows / plain:,.0f} rows/s); parsing alone {parse_only:.2f} s")
+    print(
+        f"  without profiler, serial (parallel=False): import {plain:.2f} s ({rows / plain:,.0f} rows/s); "
+        f"csv + parse_row alone {parse_only:.2f} s; with the parsing worker (parallel=True) {plain_parallel:.2f} s"
+    )
     print(f"  under cProfile: import_registry {total:.2f} s, of which (cumulative):")
-    for key, label in (
-        ("registry.py:_inspect", "UTF-8 check + SHA-256 (binary pass)"),
-        ("registry.py:_records", "CSV reading (csv module)"),
-        ("registry.py:parse_row", "row validation (parse_row)"),
-        ("identifiers.py:parse_nir", "  of which NIR checks (parse_nir)"),
-        ("registry.py:params", "row parameters + time-ordered id"),
-        ("registry.py:flush", "database: batches (transaction + commit)"),
-        ("registry.py:write", "  of which SQL (known INS + upsert executemany)"),
-        ("registry.py:_unattached_children", "database: unattached children query"),
-        ("registry.py:_warnings_for", "re-read for warnings"),
+    for label, value in (
+        ("UTF-8 check + SHA-256 (binary pass)", parts["registry.py:_inspect"]),
+        ("parsing side (what the worker does in the command)", parts["registry.py:_batches"]),
+        ("  CSV reading (csv module)", parts["registry.py:_records"]),
+        ("  row validation (parse_row)", parts["registry.py:parse_row"]),
+        ("  row parameters + time-ordered id", parts["registry.py:params"]),
+        ("database: known INS + upsert, per batch", parts["registry.py:write"]),
+        ("database: unattached children query", parts["registry.py:_unattached_children"]),
+        ("re-read of the file for warnings", parts["registry.py:_warnings_for"]),
+        ("the rest: transactions, commits, attach UPDATE, audit", rest),
     ):
-        value = by_name.get(key)
-        if value is not None:
-            print(f"    {label:<55} {value:6.2f} s  {100 * value / total:5.1f} %")
+        print(f"    {label:<55} {value:6.2f} s  {100 * value / total:5.1f} %")
     print("  top 12 functions by own time:")
     stream = io.StringIO()
     pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(12)
@@ -394,13 +457,17 @@ def main() -> None:
         print(f"backend: {backend}; machine: {os.cpu_count()} cores")
 
         for label in ("first import (all inserts)", "re-import (all updates)"):
-            elapsed, cpu, peak, out, code = run_cli(env, "registry", "import", str(csv_path))
-            print(f"\n{label}: exit code {code}\n  {out}")
+            load_before = os.getloadavg()[0]
+            run = run_cli(env, "registry", "import", str(csv_path))
+            print(f"\n{label}: exit code {run['code']}\n  {run['out']}")
             print(
-                f"  elapsed {elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s, CPU {cpu:.1f} s, peak RSS {peak:.0f} MB"
+                f"  elapsed {run['elapsed']:.1f} s, {args.rows / run['elapsed']:,.0f} rows/s; "
+                f"CPU {run['cpu']:.1f} s (command + parsing worker); "
+                f"peak RSS {run['maxrss_mb']:.0f} MB per process, {run['tree_peak_mb']:.0f} MB both together; "
+                f"load average before / after {load_before:.1f} / {os.getloadavg()[0]:.1f}"
             )
-            target = "met" if elapsed < 60 and peak < 500 else "MISSED"
-            print(f"  target (< 60 s, < 500 MB): {target}")
+            met = run["elapsed"] < 60 and run["tree_peak_mb"] < 500
+            print(f"  target (< 60 s, < 500 MB): {'met' if met else 'MISSED'}")
 
         if args.profile:
             profile(env, csv_path, args.profile_rows, work)

@@ -2,4 +2,5 @@
 
 from carnet.cli import app
 
-app()
+if __name__ == "__main__":
+    app()

@@ -274,7 +274,7 @@ def _operator_services() -> tuple[Services, Actor]:
     return services, Actor(ActorKind.OPERATOR, None, f"Opérateur (ligne de commande, compte système {user})")
 
 
-def _send_all(services: Services, connections: int) -> None:
+def _send_all(services: Services, connections: int, processes: int = 1) -> None:
     from sqlalchemy import func, select
 
     from carnet.services import campaigns
@@ -291,7 +291,7 @@ def _send_all(services: Services, connections: int) -> None:
             bar.update(report.handled - done["count"])
             done["count"] = report.handled
 
-        report = campaigns.send_pending(services, connections=connections, on_progress=progress)
+        report = campaigns.send_with_processes(services, processes, connections, on_progress=progress)
     typer.echo(
         f"E-mails envoyés : {report.sent}, refusés (courrier à la place) : {report.bounced + report.to_letter}, "
         f"à réessayer : {report.retried}."
@@ -304,7 +304,8 @@ def _send_all(services: Services, connections: int) -> None:
 def campaign_start(
     departements: str = typer.Option(..., "--departements", help="Départements, séparés par des virgules (2A,2B)"),
     send: bool = typer.Option(False, "--send", help="Envoyer aussitôt tous les e-mails (barre de progression)"),
-    connections: int = typer.Option(4, "--connexions", min=1, max=16, help="Connexions SMTP simultanées"),
+    connections: int = typer.Option(4, "--connexions", min=1, max=16, help="Connexions SMTP par processus"),
+    processes: int = typer.Option(1, "--processus", min=1, max=16, help="Processus d'envoi (un par cœur)"),
 ) -> None:
     """Lance une campagne : invite chaque personne enregistrée et pas encore invitée de ces départements."""
     from carnet.services import campaigns
@@ -322,7 +323,7 @@ def campaign_start(
             f"invitée(s), {counts.get('email', 0)} par e-mail, {counts.get('letter', 0)} par courrier."
         )
         if send:
-            _send_all(services, connections)
+            _send_all(services, connections, processes)
         typer.echo(f"Courriers à produire : carnet campaign letters {campaign.id}")
     finally:
         services.db.dispose()
@@ -330,12 +331,13 @@ def campaign_start(
 
 @campaign_app.command("send")
 def campaign_send(
-    connections: int = typer.Option(4, "--connexions", min=1, max=16, help="Connexions SMTP simultanées"),
+    connections: int = typer.Option(4, "--connexions", min=1, max=16, help="Connexions SMTP par processus"),
+    processes: int = typer.Option(1, "--processus", min=1, max=16, help="Processus d'envoi (un par cœur)"),
 ) -> None:
     """Envoie tous les e-mails d'invitation en attente (reprend sans perte après une interruption)."""
     services, _ = _operator_services()
     try:
-        _send_all(services, connections)
+        _send_all(services, connections, processes)
     finally:
         services.db.dispose()
 

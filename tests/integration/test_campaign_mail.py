@@ -174,7 +174,7 @@ def test_a_temporary_refusal_is_tried_again_then_becomes_a_letter(
     assert campaigns.send_pending(smtp_services).to_letter == 1
     with smtp_services.db.unit_of_work() as db:
         invitation = db.scalar(select(Invitation))
-        assert invitation is not None and (invitation.status, invitation.channel) == ("pending", "letter")
+        assert invitation is not None and (invitation.status, invitation.channel) == ("to_print", "letter")
     assert server.messages == []
 
 
@@ -269,3 +269,19 @@ def test_the_limit_and_an_unreachable_server_leave_the_rest_queued(smtp_services
         pending = db.scalar(select(func.count()).where(Invitation.status == "pending"))
         registered = db.scalar(select(func.count()).where(Patient.status == "registered"))
     assert pending == 3 and registered == 5
+
+
+def test_several_sending_processes_share_the_queue_without_sending_twice(
+    smtp_services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    """``carnet campaign send --processus 2``: the claims keep the processes apart (SQLite and PostgreSQL)."""
+    server, _ = inbox
+    people = add_registered(smtp_services, 4 * campaigns.CHUNK + 3, "2A", with_email=True)
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    seen: list[int] = []
+
+    report = campaigns.send_with_processes(smtp_services, 2, 2, on_progress=lambda r: seen.append(r.sent))
+
+    assert report.sent == len(people)
+    assert server.to() == Counter({p.email: 1 for p in people})
+    assert campaigns.email_backlog(smtp_services) == 0 and seen[-1] == len(people)

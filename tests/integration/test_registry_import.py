@@ -120,12 +120,15 @@ def test_reimport_updates_and_never_duplicates(services: Services, tmp_path: Pat
         assert db.scalar(select(func.count()).select_from(Patient)) == 3
 
 
-def test_invalid_rows_are_rejected_with_their_line_valid_rows_still_load(services: Services, tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parsing-worker"])
+def test_invalid_rows_are_rejected_with_their_line_valid_rows_still_load(
+    services: Services, tmp_path: Path, parallel: bool
+) -> None:
     bad_key = dict(OTHER, ins=OTHER["ins"][:13] + "00")
     bad_date = dict(person("1700120004001"), date_naissance="1970-02-30")
     bad_sex = dict(person("1700120004002"), sexe="H")
     rows: list[dict[str, str] | str] = [PARENT, bad_key, bad_date, "", CHILD, bad_sex, "a;b", PARENT]
-    report = run_import(services, write_csv(tmp_path / "r.csv", rows, bom=True))
+    report = run_import(services, write_csv(tmp_path / "r.csv", rows, bom=True), parallel=parallel)
     assert report.total == 7  # the blank line 5 is not a row
     assert (report.inserted, report.updated) == (2, 0)
     assert [(error.line, error.reason.split(" ")[0]) for error in report.rejected] == [
@@ -144,15 +147,21 @@ def test_invalid_rows_are_rejected_with_their_line_valid_rows_still_load(service
     assert set(patients(services)) == {PARENT["ins"], CHILD["ins"]}
 
 
-def test_duplicates_are_caught_across_batches(services: Services, tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parsing-worker"])
+def test_duplicates_are_caught_across_batches(services: Services, tmp_path: Path, parallel: bool) -> None:
     rows = [person(f"17001200040{n:02d}") for n in range(1, 8)]
-    report = run_import(services, write_csv(tmp_path / "r.csv", [*rows, rows[0], rows[5]]), batch_size=3)
+    path = write_csv(tmp_path / "r.csv", [*rows, rows[0], rows[5]])
+    report = run_import(services, path, batch_size=3, parallel=parallel)
     assert (report.inserted, report.updated) == (7, 0)
     assert [error.line for error in report.rejected] == [9, 10]
 
 
-def test_a_child_is_attached_to_its_parent_whatever_the_order(services: Services, tmp_path: Path) -> None:
-    report = run_import(services, write_csv(tmp_path / "r.csv", [CHILD, OTHER, PARENT]), batch_size=1)
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parsing-worker"])
+def test_a_child_is_attached_to_its_parent_whatever_the_order(
+    services: Services, tmp_path: Path, parallel: bool
+) -> None:
+    path = write_csv(tmp_path / "r.csv", [CHILD, OTHER, PARENT])
+    report = run_import(services, path, batch_size=1, parallel=parallel)
     assert report.attached == 1 and report.warnings == []
     loaded = patients(services)
     assert loaded[CHILD["ins"]].attached_to_id == loaded[PARENT["ins"]].id
@@ -240,12 +249,15 @@ def test_one_audit_entry_per_import_with_counts_and_no_identity(services: Servic
         assert audit.verify(db)[1] == []
 
 
-def test_progress_adds_up_to_the_file_size(services: Services, tmp_path: Path) -> None:
-    rows = [person(f"16001200040{n:02d}") for n in range(1, 30)]
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parsing-worker"])
+def test_progress_adds_up_to_the_file_size(services: Services, tmp_path: Path, parallel: bool) -> None:
+    rows = [person(f"1600120{n:06d}") for n in range(1, 601)]
     path = write_csv(tmp_path / "r.csv", rows)
+    assert path.stat().st_size > 4 * 8192  # the position advances by the reader's 8 KiB buffers
     steps: list[int] = []
-    run_import(services, path, progress=steps.append, batch_size=5)
-    assert len(steps) >= 5 and all(step >= 0 for step in steps)
+    report = run_import(services, path, progress=steps.append, batch_size=20, parallel=parallel)
+    assert report.inserted == 600
+    assert len(steps) >= 4 and all(step > 0 for step in steps)
     assert sum(steps) == path.stat().st_size
 
 
@@ -268,11 +280,15 @@ def test_a_file_that_is_not_utf8_is_refused_before_anything_is_written(services:
         ("ins;nom;prenoms\r\n", "En-tête du fichier incorrect — colonne(s) manquante(s) : nom_naissance"),
     ],
 )
-def test_unusable_files_are_refused_as_a_whole(services: Services, tmp_path: Path, content: str, reason: str) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parsing-worker"])
+def test_unusable_files_are_refused_as_a_whole(
+    services: Services, tmp_path: Path, content: str, reason: str, parallel: bool
+) -> None:
     path = tmp_path / "r.csv"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(RegistryFileError, match=re.escape(reason)):
-        run_import(services, path)
+        run_import(services, path, parallel=parallel)
+    assert patients(services) == {} and registry_audit(services) == []
 
 
 def test_missing_file_or_folder(services: Services, tmp_path: Path) -> None:
@@ -347,3 +363,20 @@ def test_cli_on_a_fresh_embedded_data_folder(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "carnet.sqlite3").exists()
     verify = carnet("audit", "verify", data_dir=tmp_path / "data")
     assert verify.returncode == 0 and "1 chaîne" in verify.stdout
+
+
+def test_a_database_failure_stops_the_parsing_worker(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    from carnet.services import registry as registry_service
+
+    def broken(*_args: object) -> int:
+        raise RuntimeError("base indisponible")
+
+    monkeypatch.setattr(registry_service._Writer, "write", broken)
+    rows = [person(f"16001200040{n:02d}") for n in range(1, 30)]
+    with pytest.raises(RuntimeError, match="base indisponible"):
+        run_import(services, write_csv(tmp_path / "r.csv", rows), batch_size=2, parallel=True)
+    assert multiprocessing.active_children() == []

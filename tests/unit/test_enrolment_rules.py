@@ -21,6 +21,7 @@ from carnet.domain.opposition import (
 )
 from carnet.mail.outbound import Mail, mime_bytes
 from carnet.services.campaigns import CampaignError, parse_departements
+from carnet.services.enrolment_messages import InvitationTemplates, InvitationText, invitation_mail
 from carnet.services.opposition import FormError, parse_birth_date
 
 
@@ -113,3 +114,16 @@ def test_the_fast_mime_builder_gives_a_standard_message(eight_bit: bool) -> None
     plain = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert plain.replace("\r\n", "\n").rstrip("\n") == text
     assert "« Carnet »" in message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("minor", [False, True])
+def test_the_per_chunk_templates_write_the_same_email_as_the_plain_builder(minor: bool) -> None:
+    dates = (date(2027, 1, 8), date(2027, 1, 7), date(2027, 2, 24))
+    name = "Lisandru <d'Ornano> & fils"  # escaped in the HTML part, as is in the text part
+    plain = invitation_mail(
+        "a@exemple.fr", InvitationText(name, "ABCD-EFGH-JKMN", minor, *dates), "https://c.fr", "36 46"
+    )
+    templated = InvitationTemplates(*dates, "https://c.fr", "36 46").mail("a@exemple.fr", name, "ABCD-EFGH-JKMN", minor)
+    assert (templated.to, templated.subject, templated.text) == (plain.to, plain.subject, plain.text)
+    assert (templated.html or "").replace("\n", "") == (plain.html or "").replace("\n", "")  # lines may group apart
+    assert "&lt;d&#x27;Ornano&gt; &amp; fils" in (templated.html or "") and name in templated.text

@@ -5,20 +5,26 @@ restart and several workers (the server's job runner, ``carnet campaign send``) 
 
 States of an invitation::
 
-    pending ──claim──▶ sending ──delivered──▶ sent
-       ▲                  │ 5xx for this recipient ──▶ bounced (channel becomes letter)
-       └── temporary failure (4xx, server down), or a claim older than LEASE (crash)
-    pending/bounced letter ──claim──▶ printing ──PDF written──▶ letter
+    e-mail:  pending ──claim──▶ sending ──delivered──▶ sent
+                ▲                  │ 5xx for this recipient ──▶ bounced (channel becomes letter)
+                └── temporary failure (4xx, server down), or a claim older than LEASE (crash)
+    letter:  to_print | bounced | pending ──claim──▶ printing ──PDF written──▶ letter
+
+A person without e-mail waits as ``to_print``, not ``pending``: the e-mail queue is read through the
+(status, campaign) index, and 69,000 letters waiting among the pending rows would be walked over again
+at every claim. (``pending`` letters still exist: a new code asked for by post, see activation.)
 
 At-least-once e-mail, with a bound. A worker claims ``CHUNK`` e-mails (status ``sending``, claim time
 in ``sent_at``) and commits; sends them over one SMTP connection; then marks them in one more
 transaction. SMTP has no two-phase commit, so a crash between the first delivery of a chunk and its
 marking leaves up to ``CHUNK`` messages delivered but still ``sending``: once the claim is older than
-``LEASE`` they are sent again. Hence: **a crash re-sends at most CHUNK = 50 e-mails per SMTP connection
-that was in flight (each of those persons gets the same e-mail twice, never more), and loses none.**
-50 is the smallest chunk that keeps the two transactions per chunk below a tenth of the sending time
-(see docs/benchmarks.md). A worker stops claiming when its time budget is spent, and never keeps a
-chunk longer than a few SMTP time-outs, far below ``LEASE``.
+``LEASE`` they are sent again. Hence: **a crash loses no e-mail and re-sends at most CHUNK = 50 e-mails
+per SMTP connection in flight** (the job runner uses 2, ``carnet campaign send`` 4 by default: at most 100
+or 200 duplicates); each of those persons receives the same e-mail, with the same code, a second time.
+50 is the smallest chunk that keeps the two transactions and the SMTP connection of each chunk at a
+few per cent of its sending time (≈ 3 ms against 50 e-mails of 1–3 ms each). A worker stops claiming
+when its time budget is spent, and never keeps a chunk longer than a few SMTP time-outs, far below
+``LEASE``.
 
 Letters are exactly-once per batch: a batch is claimed (``printing``, batch id stored), its PDF written
 to a temporary file then renamed, then the batch is marked ``letter``; a crash in between renders the
@@ -28,20 +34,23 @@ same batch (same id, same dates, same file) again.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import and_, case, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from carnet.config import Settings
 from carnet.domain import activation_codes as codes
 from carnet.domain.actors import Actor
 from carnet.domain.identifiers import IdentifierError, parse_nir
@@ -51,7 +60,7 @@ from carnet.mail.outbound import Delivery, Mail
 from carnet.services import audit
 from carnet.services import enrolment_pdf as pdf
 from carnet.services.context import Services
-from carnet.services.enrolment_messages import InvitationText, invitation_mail
+from carnet.services.enrolment_messages import InvitationTemplates
 from carnet.services.hall import guard
 from carnet.storage.tables import Campaign, Invitation, Objection, Patient
 from carnet.storage.types import new_id, utcnow
@@ -111,9 +120,10 @@ def start_campaign(
 ) -> Campaign:
     """Invite every registered person of these départements who has no invitation yet.
 
-    Set-based: patients are read by pages of ``INSERT_PAGE`` in primary-key order and their invitations
-    inserted in bulk, one transaction per page (a crash keeps the pages done; starting again invites
-    the others into a new campaign). The e-mail channel is chosen when the person has an address.
+    Set-based: the people are read in one query, then their invitations inserted in bulk, ``INSERT_PAGE``
+    per transaction (a crash keeps the pages done; starting again invites the others into a new campaign;
+    an invitation made meanwhile by someone else is skipped, not duplicated). The e-mail channel is
+    chosen when the person has an address.
     """
     deps = parse_departements(departements)
     now = now or utcnow()
@@ -132,43 +142,37 @@ def start_campaign(
         )
     expires = now + codes.VALIDITY
     keys = services.keys
-    last = ""
-    invited = 0
-    while True:
+    has_email = Patient.email.is_not(None) & Patient.email.like("%@%")
+    with services.db.unit_of_work() as db:  # one read (≈ 50 MB for 345,000 people), no sort
+        eligible = db.execute(
+            select(Patient.id, has_email).where(
+                Patient.status == "registered",
+                Patient.departement.in_(deps),
+                ~exists().where(Invitation.patient_id == Patient.id),
+            )
+        ).all()
+    for start in range(0, len(eligible), INSERT_PAGE):
+        rows = []
+        for patient_id, emailed in eligible[start : start + INSERT_PAGE]:
+            code = codes.new_code()
+            channel = "email" if emailed else "letter"
+            rows.append(
+                {
+                    "id": new_id(),
+                    "patient_id": patient_id,
+                    "campaign_id": campaign.id,
+                    "channel": channel,
+                    "status": "pending" if channel == "email" else "to_print",
+                    "code_hash": keys.mac(codes.MAC_PURPOSE, code),
+                    "code_sealed": keys.seal(code, codes.SEAL_PURPOSE),
+                    "code_expires_at": expires,
+                    "attempts": 0,
+                }
+            )
         with services.db.unit_of_work() as db:
-            page = db.execute(
-                select(Patient.id, Patient.email)
-                .where(
-                    Patient.status == "registered",
-                    Patient.departement.in_(deps),
-                    Patient.id > last,
-                    ~exists().where(Invitation.patient_id == Patient.id),
-                )
-                .order_by(Patient.id)
-                .limit(INSERT_PAGE)
-            ).all()
-            if not page:
-                break
-            rows = []
-            for patient_id, email in page:
-                code = codes.new_code()
-                rows.append(
-                    {
-                        "id": new_id(),
-                        "patient_id": patient_id,
-                        "campaign_id": campaign.id,
-                        "channel": "email" if email and "@" in email else "letter",
-                        "status": "pending",
-                        "code_hash": keys.mac(codes.MAC_PURPOSE, code),
-                        "code_sealed": keys.seal(code, codes.SEAL_PURPOSE),
-                        "code_expires_at": expires,
-                        "attempts": 0,
-                    }
-                )
             insert_fn = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
             db.connection().execute(insert_fn(Invitation).on_conflict_do_nothing(), rows)
-            last = page[-1][0]
-            invited += len(page)
+    invited = len(eligible)
     log.info("campagne %s (%s) : %d personnes invitées", campaign.id, ",".join(deps), invited)
     return campaign
 
@@ -208,6 +212,12 @@ def _is_sqlite(db: Session) -> bool:
     return db.get_bind().dialect.name == "sqlite"
 
 
+def _state() -> Any:
+    """``status`` behind an expression: in "WHERE id IN (…) AND status = …" SQLite would otherwise walk the
+    status index — every queued row, at each claim — instead of looking the listed ids up."""
+    return func.coalesce(Invitation.status, "")
+
+
 def _claim(db: Session, pick: Any, still: Any, values: dict[str, Any]) -> tuple[list[Any], set[str]]:
     """Lock the rows ``pick`` selects (first column: the invitation id; rows locked by another worker are
     skipped on PostgreSQL), then move them on with ``values``; returns (rows, ids actually claimed).
@@ -216,7 +226,9 @@ def _claim(db: Session, pick: Any, still: Any, values: dict[str, Any]) -> tuple[
     may run such a subquery more than once and so claim more than ``n`` rows. ``still`` re-checks the
     state at write time, so a row another process claimed in between is not taken twice.
     """
-    if not _is_sqlite(db):
+    if _is_sqlite(db):  # a write first takes SQLite's write lock: another process cannot pick the same rows
+        db.execute(text("UPDATE invitations SET attempts = attempts WHERE 0"))
+    else:
         pick = pick.with_for_update(skip_locked=True, of=Invitation)
     rows = list(db.execute(pick))
     if not rows:
@@ -263,7 +275,7 @@ def _claim_emails(services: Services, size: int, now: datetime) -> list[_Claimed
             .where(Invitation.status == "pending", Invitation.channel == "email")
             .limit(size)
         )
-        rows, claimed = _claim(db, pick, Invitation.status == "pending", {"status": "sending", "sent_at": now})
+        rows, claimed = _claim(db, pick, _state() == "pending", {"status": "sending", "sent_at": now})
     today = paris_day(now)
     return [
         _Claimed(
@@ -306,7 +318,7 @@ def _settle(services: Services, claimed: Sequence[_Claimed], results: Sequence[D
                 values.update(status="bounced", channel="letter", last_error=f"{BOUNCE} : {result.error}"[:280])
                 report.bounced += 1
             elif item.attempts + 1 >= MAX_ATTEMPTS:
-                values.update(status="pending", channel="letter", attempts=item.attempts + 1)
+                values.update(status="to_print", channel="letter", attempts=item.attempts + 1)
                 values["last_error"] = f"abandon après {MAX_ATTEMPTS} essais : {result.error}"[:280]
                 report.to_letter += 1
             else:
@@ -322,19 +334,22 @@ def _settle(services: Services, claimed: Sequence[_Claimed], results: Sequence[D
 def _mails(services: Services, claimed: Sequence[_Claimed], now: datetime) -> list[Mail]:
     deadline = objection_deadline(now, "email")
     settings = services.settings
-    mails = []
-    for item in claimed:
-        code = services.keys.unseal(item.code_sealed, codes.SEAL_PURPOSE)
-        facts = InvitationText(
-            name=item.name,
-            code=codes.format_code(code),
-            minor=item.minor,
-            creation_day=paris_day(deadline),
-            objection_last_day=last_day(deadline),
-            code_valid_until=paris_day(now + codes.VALIDITY),
+    templates = InvitationTemplates(
+        creation_day=paris_day(deadline),
+        objection_last_day=last_day(deadline),
+        code_valid_until=paris_day(now + codes.VALIDITY),
+        base_url=settings.base_url,
+        phone=settings.support_phone,
+    )
+    return [
+        templates.mail(
+            item.email,
+            item.name,
+            codes.format_code(services.keys.unseal(item.code_sealed, codes.SEAL_PURPOSE)),
+            item.minor,
         )
-        mails.append(invitation_mail(item.email, facts, settings.base_url, settings.support_phone))
-    return mails
+        for item in claimed
+    ]
 
 
 def send_pending(
@@ -410,6 +425,55 @@ def send_pending(
     return total
 
 
+def _send_process(settings: Settings, connections: int) -> tuple[int, int, int, int]:
+    """One sending process (spawned): its own database connections and SMTP connections."""
+    from carnet.services.context import build_services
+
+    services = build_services(settings)
+    try:
+        report = send_pending(services, connections=connections)
+    finally:
+        services.db.dispose()
+    return report.sent, report.bounced, report.retried, report.to_letter
+
+
+def email_backlog(services: Services) -> int:
+    with services.db.unit_of_work() as db:
+        return int(
+            db.scalar(
+                select(func.count()).where(Invitation.status.in_(("pending", "sending")), Invitation.channel == "email")
+            )
+            or 0
+        )
+
+
+def send_with_processes(
+    services: Services,
+    processes: int,
+    connections: int,
+    on_progress: Callable[[SendReport], None] | None = None,
+    poll_seconds: float = 1.0,
+) -> SendReport:
+    """``carnet campaign send --processus N``: N sending processes side by side (one Python process keeps one
+    core busy at most); the claims keep them apart, on SQLite as on PostgreSQL. Progress is read from the queue."""
+    if processes <= 1:
+        return send_pending(services, connections=connections, on_progress=on_progress)
+    start = email_backlog(services)
+    total = SendReport()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        futures = [pool.submit(_send_process, services.settings, connections) for _ in range(processes)]
+        pending: set[Future[tuple[int, int, int, int]]] = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=poll_seconds)
+            if on_progress:
+                on_progress(SendReport(sent=max(start - email_backlog(services), 0)))
+        for future in futures:
+            sent, bounced, retried, to_letter = future.result()
+            total.add(SendReport(sent, bounced, retried, to_letter))
+    return total
+
+
 # --- letters --------------------------------------------------------------------------------------------
 
 
@@ -456,7 +520,9 @@ def _letter_dates(produced: datetime, deadline: datetime, expires: datetime) -> 
     )
 
 
-WAITING_LETTER = and_(Invitation.channel == "letter", Invitation.status.in_(("pending", "bounced")))
+LETTER_QUEUE = ("to_print", "bounced", "pending")
+WAITING_LETTER = and_(Invitation.channel == "letter", Invitation.status.in_(LETTER_QUEUE))
+STILL_WAITING = and_(Invitation.channel == "letter", _state().in_(LETTER_QUEUE))
 
 
 def _waiting_letters(services: Services, campaign_id: str) -> list[str]:
@@ -478,8 +544,8 @@ def _claim_letters(services: Services, ids: Sequence[str], now: datetime) -> str
     with services.db.unit_of_work() as db:
         _, claimed = _claim(
             db,
-            select(Invitation.id).where(Invitation.id.in_(ids), WAITING_LETTER),
-            WAITING_LETTER,
+            select(Invitation.id).where(Invitation.id.in_(ids), STILL_WAITING),
+            STILL_WAITING,
             {
                 "status": "printing",
                 "letter_batch": batch,
@@ -511,11 +577,11 @@ def render_letters(services: Services, batch: str) -> LetterBatch:
         rows = db.execute(
             select(Invitation, Patient)
             .join(Patient, Patient.id == Invitation.patient_id)
-            .where(Invitation.letter_batch == batch)
+            .where(Invitation.status == "printing", Invitation.letter_batch == batch)  # by the status index
             .order_by(Patient.postal_code, Invitation.id)
         ).all()
     if not rows:
-        raise CampaignError("Lot de courriers inconnu.")
+        raise CampaignError("Lot de courriers inconnu ou déjà produit.")
     first: Invitation = rows[0][0]
     book = pdf.LetterBook(contact(services), f"Courriers Carnet — lot {batch[:8]}")
     for index, (invitation, patient) in enumerate(rows, start=1):
@@ -766,7 +832,7 @@ def campaign_progress(services: Services, actor: Actor, campaign_id: str | None 
                 counted(Invitation.status == "sent"),
                 counted(Invitation.last_error.like(f"{BOUNCE}%")),
                 counted(Invitation.status == "letter"),
-                counted((Invitation.channel == "letter") & Invitation.status.in_(("pending", "bounced", "printing"))),
+                counted((Invitation.channel == "letter") & Invitation.status.in_((*LETTER_QUEUE, "printing"))),
                 counted(Invitation.code_used_at.is_not(None)),
             )
             .where(in_campaigns)

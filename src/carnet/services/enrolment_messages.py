@@ -116,6 +116,30 @@ def invitation_mail(to: str, facts: InvitationText, base_url: str, phone: str) -
     return Mail(to, subject, text, html)
 
 
+_NAME, _CODE = "\ue000", "\ue001"  # private-use characters: placeholders no name or code contains
+
+
+class InvitationTemplates:
+    """The invitation e-mails of one sending chunk (same dates): each variant (adult, minor) is written once,
+    then only the name and the code change — a campaign writes 10⁵ of them."""
+
+    def __init__(
+        self, creation_day: date, objection_last_day: date, code_valid_until: date, base_url: str, phone: str
+    ) -> None:
+        self.dates = (creation_day, objection_last_day, code_valid_until)
+        self.base_url = base_url
+        self.phone = phone
+        self._variants: dict[bool, Mail] = {}
+
+    def mail(self, to: str, name: str, code: str, minor: bool) -> Mail:
+        template = self._variants.get(minor)
+        if template is None:
+            facts = InvitationText(_NAME, _CODE, minor, *self.dates)
+            template = self._variants[minor] = invitation_mail("", facts, self.base_url, self.phone)
+        html = (template.html or "").replace(_NAME, escape(name)).replace(_CODE, code)
+        return Mail(to, template.subject, template.text.replace(_NAME, name).replace(_CODE, code), html)
+
+
 def objection_mail(to: str, name: str, number: str, day: date, base_url: str, phone: str) -> Mail:
     base = base_url.rstrip("/")
     text = (

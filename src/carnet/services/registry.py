@@ -1,10 +1,10 @@
 """Import of the insured-persons registry from a CSV file (ENR-1).
 
-The file is streamed (``csv`` module, one line at a time) and upserted in batches, one transaction
-each, with ``INSERT … ON CONFLICT (ins) DO UPDATE`` on SQLite and PostgreSQL alike: importing the
-same file again updates the persons, never duplicates them.  Memory stays flat apart from one
-integer per INS seen (to refuse an INS repeated further down the file, ≈ 60 bytes a row) and the
-refused lines themselves.
+The file is streamed (``csv`` module, one line at a time) and upserted in batches of 5,000 rows, one
+transaction each, with ``INSERT … ON CONFLICT (ins) DO UPDATE`` on SQLite and PostgreSQL alike:
+importing the same file again updates the persons, never duplicates them.  Memory stays flat apart
+from one integer per INS seen (to refuse an INS repeated further down the file, ≈ 60 bytes a row)
+and the refused lines themselves.
 
 1. A first binary pass checks the whole file is UTF-8 (with or without BOM) and hashes it, before
    anything is written: a file in another encoding is refused at once (:class:`RegistryFileError`).
@@ -22,6 +22,13 @@ refused lines themselves.
 6. One audit entry for the whole import, on the no-patient chain (``registry.import``), with the
    counts and the file's SHA-256 — no names, no INS.
 
+Speed (see ``bench/registry_import.py``): the statements are compiled once by SQLAlchemy and run by
+the driver with prepared tuples (``executemany`` on SQLite; ``COPY`` into a temporary table then
+one ``INSERT … SELECT … ON CONFLICT`` on PostgreSQL); new patients get time-ordered ids so the
+primary-key index is appended to; and, where forking is safe (the CLI on Linux with 2+ cores), the
+file is parsed in a forked worker process while this one writes — validation is the larger half of
+the work, and threads would not help (the GIL).
+
 If the process stops half-way, the batches already committed stay; importing the file again
 finishes the job (the audit entry is written with the last transaction).
 """
@@ -29,16 +36,20 @@ finishes the job (the audit entry is written with the last transaction).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import gc
 import hashlib
 import io
 import json
+import multiprocessing
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from operator import itemgetter
+from multiprocessing.connection import Connection as MpConnection
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -84,7 +95,28 @@ _UPDATED_COLUMNS: Final = (
     "vitale_serial",
     "ouvrant_droit_ins",
 )
-_INSERTED_COLUMNS: Final = ("id", "ins", *_UPDATED_COLUMNS[1:], "ins_oid", "attached_to_id", "status", "created_at")
+# Inserted columns, in the table's order (the order SQLAlchemy gives the VALUES clause).
+_INSERTED_COLUMNS: Final = (
+    "id",
+    "ins",
+    "ins_oid",
+    "birth_name",
+    "first_names",
+    "birth_date",
+    "sex",
+    "birth_place",
+    "email",
+    "phone",
+    "address",
+    "postal_code",
+    "city",
+    "departement",
+    "vitale_serial",
+    "attached_to_id",
+    "status",
+    "ouvrant_droit_ins",
+    "created_at",
+)
 _ASCII_UPPER: Final = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CORSICA: Final = {"2A": 1, "2B": 2}
 # SQLite's page cache during an import (the default 2 MB makes every insert into the id and ins
@@ -205,23 +237,32 @@ def _ins_number(ins: str) -> int:
     return corsica * 10**13 + int(ins[:5] + "00" + ins[7:13])
 
 
-def _time_ordered_id() -> str:
-    """A UUID with the layout of version 7: 48-bit millisecond clock, then 74 random bits.
+class _TimeOrderedIds:
+    """UUIDs with the layout of version 7: a 48-bit millisecond clock, then 74 random bits.
 
     New patients of one import get ids that sort together, so inserting them appends to the
-    primary-key index instead of writing to a random page of it for every row (uuid4).  The ids
-    stay as unguessable as a uuid4 for anyone who does not know the import time to the millisecond.
+    primary-key index instead of writing to a random page of it for every row (uuid4).  They stay
+    as unguessable as a uuid4 for anyone who does not know the import time to the millisecond.
+    Randomness is drawn from ``os.urandom`` 4,096 ids at a time (one system call, not one per row).
     """
-    random_bits = int.from_bytes(os.urandom(10), "big")
-    value = (
-        (time.time_ns() // 1_000_000) << 80
-        | 0x7 << 76
-        | (random_bits >> 68) << 64
-        | 0b10 << 62
-        | (random_bits & ((1 << 62) - 1))
-    )
-    text = f"{value:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+    _BLOCK: Final = 4096
+    _VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+    def __init__(self) -> None:
+        self._random = ""
+        self._position = 0
+        self._clock = ""
+
+    def __call__(self) -> str:
+        if self._position >= len(self._random):
+            self._random = os.urandom(10 * self._BLOCK).hex()
+            self._position = 0
+            clock = f"{time.time_ns() // 1_000_000:012x}"
+            self._clock = f"{clock[:8]}-{clock[8:]}-7"
+        bits = self._random[self._position : self._position + 20]
+        self._position += 20
+        return f"{self._clock}{bits[:3]}-{self._VARIANT[bits[3]]}{bits[4:7]}-{bits[7:19]}"
 
 
 def _records(text: io.TextIOBase, delimiter: str) -> Iterator[tuple[int, list[str]]]:
@@ -252,47 +293,44 @@ class _Writer:
             compiled = _on_conflict_update(sqlite_insert(_PATIENTS)).compile(
                 dialect=dialect, column_keys=list(_INSERTED_COLUMNS)
             )
-            assert compiled.positiontup is not None  # qmark: tuples in the statement's order
-            self.to_params: Callable[[dict[str, Any]], Any] = itemgetter(*compiled.positiontup)
+            # qmark: the tuples built by params() must follow the statement's order.
+            if tuple(compiled.positiontup or ()) != _INSERTED_COLUMNS:
+                raise RuntimeError(f"ordre de colonnes inattendu : {compiled.positiontup}")
         else:
             statement = pg_insert(_PATIENTS).from_select(list(_INSERTED_COLUMNS), select(*_PG_BATCH_TABLE.c))
             compiled = _on_conflict_update(statement).compile(dialect=dialect)
-            self.to_params = itemgetter(*_INSERTED_COLUMNS)  # COPY's column order
         self.upsert_sql = str(compiled)
+        process = _PATIENTS.c.birth_date.type.dialect_impl(dialect).bind_processor(dialect)
+        self.birth_date: Callable[[date], Any] = process or (lambda value: value)
+        process = _PATIENTS.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        self.created_at = process(created_at) if process else created_at
+        self.new_id = _TimeOrderedIds()
 
-        def processor(name: str) -> Callable[[Any], Any]:
-            process = _PATIENTS.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            return process or (lambda value: value)
-
-        self.birth_date = processor("birth_date")
-        self.created_at = processor("created_at")(created_at)
-
-    def params(self, row: RegistryRow) -> Any:
-        return self.to_params(
-            {
-                "id": _time_ordered_id(),
-                "ins": row.ins,
-                "ins_oid": row.ins_oid,
-                "birth_name": row.birth_name,
-                "first_names": row.first_names,
-                "birth_date": self.birth_date(row.birth_date),
-                "sex": row.sex,
-                "birth_place": row.birth_place,
-                "email": row.email,
-                "phone": row.phone,
-                "address": row.address,
-                "postal_code": row.postal_code,
-                "city": row.city,
-                "departement": row.departement,
-                "vitale_serial": row.vitale_serial,
-                "ouvrant_droit_ins": row.ouvrant_droit_ins,
-                "attached_to_id": None,
-                "status": "registered",
-                "created_at": self.created_at,
-            }
+    def params(self, row: RegistryRow) -> tuple[Any, ...]:
+        """The values of :data:`_INSERTED_COLUMNS` for one row, ready for the driver."""
+        return (
+            self.new_id(),
+            row.ins,
+            row.ins_oid,
+            row.birth_name,
+            row.first_names,
+            self.birth_date(row.birth_date),
+            row.sex,
+            row.birth_place,
+            row.email,
+            row.phone,
+            row.address,
+            row.postal_code,
+            row.city,
+            row.departement,
+            row.vitale_serial,
+            None,
+            "registered",
+            row.ouvrant_droit_ins,
+            self.created_at,
         )
 
-    def write(self, connection: Connection, keys: list[str], params: list[Any]) -> int:
+    def write(self, connection: Connection, keys: list[str], params: list[tuple[Any, ...]]) -> int:
         """Upsert one batch inside the caller's transaction; returns how many of its INS were already known."""
         if self.sqlite:
             connection.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_IMPORT_CACHE_KIB}")
@@ -317,41 +355,124 @@ class _Writer:
             connection.exec_driver_sql("PRAGMA cache_size=-2000")
 
 
-class _Importer:
-    def __init__(self, database: Database, report: ImportReport, today: date) -> None:
-        self.database = database
-        self.report = report
-        self.today = today
-        self.writer = _Writer(database.engine, utcnow())
-        self.seen: set[int] = set()
-        self.keys: list[str] = []
-        self.batch: list[Any] = []
+@dataclass
+class _Batch:
+    """Up to ``batch_size`` parsed lines, ready to write: what the parsing side hands to the writer."""
 
-    def add(self, line: int, row: dict[str, str | None]) -> None:
-        report = self.report
-        try:
-            parsed = parse_row(line, row, today=self.today)
-        except RowError as error:
-            report.rejected.append(error)
-            return
-        key = _ins_number(parsed.ins)
-        if key in self.seen:
-            report.rejected.append(RowError(line, "ins figure déjà plus haut dans le fichier (ligne en double)"))
-            return
-        self.seen.add(key)
-        self.keys.append(parsed.ins)
-        self.batch.append(self.writer.params(parsed))
+    position: int  # bytes of the file read so far
+    lines: int  # data lines read for this batch (refused ones included)
+    keys: list[str] = field(default_factory=list)  # the INS of ``params``, in order
+    params: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: list[RowError] = field(default_factory=list)
 
-    def flush(self) -> None:
-        """Write the pending batch in one transaction."""
-        if not self.batch:
-            return
-        keys, batch = self.keys, self.batch
-        self.keys, self.batch = [], []
-        with self.database.unit_of_work() as session:
-            known = self.writer.write(session.connection(), keys, batch)
-        self.report.updated += known
-        self.report.inserted += len(batch) - known
+
+_DUPLICATE: Final = "ins figure déjà plus haut dans le fichier (ligne en double)"
+
+
+def _batches(
+    path: Path, facts: _FileFacts, writer: _Writer, today: date, batch_size: int
+) -> Generator[_Batch, None, None]:
+    """Read, validate and prepare the file's lines, one batch at a time (the last one may be empty)."""
+    seen: set[int] = set()  # the INS already met, as integers: a repeated INS is refused
+    width = len(COLUMNS)
+    try:
+        with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+            records = _records(text, facts.delimiter)
+            first = next(records, None)
+            if first is None:
+                raise RegistryFileError("Le fichier est vide : la première ligne doit être l'en-tête des colonnes.")
+            try:
+                header = check_header(first[1])
+            except HeaderError as exc:
+                raise RegistryFileError(exc.message) from None
+            batch = _Batch(0, 0)
+            for line, fields in records:
+                batch.lines += 1
+                if len(fields) != width:
+                    batch.rejected.append(RowError.wrong_field_count(line, len(fields), width))
+                    continue
+                try:
+                    parsed = parse_row(line, dict(zip(header, fields, strict=True)), today=today)
+                except RowError as error:
+                    # Kept without traceback or context: their frames would keep every refused row alive.
+                    error.__context__ = None
+                    batch.rejected.append(error.with_traceback(None))
+                else:
+                    key = _ins_number(parsed.ins)
+                    if key in seen:
+                        batch.rejected.append(RowError(line, _DUPLICATE))
+                    else:
+                        seen.add(key)
+                        batch.keys.append(parsed.ins)
+                        batch.params.append(writer.params(parsed))
+                if len(batch.params) + len(batch.rejected) >= batch_size:
+                    batch.position = raw.tell()
+                    yield batch
+                    batch = _Batch(0, 0)
+            batch.position = facts.size
+            yield batch
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    except UnicodeDecodeError:  # the file changed since the UTF-8 check
+        raise RegistryFileError("Le fichier n'est pas encodé en UTF-8 ; rien de plus n'a été importé.") from None
+
+
+def _parse_in_worker(send: MpConnection, writer: _Writer, batches: Callable[[], Iterator[_Batch]]) -> None:
+    """Body of the forked parsing process: sends each batch (a blocking send keeps it one batch ahead)."""
+    gc.disable()  # nothing here makes cycles; and no finaliser inherited from the parent may run
+    writer.new_id = _TimeOrderedIds()  # never share randomness with the parent
+    try:
+        for batch in batches():
+            send.send(("batch", batch))
+        send.send(("done", None))
+    except RegistryFileError as exc:
+        send.send(("file", exc.message))
+    except BaseException as exc:  # reported to the parent, which raises it
+        with contextlib.suppress(OSError):
+            send.send(("crash", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _batches_from_worker(writer: _Writer, batches: Callable[[], Iterator[_Batch]]) -> Generator[_Batch, None, None]:
+    """The same batches, parsed by a forked process while this one writes to the database."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(
+        target=_parse_in_worker, args=(send, writer, batches), name="carnet-registry-parser", daemon=True
+    )
+    worker.start()
+    send.close()
+    try:
+        while True:
+            try:
+                kind, payload = receive.recv()
+            except EOFError:
+                raise RuntimeError("le processus d'analyse du registre s'est arrêté sans finir") from None
+            if kind == "batch":
+                yield payload
+            elif kind == "done":
+                return
+            elif kind == "file":
+                raise RegistryFileError(payload)
+            else:
+                raise RuntimeError(f"échec de l'analyse du registre : {payload}")
+    finally:
+        receive.close()  # a worker still sending gets a broken pipe and stops
+        worker.join(timeout=10)
+        if worker.is_alive():
+            worker.terminate()
+            worker.join()
+
+
+def _fork_is_safe() -> bool:
+    """Parse in a second process only where forking is safe and useful: Linux-like ``fork``, at least
+    two cores, and a single thread in this process (the CLI; a threaded web server stays serial)."""
+    return (
+        (os.cpu_count() or 1) >= 2
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
 
 
 def _unattached_children(database: Database) -> set[str]:
@@ -398,47 +519,38 @@ def import_registry(
     *,
     batch_size: int = BATCH_SIZE,
     today: date | None = None,
+    parallel: bool | None = None,
 ) -> ImportReport:
     """Import the registry CSV at ``path`` (see the module docstring).
 
     ``progress`` is called after each batch with the number of bytes of the file handled since its
     previous call (their sum is the file size). Raises :class:`RegistryFileError` when the file as a
-    whole cannot be imported; nothing has been written then.
+    whole cannot be imported; nothing has been written then.  ``parallel``: parse in a forked
+    process while this one writes (default: when it is safe, see :func:`_fork_is_safe`).
     """
     facts = _inspect(path)
     report = ImportReport()
-    importer = _Importer(database, report, today or date.today())
+    writer = _Writer(database.engine, utcnow())
+
+    def parse() -> Generator[_Batch, None, None]:
+        return _batches(path, facts, writer, today or date.today(), batch_size)
+
+    if parallel is None:
+        parallel = _fork_is_safe()
     reported = 0
-    try:
-        with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
-            records = _records(text, facts.delimiter)
-            first = next(records, None)
-            if first is None:
-                raise RegistryFileError("Le fichier est vide : la première ligne doit être l'en-tête des colonnes.")
-            try:
-                header = check_header(first[1])
-            except HeaderError as exc:
-                raise RegistryFileError(exc.message) from None
-            width = len(COLUMNS)
-            for line, fields in records:
-                report.total += 1
-                if len(fields) != width:
-                    report.rejected.append(RowError.wrong_field_count(line, len(fields), width))
-                    continue
-                importer.add(line, dict(zip(header, fields, strict=True)))
-                if len(importer.batch) >= batch_size:
-                    importer.flush()
-                    if progress is not None:
-                        position = raw.tell()
-                        progress(position - reported)
-                        reported = position
-            importer.flush()
-    except OSError as exc:
-        raise _unreadable(path, exc) from None
-    except UnicodeDecodeError:  # the file changed since the UTF-8 check
-        raise RegistryFileError("Le fichier n'est pas encodé en UTF-8 ; rien de plus n'a été importé.") from None
-    if progress is not None and facts.size > reported:
-        progress(facts.size - reported)
+    source = _batches_from_worker(writer, parse) if parallel else parse()
+    with contextlib.closing(source):  # on an error, the worker is stopped here, not at garbage collection
+        for batch in source:
+            report.total += batch.lines
+            report.rejected += batch.rejected
+            if batch.params:
+                with database.unit_of_work() as session:
+                    known = writer.write(session.connection(), batch.keys, batch.params)
+                report.updated += known
+                report.inserted += len(batch.params) - known
+            if progress is not None and batch.position > reported:
+                progress(batch.position - reported)
+                reported = batch.position
 
     unattached = _unattached_children(database)
     report.warnings = _warnings_for(path, facts, unattached, {error.line for error in report.rejected})
@@ -452,7 +564,7 @@ def import_registry(
     with database.unit_of_work() as session:
         connection = session.connection()
         report.attached = connection.execute(attach).rowcount
-        importer.writer.done(connection)
+        writer.done(connection)
         audit.record(
             session,
             actor,

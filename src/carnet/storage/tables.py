@@ -52,7 +52,7 @@ class Patient(Base):
     city: Mapped[str | None] = mapped_column(String(100))
     departement: Mapped[str | None] = mapped_column(String(3), index=True)
     vitale_serial: Mapped[str | None] = mapped_column(String(13))
-    attached_to_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"))
+    attached_to_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"), index=True)
     # registered (imported) → active (space open) | opposed ; active → closed (archived) → active ;
     # deleted (keys destroyed). Only "active" spaces can be used (policy rule unknown_space).
     status: Mapped[str] = mapped_column(String(20), default="active")
