@@ -171,3 +171,27 @@ def test_enrolment_rules(who: Actor, space: str, action: Action, exists: bool, a
     decision = decide(who, space, action, facts=Facts(patient_exists=exists, patient_status="registered"))
     assert decision.allowed is allowed, decision
     assert decision.reason
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "allowed"),
+    [
+        (Action.SPACE_VIEW, None, True),
+        (Action.DOCUMENT_SEARCH, None, True),
+        (Action.DOCUMENT_READ, doc(), True),
+        (Action.DOCUMENT_READ, Resource("document", "d", labels=frozenset({"INVISIBLE_REPRESENTANTS_LEGAUX"})), False),
+        (Action.DOCUMENT_READ, doc(hidden=True), False),
+        (Action.SPACE_CLOSE, None, False),
+        (Action.SPACE_DELETE, None, False),
+        (Action.SETTINGS_WRITE, None, True),
+    ],
+)
+def test_a_parent_acts_in_the_attached_minors_space_with_limits(
+    action: Action, resource: Resource | None, allowed: bool
+) -> None:
+    """FAM-1, FAM-2: the legal representative."""
+    parent = actor(ActorKind.PATIENT)
+    decision = decide(parent, OTHER, action, resource, Facts(legal_representative=True))
+    assert decision.allowed is allowed, decision
+    if action == Action.DOCUMENT_SEARCH:
+        assert decision.scope == Scope.REPRESENTATIVE

@@ -220,3 +220,33 @@ def test_a_new_code_replaces_the_old_one_without_revealing_who_exists(
         identity(TestClient(client.app, follow_redirects=False), code=new.group(1)).headers["location"]
         == "/activation/contact"
     )  # type: ignore[attr-defined]
+
+
+def test_the_code_of_a_campaign_e_mail_activates_the_space(client: TestClient, demo: Services) -> None:
+    """ENR-2 → ENR-4 end to end: the campaign e-mail's code, read from the mail, opens the space through the pages."""
+    from carnet.domain.actors import Actor
+    from carnet.services import campaigns
+    from tests.support.enrolment import add_registered, code_in
+
+    (person,) = add_registered(demo, 1, departement="2A", with_email=True, start=7)
+    with demo.db.unit_of_work() as db:
+        db.get(Patient, person.id).vitale_serial = "11223344"  # type: ignore[union-attr]
+    campaigns.start_campaign(demo, "2A", Actor.system("Conseiller"))
+    campaigns.send_pending(demo)
+    mail = [m for m in outbox_messages(demo) if m["To"] == person.email][-1]  # type: ignore[index]
+    response = identity(
+        client, code=code_in(mail), born=person.birth_date.isoformat(), nir=person.ins, vitale="11223344"
+    )
+    assert response.headers["location"] == "/activation/contact"  # type: ignore[attr-defined]
+    step(client, "/activation/contact", email=str(person.email))
+    step(client, "/activation/verification", code=last_code_for(demo, str(person.email)))
+    done = step(
+        client,
+        "/activation/compte",
+        identifiant="anna.nom7",
+        mot_de_passe="Ajaccio-2026!",
+        confirmation="Ajaccio-2026!",
+    )
+    assert done.headers["location"] == "/connexion?active=1"  # type: ignore[attr-defined]
+    with demo.db.unit_of_work() as db:
+        assert db.get(Patient, person.id).status == "active"  # type: ignore[union-attr]

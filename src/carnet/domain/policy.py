@@ -62,6 +62,7 @@ class Facts:
 
     patient_exists: bool = True
     patient_status: str = "active"
+    legal_representative: bool = False  # the actor is the parent this minor is attached to (FAM-1)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -70,6 +71,7 @@ class Scope(StrEnum):
 
     PATIENT = "patient"  # the patient's own view: all but those still hidden from the patient
     AUTHORED = "authored"  # only documents the actor wrote
+    REPRESENTATIVE = "representative"  # the patient's view minus INVISIBLE_REPRESENTANTS_LEGAUX
     ALL = "all"
 
 
@@ -194,6 +196,37 @@ def rule_professional_documents(
     return None
 
 
+REPRESENTATIVE_ACTIONS = {
+    Action.SPACE_VIEW,
+    Action.HISTORY_READ,
+    Action.DOCUMENT_SEARCH,
+    Action.DOCUMENT_READ,
+    Action.DOCUMENT_DEPOSIT,
+    Action.DOCUMENT_MASK,
+    Action.FOLDER_WRITE,
+    Action.SETTINGS_READ,
+    Action.SETTINGS_WRITE,
+}
+
+
+def rule_legal_representative(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """FAM-1 (first part): the parent a minor is attached to acts in the child's space; documents the
+    minor asked to hide from their representatives (FAM-2) stay hidden."""
+    if actor.kind != ActorKind.PATIENT or not facts.legal_representative:
+        return None
+    if resource is not None and ("INVISIBLE_REPRESENTANTS_LEGAUX" in resource.labels or resource.hidden_from_patient):
+        return _deny("hidden_from_representatives", "Ce document n'est pas visible des représentants légaux.")
+    if action == Action.DOCUMENT_SEARCH:
+        return _allow(
+            "legal_representative", "Le représentant légal consulte l'espace de l'enfant.", Scope.REPRESENTATIVE
+        )
+    if action in REPRESENTATIVE_ACTIONS:
+        return _allow("legal_representative", "Le représentant légal agit dans l'espace de l'enfant.")
+    return None
+
+
 def rule_own_space(
     actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
 ) -> Decision | None:
@@ -218,6 +251,7 @@ RULES: list[Rule] = [
     rule_patient_documents,
     rule_professional_documents,
     rule_own_space,
+    rule_legal_representative,
     rule_system,
 ]
 

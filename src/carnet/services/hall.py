@@ -8,12 +8,15 @@ reason to the interface.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.orm import Session
 
 from carnet.domain.actors import Actor
 from carnet.domain.policy import Action, Decision, Facts, Resource, decide
 from carnet.services import audit
 from carnet.storage.tables import Patient
+from carnet.storage.types import utcnow
 
 
 class AccessDenied(Exception):
@@ -27,7 +30,12 @@ def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
     patient = db.get(Patient, patient_id)
     if patient is None:
         return Facts(patient_exists=False)
-    return Facts(patient_exists=True, patient_status=patient.status)
+    representative = (
+        actor.patient_id is not None
+        and patient.attached_to_id == actor.patient_id
+        and patient.birth_date > utcnow().date() - timedelta(days=18 * 365 + 4)
+    )
+    return Facts(patient_exists=True, patient_status=patient.status, legal_representative=representative)
 
 
 def refuse(

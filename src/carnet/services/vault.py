@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, String, cast, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from carnet.domain import documents as rules
@@ -239,8 +239,13 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
     now = utcnow()
     if decision.scope == Scope.AUTHORED:
         where.append(Document.author_id.in_(author_keys(actor) or {"-"}))
-    elif decision.scope == Scope.PATIENT:
+    elif decision.scope in {Scope.PATIENT, Scope.REPRESENTATIVE}:
         where.append((Document.reveal_at.is_(None)) | (Document.reveal_at <= now))
+        if decision.scope == Scope.REPRESENTATIVE:
+            labelled = cast(Document.confidentiality, String).like("%INVISIBLE_REPRESENTANTS_LEGAUX%")
+            hidden = list(db.scalars(select(Document.id).where(Document.patient_id == patient_id, labelled)))
+            if hidden:
+                where.append(Document.id.not_in(hidden))
     elif decision.scope != Scope.ALL:
         raise AccessDenied(decision)
     if filters.category:
