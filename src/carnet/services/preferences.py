@@ -10,7 +10,16 @@ from carnet.services import audit
 from carnet.services.hall import guard
 from carnet.storage.tables import PatientSettings
 
-FIELDS = ("mask_new_documents", "notify_documents", "notify_messages", "notify_exams", "notify_screening")
+FIELDS = (
+    "mask_new_documents",
+    "notify_documents",
+    "notify_messages",
+    "notify_exams",
+    "notify_screening",
+    "emergency_samu",
+    "emergency_professionals",
+    "emergency_masked",
+)
 
 
 def settings_of(db: Session, patient_id: str) -> PatientSettings:
@@ -24,6 +33,9 @@ def settings_of(db: Session, patient_id: str) -> PatientSettings:
             notify_messages=True,
             notify_exams=True,
             notify_screening=True,
+            emergency_samu=True,
+            emergency_professionals=True,
+            emergency_masked=False,
         )
     return row
 

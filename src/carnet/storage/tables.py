@@ -72,6 +72,11 @@ class PatientSettings(Base):
     notify_messages: Mapped[bool] = mapped_column(default=True)
     notify_exams: Mapped[bool] = mapped_column(default=True)
     notify_screening: Mapped[bool] = mapped_column(default=True)
+    # ACC-4: emergency access by the SAMU regulator, by other professionals, and whether masked
+    # documents are shown in an emergency.
+    emergency_samu: Mapped[bool] = mapped_column(default=True)
+    emergency_professionals: Mapped[bool] = mapped_column(default=True)
+    emergency_masked: Mapped[bool] = mapped_column(default=False)
 
 
 class Establishment(Base):
@@ -98,6 +103,7 @@ class Professional(Base):
     practice_address: Mapped[str | None] = mapped_column(String(300))
     city: Mapped[str | None] = mapped_column(String(100))
     establishment_id: Mapped[str | None] = mapped_column(ForeignKey("establishments.id"))
+    samu_regulator: Mapped[bool] = mapped_column(default=False)  # médecin régulateur du SAMU (ACC-4)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -327,3 +333,128 @@ class Objection(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))
     receipt_number: Mapped[str] = mapped_column(String(20), unique=True)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CareTeam(Base):
+    """A named group of professionals at an establishment, authorised as a whole (ACC-1)."""
+
+    __tablename__ = "care_teams"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    establishment_id: Mapped[str | None] = mapped_column(ForeignKey("establishments.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CareTeamMember(Base):
+    __tablename__ = "care_team_members"
+    team_id: Mapped[str] = mapped_column(ForeignKey("care_teams.id", ondelete="CASCADE"), primary_key=True)
+    professional_id: Mapped[str] = mapped_column(ForeignKey("professionals.id", ondelete="CASCADE"), primary_key=True)
+
+
+class AccessGrant(Base):
+    """A patient's authorisation of a professional or a care team (ACC-1), or a higher status (ACC-2).
+
+    ``role``: reader (consent) | administrator | medecin_traitant. ``origin``: patient (given in the
+    portal) | oral (recorded by the professional) | fhir (POST /fhir/Consent). Revoked, never deleted.
+    """
+
+    __tablename__ = "access_grants"
+    __table_args__ = (Index("ix_access_grants_patient_pro", "patient_id", "professional_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    professional_id: Mapped[str | None] = mapped_column(ForeignKey("professionals.id"))
+    care_team_id: Mapped[str | None] = mapped_column(ForeignKey("care_teams.id"))
+    role: Mapped[str] = mapped_column(String(20), default="reader")
+    origin: Mapped[str] = mapped_column(String(10), default="patient")
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    granted_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class AccessBlock(Base):
+    """A professional the patient blocked (ACC-3): no reading, even if authorised; deposits still work."""
+
+    __tablename__ = "access_blocks"
+    __table_args__ = (Index("ix_access_blocks_patient_pro", "patient_id", "professional_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    professional_id: Mapped[str] = mapped_column(ForeignKey("professionals.id"))
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EmergencyAccess(Base):
+    """A time-limited emergency access (ACC-4): break-the-glass by a professional, or the SAMU regulator."""
+
+    __tablename__ = "emergency_accesses"
+    __table_args__ = (Index("ix_emergency_accesses_patient_pro", "patient_id", "professional_id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    professional_id: Mapped[str] = mapped_column(ForeignKey("professionals.id"))
+    kind: Mapped[str] = mapped_column(String(12))  # bris_de_glace | samu
+    reason: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FirstAccess(Base):
+    """The first consultation of a space by a professional, so that the patient is told once (TRC-3)."""
+
+    __tablename__ = "first_accesses"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    professional_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LegalRepresentative(Base):
+    """A second legal representative of a minor, besides the parent the child is attached to (FAM-1)."""
+
+    __tablename__ = "legal_representatives"
+    minor_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    representative_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SpaceInvitation(Base):
+    """An expiring invitation sent by e-mail: second legal representative (FAM-1) or caregiver (FAM-3).
+
+    The invitee proves who they are by logging in to their own space; for a legal representative the
+    space's NIR must match ``nir``. The link carries a random token whose SHA-256 is ``token_hash``.
+    """
+
+    __tablename__ = "space_invitations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(20))  # representative | caregiver
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    invited_by: Mapped[str] = mapped_column(String(36))
+    email: Mapped[str] = mapped_column(String(254))
+    nir: Mapped[str | None] = mapped_column(String(15))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Caregiver(Base):
+    """A caregiver (aidant) helping a person (FAM-3): at most 3 per person, 5 people per caregiver."""
+
+    __tablename__ = "caregivers"
+    helped_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    caregiver_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccessReport(Base):
+    """A history entry the patient reported as suspicious ("Signaler", TRC-2)."""
+
+    __tablename__ = "access_reports"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    audit_entry_id: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(String(1000), default="")
+    reported_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
