@@ -1,4 +1,5 @@
-"""The three actors of every protected page: the patient, a professional, a stranger."""
+"""The actors of every protected page: the patient, an authorised professional, strangers (another patient,
+a professional the patient never authorised), anonymous visitors."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from tests.conftest import log_in
 
 PATIENT = "marie-ange.santoni"
 STRANGER = "pierre-paul.luciani"  # another patient: a stranger to Marie-Ange's space
-PROFESSIONAL = "dr.ferracci"
+PROFESSIONAL = "dr.ferracci"  # Marie-Ange's médecin traitant (ACC-2)
+UNAUTHORISED = "dominique.orsini"  # a dentist Marie-Ange never authorised (ACC-1)
 
 
 @dataclass
@@ -25,18 +27,32 @@ class Actors:
     stranger: TestClient
     anonymous: TestClient
     patient_id: str
+    unauthorised: TestClient
 
 
 @pytest.fixture
 def actors(demo: Services, new_client: Callable[[], TestClient]) -> Actors:
     clients = {}
-    for role, login in (("patient", PATIENT), ("professional", PROFESSIONAL), ("stranger", STRANGER)):
+    roles = (
+        ("patient", PATIENT),
+        ("professional", PROFESSIONAL),
+        ("stranger", STRANGER),
+        ("unauthorised", UNAUTHORISED),
+    )
+    for role, login in roles:
         clients[role] = new_client()
         log_in(clients[role], demo, login)
     with demo.db.unit_of_work() as db:
         patient_id = db.scalar(select(Patient.id).where(Patient.email == f"{PATIENT}@exemple.fr"))
     assert patient_id
-    return Actors(clients["patient"], clients["professional"], clients["stranger"], new_client(), patient_id)
+    return Actors(
+        clients["patient"],
+        clients["professional"],
+        clients["stranger"],
+        new_client(),
+        patient_id,
+        clients["unauthorised"],
+    )
 
 
 @dataclass

@@ -94,9 +94,12 @@ def test_iti67_then_iti68_give_the_author_their_document_back(feeders: Feeders) 
 
 
 def test_a_stranger_professional_neither_finds_nor_retrieves_the_document(feeders: Feeders) -> None:
+    """ACC-1: the dentist is not authorised; the GP is (médecin traitant, ACC-2) and finds it."""
     deposit(feeders, feeders.lab, document_entry(feeders.ins, make_pdf("Ferritine basse"), title="Ferritine"))
     document_id = search(feeders, feeders.lab)["entry"][0]["resource"]["id"]  # type: ignore[index]
-    for stranger in (feeders.dentist, feeders.gp):
+    assert search(feeders, feeders.gp)["total"] == 1
+    assert feeders.client.get(f"/fhir/Binary/{document_id}", headers=feeders.gp).status_code == 200
+    for stranger in (feeders.dentist,):
         listing = search(feeders, stranger)
         assert listing["total"] == 0 and not listing.get("entry")
         binary = feeders.client.get(f"/fhir/Binary/{document_id}", headers=stranger)

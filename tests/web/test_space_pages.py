@@ -22,7 +22,7 @@ def test_the_patient_opens_every_page_of_their_space(actors: Actors, page: str) 
 
 
 @pytest.mark.parametrize("page", PAGES)
-@pytest.mark.parametrize("who", ["professional", "stranger"])
+@pytest.mark.parametrize("who", ["unauthorised", "stranger"])
 def test_others_are_refused_every_page_without_learning_anything(actors: Actors, page: str, who: str) -> None:
     response = getattr(actors, who).get(f"/espace/{actors.patient_id}{page}")
     assert response.status_code == 403
@@ -46,9 +46,9 @@ def test_an_unknown_space_looks_the_same_as_a_forbidden_one(actors: Actors) -> N
 
 def test_only_the_patient_can_change_their_security_settings(actors: Actors) -> None:
     url = f"/espace/{actors.patient_id}/parametres/totp"
-    for who in ("professional", "stranger"):
+    for who in ("unauthorised", "stranger"):
         client = getattr(actors, who)
-        token = csrf_of(client.get("/pro" if who == "professional" else "/espace", follow_redirects=True).text)
+        token = csrf_of(client.get("/pro" if who == "unauthorised" else "/espace", follow_redirects=True).text)
         assert client.post(url, data={"etape": "commencer", "csrf_token": token}).status_code == 403
     token = csrf_of(actors.patient.get(f"/espace/{actors.patient_id}/parametres").text)
     assert actors.patient.post(url, data={"etape": "commencer", "csrf_token": token}).status_code == 200

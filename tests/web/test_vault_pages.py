@@ -103,11 +103,11 @@ POSTS = {
 }
 
 
-@pytest.mark.parametrize("who", ["professional", "stranger"])
+@pytest.mark.parametrize("who", ["unauthorised", "stranger"])
 def test_others_are_refused_every_route_and_learn_nothing(actors: Actors, demo: Services, who: str) -> None:
     document_id = uploaded(actors, make_pdf("Hémoglobine 14 g/dl"))
     client: TestClient = getattr(actors, who)
-    csrf = token(client, "/pro" if who == "professional" else "/espace")
+    csrf = token(client, "/pro" if who == "unauthorised" else "/espace")
     for path in GETS:
         response = client.get(url(actors, path.format(id=document_id)))
         assert response.status_code == 403, path

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Final
 
 __all__ = [
@@ -314,3 +315,8 @@ def validate_finess(value: str) -> str:
     if not _all_digits(normalised[2:]):
         raise IdentifierError("finess", f"{_FINESS_LABEL} : les 7 derniers caractères doivent être des chiffres.")
     return normalised
+
+
+def is_minor(birth_date: date, today: date) -> bool:
+    """Under 18 on ``today`` (someone born on 29 February comes of age on 1 March)."""
+    return (today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))) < 18

@@ -3,16 +3,19 @@
 ``decide`` is pure: the service layer gathers the ``Facts`` about the actor and the patient
 (from storage) and asks; the answer says allow/deny and, always, why. Rules are tried in
 order and the first one that has an opinion wins; when none has, access is denied.
-Later capabilities (consent, médecin traitant, blocking, emergency, minors, caregivers, apps)
-add rules here and facts to ``Facts`` — never a check of their own in a route or a query.
+Consent, médecin traitant, blocking, emergency, legal representatives and caregivers are rules
+here over facts in ``Facts``; later capabilities (apps) add theirs the same way — never a check of
+their own in a route or a query. A search is decided once: the decision carries the scope (and,
+for professionals, the categories and whether masked documents count) that the query applies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
+from carnet.domain import access_matrix
 from carnet.domain.actors import Actor, ActorKind
 
 
@@ -38,6 +41,11 @@ class Action(StrEnum):
     ENROLMENT_OBJECT = "enrolment.object"  # record or withdraw an objection to the creation of a space
     ENROLMENT_LETTER = "enrolment.letter"  # print one person's invitation letter again (it carries the code)
     SPACE_OPEN = "space.open"  # create (open) a registered person's space: after 6 weeks, or by an operator
+    ACCESS_MANAGE = "access.manage"  # authorise, revoke, block, unblock, médecin traitant, administrators
+    CONSENT_RECORD = "consent.record"  # a professional records the patient's consent (oral, or over FHIR)
+    EMERGENCY_START = "emergency.start"  # break-the-glass, or the SAMU regulator on a call
+    FAMILY_MANAGE = "family.manage"  # invite the second legal representative, invite or remove caregivers
+    HISTORY_REPORT = "history.report"  # report a suspicious entry of the history
 
 
 DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
@@ -54,6 +62,11 @@ class Resource:
     source: str | None = None
     labels: frozenset[str] = frozenset()
     hidden_from_patient: bool = False
+    category: str | None = None
+
+    @property
+    def masked(self) -> bool:
+        return "MASQUE_PS" in self.labels
 
 
 @dataclass(frozen=True)
@@ -62,8 +75,16 @@ class Facts:
 
     patient_exists: bool = True
     patient_status: str = "active"
-    legal_representative: bool = False  # the actor is the parent this minor is attached to (FAM-1)
-    extra: dict[str, object] = field(default_factory=dict)
+    legal_representative: bool = False  # a legal representative of this minor (FAM-1)
+    caregiver: bool = False  # a caregiver the person chose (FAM-3)
+    consent: bool = False  # an active authorisation of the professional, or of a care team they are in (ACC-1)
+    administrator: bool = False  # médecin traitant, or given the same status by the patient (ACC-2)
+    blocked: bool = False  # the patient blocked this professional (ACC-3)
+    emergency: str | None = None  # an active emergency access of this professional: bris_de_glace | samu
+    samu_regulator: bool = False  # the professional is a SAMU regulator
+    emergency_samu: bool = True  # the patient's three emergency toggles (ACC-4)
+    emergency_professionals: bool = True
+    emergency_masked: bool = False
 
 
 class Scope(StrEnum):
@@ -72,6 +93,7 @@ class Scope(StrEnum):
     PATIENT = "patient"  # the patient's own view: all but those still hidden from the patient
     AUTHORED = "authored"  # only documents the actor wrote
     REPRESENTATIVE = "representative"  # the patient's view minus INVISIBLE_REPRESENTANTS_LEGAUX
+    PROFESSIONAL = "professional"  # what the actor wrote + the decision's categories (and masked ones if said)
     ALL = "all"
 
 
@@ -81,6 +103,8 @@ class Decision:
     reason: str
     rule: str
     scope: Scope | None = None
+    categories: frozenset[str] | None = None  # Scope.PROFESSIONAL: the categories seen (None: all)
+    include_masked: bool = False  # Scope.PROFESSIONAL: documents the patient masked are seen too
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -180,23 +204,87 @@ def rule_patient_documents(
     return _allow("patient_documents", "La personne agit sur ses documents.")
 
 
-def rule_professional_documents(
-    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
-) -> Decision | None:
-    """VLT-2: professionals and establishments feed any open space; they see what they wrote."""
-    if actor.kind not in {ActorKind.PROFESSIONAL, ActorKind.ESTABLISHMENT} or action not in DOCUMENT_ACTIONS:
+def emergency_permitted(facts: Facts, samu: bool) -> bool:
+    """ACC-4: the patient's toggle for this kind of emergency access."""
+    return facts.emergency_samu if samu else facts.emergency_professionals
+
+
+def standing(facts: Facts) -> str | None:
+    """How a professional may read this space: administrator > emergency > consent; blocked: none."""
+    if facts.blocked:
         return None
-    if action == Action.DOCUMENT_DEPOSIT:
-        return _allow("professional_deposit", "Les professionnels alimentent l'espace santé.")
-    if action == Action.DOCUMENT_SEARCH:
-        return _allow("professional_own_documents", "Recherche limitée aux documents de l'auteur.", Scope.AUTHORED)
-    readable = action in {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE} and resource is not None
-    if readable and resource is not None and resource.author_id and resource.author_id in author_keys(actor):
-        return _allow("document_author", "L'auteur accède à son propre document.")
+    if facts.administrator:
+        return "administrator"
+    if facts.emergency and emergency_permitted(facts, facts.emergency == "samu"):
+        return "emergency"
+    if facts.consent:
+        return "consent"
     return None
 
 
-REPRESENTATIVE_ACTIONS = {
+def _no_standing(facts: Facts) -> Decision:
+    if facts.blocked:
+        return _deny("blocked", "La personne vous a bloqué : vous ne pouvez plus consulter son espace santé.")
+    return _deny("no_consent", "La personne ne vous a pas autorisé à consulter son espace santé.")
+
+
+def rule_professional(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ACC-1..4 and VLT-2: professionals feed any open space (even when blocked) and read what they wrote;
+    reading more takes consent (the profession's categories), an emergency access the patient allows
+    (the profession's categories, masked documents if the patient allows that too) or the médecin traitant
+    / administrator status (everything, masked documents included). Blocking stops all reading."""
+    if actor.kind not in {ActorKind.PROFESSIONAL, ActorKind.ESTABLISHMENT}:
+        return None
+    person = actor.kind == ActorKind.PROFESSIONAL
+    if action == Action.DOCUMENT_DEPOSIT:
+        return _allow("professional_deposit", "Les professionnels alimentent l'espace santé.")
+    if action == Action.SPACE_FIND:
+        return _allow("professional_find", "Un professionnel vérifie l'existence de l'espace et ses droits.")
+    if action in {Action.CONSENT_RECORD, Action.EMERGENCY_START}:
+        if not person:
+            return _deny("professionals_only", "Seul un professionnel de santé identifié peut faire cette démarche.")
+        if facts.blocked:
+            return _deny("blocked", "La personne vous a bloqué : seule elle peut vous autoriser à nouveau.")
+        if action == Action.CONSENT_RECORD:
+            return _allow("consent_record", "Le professionnel enregistre le consentement de la personne.")
+        if not emergency_permitted(facts, facts.samu_regulator):
+            who = "par le SAMU" if facts.samu_regulator else "des professionnels en urgence"
+            return _deny("emergency_refused", f"La personne a refusé l'accès {who} à son espace santé.")
+        return _allow("emergency_start", "Accès en urgence : la personne ne l'a pas refusé.")
+    authored = resource is not None and bool(resource.author_id) and resource.author_id in author_keys(actor)
+    if action in {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE} and authored:
+        return _allow("document_author", "L'auteur accède à son propre document.")
+    if action not in {Action.SPACE_VIEW, Action.DOCUMENT_SEARCH, Action.DOCUMENT_READ}:
+        return None
+    level = standing(facts) if person else None
+    if level is None:
+        if action == Action.DOCUMENT_SEARCH:
+            return _allow("professional_own_documents", "Recherche limitée aux documents de l'auteur.", Scope.AUTHORED)
+        return _no_standing(facts)
+    categories = None if level == "administrator" else access_matrix.categories_for(actor.profession_code)
+    include_masked = level == "administrator" or (level == "emergency" and facts.emergency_masked)
+    reason = {
+        "administrator": "Médecin traitant ou professionnel administrateur de l'espace.",
+        "emergency": "Accès en urgence.",
+        "consent": "La personne a autorisé ce professionnel.",
+    }[level]
+    rule = f"professional_{level}"
+    if action == Action.SPACE_VIEW:
+        return _allow(rule, reason)
+    if action == Action.DOCUMENT_SEARCH:
+        return Decision(True, reason, rule, Scope.PROFESSIONAL, categories, include_masked)
+    if resource is None:
+        return _deny("no_document", "Document inconnu.")
+    if categories is not None and resource.category not in categories:
+        return _deny("profession_matrix", "Votre profession n'a pas accès à ce type de document.")
+    if resource.masked and not include_masked:
+        return _deny("masked", "La personne a masqué ce document aux professionnels.")
+    return _allow(rule, reason)
+
+
+CAREGIVER_ACTIONS = {  # FAM-3: read, add, edit — not credentials, contact details, consent, closing, deleting
     Action.SPACE_VIEW,
     Action.HISTORY_READ,
     Action.DOCUMENT_SEARCH,
@@ -205,26 +293,44 @@ REPRESENTATIVE_ACTIONS = {
     Action.DOCUMENT_MASK,
     Action.FOLDER_WRITE,
     Action.SETTINGS_READ,
-    Action.SETTINGS_WRITE,
 }
+REPRESENTATIVE_ACTIONS = CAREGIVER_ACTIONS | {  # FAM-1: the parent manages the child's space
+    Action.SETTINGS_WRITE,
+    Action.ACCESS_MANAGE,
+    Action.FAMILY_MANAGE,
+    Action.HISTORY_REPORT,
+}
+
+
+def _on_behalf(
+    actor: Actor, action: Action, resource: Resource | None, rule: str, who: str, allowed: set[Action]
+) -> Decision:
+    """A legal representative or a caregiver: the patient's view minus what is hidden from them."""
+    if resource is not None and ("INVISIBLE_REPRESENTANTS_LEGAUX" in resource.labels or resource.hidden_from_patient):
+        return _deny(f"hidden_from_{rule}", f"Ce document n'est pas visible des {who}s.")
+    if action not in allowed:
+        return _deny(f"not_for_{rule}", f"Un {who} ne peut pas effectuer cette action.")
+    return _allow(rule, f"Le {who} agit dans l'espace de la personne.", Scope.REPRESENTATIVE)
 
 
 def rule_legal_representative(
     actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
 ) -> Decision | None:
-    """FAM-1 (first part): the parent a minor is attached to acts in the child's space; documents the
-    minor asked to hide from their representatives (FAM-2) stay hidden."""
-    if actor.kind != ActorKind.PATIENT or not facts.legal_representative:
+    """FAM-1, FAM-2: a legal representative of a minor acts in the child's space; documents the minor
+    asked to hide from their representatives stay hidden."""
+    if actor.kind != ActorKind.PATIENT or actor.patient_id == patient_id or not facts.legal_representative:
         return None
-    if resource is not None and ("INVISIBLE_REPRESENTANTS_LEGAUX" in resource.labels or resource.hidden_from_patient):
-        return _deny("hidden_from_representatives", "Ce document n'est pas visible des représentants légaux.")
-    if action == Action.DOCUMENT_SEARCH:
-        return _allow(
-            "legal_representative", "Le représentant légal consulte l'espace de l'enfant.", Scope.REPRESENTATIVE
-        )
-    if action in REPRESENTATIVE_ACTIONS:
-        return _allow("legal_representative", "Le représentant légal agit dans l'espace de l'enfant.")
-    return None
+    return _on_behalf(actor, action, resource, "legal_representative", "représentant légal", REPRESENTATIVE_ACTIONS)
+
+
+def rule_caregiver(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """FAM-3: a caregiver reads, adds and edits; never credentials, contact details, consent, closing,
+    deleting or exporting."""
+    if actor.kind != ActorKind.PATIENT or actor.patient_id == patient_id or not facts.caregiver:
+        return None
+    return _on_behalf(actor, action, resource, "caregiver", "aidant", CAREGIVER_ACTIONS)
 
 
 def rule_own_space(
@@ -249,9 +355,10 @@ RULES: list[Rule] = [
     rule_unknown_space,
     rule_operator_no_health_data,
     rule_patient_documents,
-    rule_professional_documents,
+    rule_professional,
     rule_own_space,
     rule_legal_representative,
+    rule_caregiver,
     rule_system,
 ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from carnet.services import auth, campaigns, lifecycle, notifications, vault
+from carnet.services import access, auth, campaigns, lifecycle, notifications, vault
 from carnet.services.context import Services
 
 log = logging.getLogger("carnet.jobs")
@@ -23,7 +23,7 @@ def housekeeping(services: Services) -> None:
     if removed or revealed:
         log.info("sessions expirées supprimées: %d, documents révélés: %d", removed, revealed)
     lifecycle.purge_archives(services)
-    sent = notifications.send_pending(services)
+    sent = notifications.send_pending(services) + access.send_notices(services)
     if sent:
         log.info("notifications envoyées: %d", sent)
     # ENR-2/ENR-3: invitation e-mails (a bounded slice per tick, so the other jobs keep their pace),

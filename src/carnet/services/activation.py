@@ -13,14 +13,14 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from carnet.domain import activation_codes as codes
 from carnet.domain.actors import Actor, ActorKind
-from carnet.domain.identifiers import IdentifierError, parse_nir
+from carnet.domain.identifiers import IdentifierError, is_minor, parse_nir
 from carnet.domain.passwords import password_problems
 from carnet.mail.outbound import Mail
 from carnet.services import audit
@@ -195,7 +195,7 @@ def create_account(services: Services, db: Session, state: State, login: str, pa
         patient.status, patient.opened_at = "active", now
     children = db.scalars(select(Patient).where(Patient.attached_to_id == patient.id, Patient.status == "registered"))
     for child in children:
-        if child.birth_date > (now.date() - timedelta(days=18 * 365 + 4)):
+        if is_minor(child.birth_date, now.date()):
             child.status, child.opened_at = "active", now
             opened.append(child.id)
     db.execute(update(Invitation).where(Invitation.patient_id.in_(opened[1:])).values(code_used_at=now))

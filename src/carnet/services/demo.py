@@ -15,7 +15,7 @@ from carnet.domain.professions import profession_label
 from carnet.services import audit
 from carnet.services.auth import hash_password
 from carnet.services.context import Services
-from carnet.storage.tables import Account, Establishment, Patient, Professional
+from carnet.storage.tables import AccessGrant, Account, Establishment, Patient, Professional
 
 DEMO_PASSWORD = "Carnet-Demo-2026!"  # noqa: S105 — published demo credential, demo data only
 
@@ -111,6 +111,23 @@ PROFESSIONALS = [
         "anna-maria.peretti",
     ),
     ("10003456789", "ORSINI", "Dominique", "40", None, "3 rue Fesch", "Ajaccio", "dominique.orsini"),
+    (
+        "10004567891",
+        "SANTUCCI",
+        "Paul-Antoine",
+        "10",
+        "Médecin régulateur — SAMU 2A",
+        "Hôpital de la Miséricorde",
+        "Ajaccio",
+        "dr.santucci",
+    ),
+]
+SAMU_REGULATORS = {"10004567891"}
+# ACC-1, ACC-2: Marie-Ange Santoni declared Dr Ferracci her médecin traitant and authorised her pharmacist;
+# Dr Orsini (dentist) and Dr Santucci (SAMU) have no authorisation.
+DEMO_GRANTS = [
+    ("marie-ange.santoni", "10001234567", "medecin_traitant"),
+    ("marie-ange.santoni", "10002345678", "reader"),
 ]
 ROLES = {"adulte": "patient adulte", "senior": "patient senior", "parent": "parent d'un enfant rattaché"}
 LAB = ("2B0000020", "Laboratoire de biologie médicale — Centre hospitalier de Bastia", "laboratoire", "Bastia", "2B")
@@ -175,6 +192,7 @@ def load_demo(services: Services, db: Session) -> list[DemoLogin]:
             specialty=specialty,
             practice_address=street,
             city=city,
+            samu_regulator=rpps in SAMU_REGULATORS,
         )
         if pro is None:
             pro = Professional(rpps=rpps, **fields)
@@ -198,6 +216,7 @@ def load_demo(services: Services, db: Session) -> list[DemoLogin]:
                 login, f"{title}{first} {name} — {specialty or profession_label(profession)}, {city}", "professional"
             )
         )
+    _demo_grants(db)
     _account(  # ENR-2/ENR-3: the operator console (campaigns, phone objections, letters)
         services,
         db,
@@ -208,3 +227,28 @@ def load_demo(services: Services, db: Session) -> list[DemoLogin]:
     )
     logins.append(DemoLogin(OPERATOR_LOGIN, "Conseiller CPAM de Corse — console des conseillers", "operator"))
     return logins
+
+
+def _demo_grants(db: Session) -> None:
+    for login, rpps, role in DEMO_GRANTS:
+        patient_id = db.scalar(select(Account.patient_id).where(Account.login == login))
+        pro_id = db.scalar(select(Professional.id).where(Professional.rpps == rpps))
+        if patient_id is None or pro_id is None:
+            continue
+        existing = db.scalar(
+            select(AccessGrant).where(
+                AccessGrant.patient_id == patient_id,
+                AccessGrant.professional_id == pro_id,
+                AccessGrant.revoked_at.is_(None),
+            )
+        )
+        if existing is None:
+            db.add(
+                AccessGrant(
+                    patient_id=patient_id,
+                    professional_id=pro_id,
+                    role=role,
+                    origin="patient",
+                    granted_by="démonstration",
+                )
+            )

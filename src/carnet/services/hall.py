@@ -8,14 +8,24 @@ reason to the interface.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from carnet.domain.actors import Actor
+from carnet.domain.identifiers import is_minor
 from carnet.domain.policy import Action, Decision, Facts, Resource, decide
 from carnet.services import audit
-from carnet.storage.tables import Patient
+from carnet.storage.tables import (
+    AccessBlock,
+    AccessGrant,
+    Caregiver,
+    CareTeamMember,
+    EmergencyAccess,
+    LegalRepresentative,
+    Patient,
+    PatientSettings,
+    Professional,
+)
 from carnet.storage.types import utcnow
 
 
@@ -26,16 +36,66 @@ class AccessDenied(Exception):
 
 
 def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
-    """Gather what the policy needs to know; later rules add their facts here."""
+    """Gather what the policy needs to know about this actor and this space."""
     patient = db.get(Patient, patient_id)
     if patient is None:
         return Facts(patient_exists=False)
-    representative = (
-        actor.patient_id is not None
-        and patient.attached_to_id == actor.patient_id
-        and patient.birth_date > utcnow().date() - timedelta(days=18 * 365 + 4)
+    if actor.patient_id is not None and actor.patient_id != patient_id:
+        representative = is_minor(patient.birth_date, utcnow().date()) and (
+            patient.attached_to_id == actor.patient_id
+            or db.get(LegalRepresentative, (patient_id, actor.patient_id)) is not None
+        )
+        caregiver = db.get(Caregiver, (patient_id, actor.patient_id)) is not None
+        return Facts(patient_status=patient.status, legal_representative=representative, caregiver=caregiver)
+    if actor.professional_id is None:
+        return Facts(patient_status=patient.status)
+    return professional_facts(db, actor.professional_id, patient)
+
+
+def professional_facts(db: Session, professional_id: str, patient: Patient) -> Facts:
+    """Consent, status, blocking, emergency and the patient's emergency toggles (ACC-1..4)."""
+    patient_id = patient.id
+    now = utcnow()
+    teams = select(CareTeamMember.team_id).where(CareTeamMember.professional_id == professional_id)
+    grants = db.execute(
+        select(AccessGrant.role, AccessGrant.granted_at, AccessGrant.care_team_id).where(
+            AccessGrant.patient_id == patient_id,
+            AccessGrant.revoked_at.is_(None),
+            or_(AccessGrant.professional_id == professional_id, AccessGrant.care_team_id.in_(teams)),
+        )
+    ).all()
+    blocks = db.execute(
+        select(AccessBlock.lifted_at).where(
+            AccessBlock.patient_id == patient_id, AccessBlock.professional_id == professional_id
+        )
+    ).all()
+    blocked = any(lifted is None for (lifted,) in blocks)
+    # ACC-3: after a block is lifted only a new consent counts; a team's earlier one no longer covers them.
+    last_lift = max((lifted for (lifted,) in blocks if lifted is not None), default=None)
+    roles = {role for role, at, team in grants if team is None or last_lift is None or at > last_lift}
+    emergency = db.scalar(
+        select(EmergencyAccess.kind)
+        .where(
+            EmergencyAccess.patient_id == patient_id,
+            EmergencyAccess.professional_id == professional_id,
+            EmergencyAccess.expires_at > now,
+        )
+        .order_by(EmergencyAccess.expires_at.desc())
+        .limit(1)
     )
-    return Facts(patient_exists=True, patient_status=patient.status, legal_representative=representative)
+    settings = db.get(PatientSettings, patient_id)
+    pro = db.get(Professional, professional_id)
+    return Facts(
+        patient_status=patient.status,
+        consent=bool(roles),
+        administrator=bool(roles & {"administrator", "medecin_traitant"}),
+        blocked=blocked,
+        emergency=emergency,
+        samu_regulator=bool(pro and pro.samu_regulator),
+        emergency_samu=settings.emergency_samu if settings else True,
+        emergency_professionals=settings.emergency_professionals if settings else True,
+        emergency_masked=settings.emergency_masked if settings else False,
+    )
 
 
 def refuse(

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, cast, delete, func, insert, select
+from sqlalchemy import Select, String, and_, cast, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.domain import documents as rules
 from carnet.domain.actors import Actor, ActorKind
 from carnet.domain.policy import Action, Decision, Resource, Scope, author_keys
 from carnet.domain.search_terms import terms
-from carnet.services import audit, content, keyring, preferences
+from carnet.services import access, audit, content, keyring, preferences
 from carnet.services.context import Services
 from carnet.services.hall import AccessDenied, guard, refuse
 from carnet.storage.tables import Document, DocumentTerm, Folder
@@ -82,6 +82,7 @@ def resource_of(document: Document, now: datetime | None = None) -> Resource:
         source=document.source,
         labels=frozenset(document.confidentiality or ()),
         hidden_from_patient=is_hidden_from_patient(document, now or utcnow()),
+        category=document.category,
     )
 
 
@@ -237,8 +238,17 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
     decision = guard(db, actor, patient_id, Action.DOCUMENT_SEARCH, Resource("documents"))
     where = [Document.patient_id == patient_id, Document.status.in_(filters.statuses)]
     now = utcnow()
+    authored = Document.author_id.in_(author_keys(actor) or {"-"})
     if decision.scope == Scope.AUTHORED:
-        where.append(Document.author_id.in_(author_keys(actor) or {"-"}))
+        where.append(authored)
+    elif decision.scope == Scope.PROFESSIONAL:
+        seen = []
+        if decision.categories is not None:
+            seen.append(Document.category.in_(decision.categories or {"-"}))
+        if not decision.include_masked:
+            seen.append(Document.masked.is_(False))
+        if seen:
+            where.append(or_(authored, and_(*seen)))
     elif decision.scope in {Scope.PATIENT, Scope.REPRESENTATIVE}:
         where.append((Document.reveal_at.is_(None)) | (Document.reveal_at <= now))
         if decision.scope == Scope.REPRESENTATIVE:
@@ -279,16 +289,24 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
         .offset(filters.offset)
     )
     audit.record(db, actor, "document.search", patient_id=patient_id, resource_type="documents")
+    access.note_consultation(db, actor, patient_id, decision)
     return Page(list(rows), int(total))
 
 
-def _load(db: Session, actor: Actor, document_id: str, action: Action) -> Document:
+def _load(db: Session, actor: Actor, document_id: str, action: Action) -> tuple[Document, Decision]:
+    """The document, if the policy allows ``action`` on it. To anyone but the patient, a document they
+    may not see is answered exactly like one that does not exist (the history keeps the real reason)."""
     document = db.get(Document, document_id)
     if document is None:
         refuse(db, actor, str(action), None, NOT_FOUND.reason, Resource("document"), {"demande": document_id[:64]})
         raise AccessDenied(NOT_FOUND)
-    guard(db, actor, document.patient_id, action, resource_of(document))
-    return document
+    try:
+        decision = guard(db, actor, document.patient_id, action, resource_of(document))
+    except AccessDenied:
+        if actor.patient_id == document.patient_id and actor.kind == ActorKind.PATIENT:
+            raise
+        raise AccessDenied(NOT_FOUND) from None
+    return document, decision
 
 
 def read(
@@ -300,7 +318,7 @@ def read(
     action: str = "document.read",
 ) -> tuple[Document, bytes, str]:
     """The document and its clear bytes (the embedded PDF when ``preview`` and there is one)."""
-    document = _load(db, actor, document_id, Action.DOCUMENT_READ)
+    document, decision = _load(db, actor, document_id, Action.DOCUMENT_READ)
     data_key = keyring.data_key(db, services.keyring, document.patient_id, create=False)
     if preview and document.preview_blob_key:
         sealed = services.blobs.get(document.preview_blob_key)
@@ -310,12 +328,13 @@ def read(
         body = keyring.open_sealed(data_key, services.blobs.get(document.blob_key), document.id.encode())
         mime = document.mime_type
     audit.record(db, actor, action, patient_id=document.patient_id, resource_type="document", resource_id=document.id)
+    access.note_consultation(db, actor, document.patient_id, decision)
     return document, body, mime
 
 
 def set_masked(db: Session, actor: Actor, document_id: str, masked: bool) -> Document:
     """VLT-5: the patient masks a document from professionals (or shows it again)."""
-    document = _load(db, actor, document_id, Action.DOCUMENT_MASK)
+    document, _ = _load(db, actor, document_id, Action.DOCUMENT_MASK)
     document.masked = masked
     labels = set(document.confidentiality or [])
     labels = labels | {"MASQUE_PS"} if masked else labels - {"MASQUE_PS"}
@@ -333,7 +352,7 @@ def set_masked(db: Session, actor: Actor, document_id: str, masked: bool) -> Doc
 
 def set_labels(db: Session, actor: Actor, document_id: str, labels: Iterable[str]) -> Document:
     """The author changes the confidentiality labels (FHIR PATCH securityLabel)."""
-    document = _load(db, actor, document_id, Action.DOCUMENT_UPDATE)
+    document, _ = _load(db, actor, document_id, Action.DOCUMENT_UPDATE)
     checked = rules.check_confidentiality(list(labels))
     if "INVISIBLE_PATIENT" in checked and "INVISIBLE_PATIENT" not in (document.confidentiality or []):
         document.reveal_at = utcnow() + timedelta(days=rules.INVISIBLE_PATIENT_REVEAL_DAYS)
@@ -353,7 +372,7 @@ def set_labels(db: Session, actor: Actor, document_id: str, labels: Iterable[str
 
 def mark_entered_in_error(db: Session, actor: Actor, document_id: str) -> Document:
     """VLT-7: an author withdraws their document (it stays, marked entered-in-error)."""
-    document = _load(db, actor, document_id, Action.DOCUMENT_UPDATE)
+    document, _ = _load(db, actor, document_id, Action.DOCUMENT_UPDATE)
     document.status = "entered-in-error"
     audit.record(
         db,
@@ -376,7 +395,7 @@ def delete_documents(services: Services, actor: Actor, document_ids: Sequence[st
     with services.db.unit_of_work() as db:
         # Every document is checked before any is deleted: one refusal deletes nothing.
         documents = [
-            _load(db, actor, document_id, Action.DOCUMENT_DELETE) for document_id in dict.fromkeys(document_ids)
+            _load(db, actor, document_id, Action.DOCUMENT_DELETE)[0] for document_id in dict.fromkeys(document_ids)
         ]
         for document in documents:
             keys += [k for k in (document.blob_key, document.preview_blob_key) if k]
