@@ -4,7 +4,10 @@
         [--seconds 15] [--patients 100000] [--documents 4000]
 
 1. ITI-65: one 100 KiB PDF per transaction Bundle (encrypted, indexed, audited), 1 then 8 clients.
-2. ITI-67: search of one patient's 4,000 documents (50 per page) among --patients patients.
+2. ITI-67: search of one patient's 4,000 documents (50 per page) among --patients patients, by each of
+   --searchers: ``lab`` (the establishment that wrote them: its own documents), ``gp`` (the médecin
+   traitant of the demo patient: everything, ACC-2) and ``pharmacist`` (authorised: the categories of
+   the profession, ACC-1). The 4,000 documents are filed on the demo patient Marie-Ange Santoni.
 Prints throughput, latency percentiles and the server's peak memory. The server runs on the
 embedded default (SQLite + local folder) unless --database-url is given (a temporary database is
 created on that server and dropped at the end). Client and server share the machine.
@@ -66,7 +69,7 @@ def populate(env: dict[str, str], patients: int, documents: int) -> tuple[str, l
     from carnet.domain.actors import Actor, ActorKind
     from carnet.services import vault
     from carnet.services.context import build_services
-    from carnet.storage.tables import Patient
+    from carnet.storage.tables import Establishment, Patient
 
     services = build_services(Settings())
     rows = []
@@ -93,10 +96,11 @@ def populate(env: dict[str, str], patients: int, documents: int) -> tuple[str, l
         rows = [r for r in rows if r["ins"] not in existing]
         for start in range(0, len(rows), 5000):
             db.execute(Patient.__table__.insert(), rows[start : start + 5000])
-        target = db.query(Patient).filter(Patient.birth_name == "PATIENT0").one()
+        target = db.query(Patient).filter(Patient.email == "marie-ange.santoni@exemple.fr").one()
         target_ins, target_id = target.ins, target.id
         others = [ins for (ins,) in db.query(Patient.ins).filter(Patient.birth_name.like("PATIENT1%")).limit(50)]
-    lab = Actor(ActorKind.ESTABLISHMENT, "bench", "Laboratoire de bench", establishment_id="bench-lab")
+        lab_id = db.query(Establishment.id).filter(Establishment.finess == "2B0000020").scalar()
+    lab = Actor(ActorKind.ESTABLISHMENT, "bench", "Laboratoire de bench", finess="2B0000020", establishment_id=lab_id)
     small = make_pdf("Résultat de biologie")
     types = ["11502-2", "11488-4", "18748-4", "57833-6"]
     batch: list[vault.NewDocument] = []
@@ -176,6 +180,7 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=4000)
     parser.add_argument("--searches", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1, help="server processes (carnet serve --workers)")
+    parser.add_argument("--searchers", default="lab,gp,pharmacist", help="who searches over ITI-67 (lab,gp,pharmacist)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="carnet-bench-"))
@@ -199,6 +204,11 @@ def main() -> None:
             f"in {time.perf_counter() - started:.0f} s"
         )
         lab = json.loads(carnet(env, "clients", "create", "--name", "LBM bench", "--finess", "2B0000020"))
+        searchers = {
+            "lab": lab,
+            "gp": json.loads(carnet(env, "clients", "create", "--name", "GP bench", "--rpps", "10001234567")),
+            "pharmacist": json.loads(carnet(env, "clients", "create", "--name", "Ph bench", "--rpps", "10002345678")),
+        }
         server = subprocess.Popen(
             [sys.executable, "-m", "carnet", "serve", "--port", str(port), "--workers", str(args.workers)],
             env=env,
@@ -212,21 +222,17 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.1)
-            connection = http.client.HTTPConnection("127.0.0.1", port)
-            connection.request(
-                "POST",
-                "/oauth/token",
-                urlencode(
-                    {
-                        "grant_type": "client_credentials",
-                        "client_id": lab["client_id"],
-                        "client_secret": lab["client_secret"],
-                    }
-                ),
-                {"Content-Type": "application/x-www-form-urlencoded"},
-            )
-            token = json.loads(connection.getresponse().read())["access_token"]
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+
+            def token_headers(client: dict[str, str]) -> dict[str, str]:
+                connection = http.client.HTTPConnection("127.0.0.1", port)
+                form = {"grant_type": "client_credentials", **{k: client[k] for k in ("client_id", "client_secret")}}
+                connection.request(
+                    "POST", "/oauth/token", urlencode(form), {"Content-Type": "application/x-www-form-urlencoded"}
+                )
+                token = json.loads(connection.getresponse().read())["access_token"]
+                return {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+
+            headers = token_headers(lab)
             pdf = pdf_of_size(100 * 1024)
             bodies = [
                 json.dumps(
@@ -261,30 +267,38 @@ def main() -> None:
                 {"patient.identifier": f"{INS_SYSTEM}|{target_ins}", "status": "current", "_count": "50"}
             )
 
-            def find(conn: http.client.HTTPConnection) -> int:
-                offset = random.randrange(0, args.documents, 50)
-                conn.request("GET", f"{query}&_offset={offset}", headers=headers)
-                response = conn.getresponse()
-                response.read()
-                return response.status
-
-            conn = http.client.HTTPConnection("127.0.0.1", port)
-            for _ in range(50):
-                find(conn)
-            lat = []
-            for _ in range(args.searches):
-                t0 = time.perf_counter()
-                status = find(conn)
-                lat.append((time.perf_counter() - t0) * 1000)
-                assert status == 200, status
             print(
                 f"\nITI-67, one patient's {args.documents}+ documents among {args.patients} patients, "
                 f"50 per page, {args.searches} sequential searches:"
             )
-            print(
-                f"  p50 {percentile(lat, 50):.1f} ms, p99 {percentile(lat, 99):.1f} ms, "
-                f"mean {statistics.mean(lat):.1f} ms"
-            )
+            for who in args.searchers.split(","):
+                search_headers = token_headers(searchers[who])
+                totals: set[int] = set()
+
+                def find(
+                    conn: http.client.HTTPConnection,
+                    headers: dict[str, str] = search_headers,
+                    totals: set[int] = totals,
+                ) -> int:
+                    offset = random.randrange(0, args.documents, 50)
+                    conn.request("GET", f"{query}&_offset={offset}", headers=headers)
+                    response = conn.getresponse()
+                    totals.add(json.loads(response.read()).get("total", -1))
+                    return response.status
+
+                conn = http.client.HTTPConnection("127.0.0.1", port)
+                for _ in range(50):
+                    find(conn)
+                lat = []
+                for _ in range(args.searches):
+                    t0 = time.perf_counter()
+                    status = find(conn)
+                    lat.append((time.perf_counter() - t0) * 1000)
+                    assert status == 200, status
+                print(
+                    f"  {who:<10} (total {max(totals)}): p50 {percentile(lat, 50):.1f} ms, "
+                    f"p99 {percentile(lat, 99):.1f} ms, mean {statistics.mean(lat):.1f} ms"
+                )
             print(f"\nserver peak memory (VmHWM, all processes): {server_memory_mb(server.pid):.0f} MB")
         finally:
             server.send_signal(signal.SIGINT)
