@@ -379,5 +379,104 @@ def spaces_open(ins: str = typer.Argument(..., metavar="INS", help="Matricule IN
     typer.echo("L'espace était déjà ouvert." if opened.already else "Espace ouvert.")
 
 
+professionals_app = typer.Typer(
+    help="Annuaire des professionnels de santé (ACC-1) : ajout par RPPS, import de l'Annuaire Santé (ANS).",
+    no_args_is_help=True,
+)
+app.add_typer(professionals_app, name="professionals")
+
+
+@professionals_app.command("add")
+def professionals_add(
+    rpps: str = typer.Option(..., "--rpps", help="Numéro RPPS (11 chiffres)"),
+    nom: str = typer.Option(..., "--nom", help="Nom d'exercice"),
+    prenom: str = typer.Option(..., "--prenom", help="Prénom d'exercice"),
+    profession: str = typer.Option(
+        ...,
+        "--profession",
+        help="Code profession TRE_G15 : 10 médecin, 21 pharmacien, 40 chirurgien-dentiste, "
+        "50 sage-femme, 60 infirmier, 70 masseur-kinésithérapeute…",
+    ),
+    specialite: str | None = typer.Option(None, "--specialite", help="Spécialité (savoir-faire), facultative"),
+    samu: bool | None = typer.Option(
+        None, "--samu/--non-samu", help="Médecin régulateur du SAMU (inchangé si omis ; non pour un nouveau)"
+    ),
+) -> None:
+    """Ajoute un professionnel à l'annuaire, ou le met à jour si son RPPS y est déjà (journalisé)."""
+    from carnet.domain.professions import profession_label
+    from carnet.services.directory import DirectoryError, add_professional
+
+    services, actor = _operator_services()
+    try:
+        with services.db.unit_of_work() as db:
+            added = add_professional(
+                db,
+                actor,
+                rpps=rpps,
+                last_name=nom,
+                first_name=prenom,
+                profession_code=profession,
+                specialty=specialite,
+                samu_regulator=samu,
+            )
+    except DirectoryError as exc:
+        typer.echo(f"Erreur : {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        services.db.dispose()
+    what = "ajouté à l'annuaire" if added.created else "mis à jour dans l'annuaire"
+    samu_note = ", régulateur du SAMU" if added.samu_regulator else ""
+    who = f"{added.first_name} {added.last_name}, {profession_label(added.profession_code).lower()}{samu_note}"
+    typer.echo(f"Professionnel {what} : RPPS {added.rpps} ({who}).")
+
+
+@professionals_app.command("import")
+def professionals_import(
+    file: str = typer.Argument(
+        ..., metavar="FICHIER", help="Extraction PS_LibreAcces_Personne_activite_<date>.txt (séparateur « | »)"
+    ),
+) -> None:
+    """Importe ou met à jour l'annuaire depuis l'extraction de l'Annuaire Santé (sortie 1 : lignes rejetées)."""
+    from pathlib import Path
+
+    from carnet.services.directory import DirectoryFileError, import_directory
+
+    services, actor = _operator_services()
+    path = Path(file)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    try:
+        with typer.progressbar(length=max(size, 1), label="Import de l'annuaire", file=sys.stderr) as bar:
+            report = import_directory(services.db, path, actor, progress=bar.update)
+    except DirectoryFileError as exc:
+        typer.echo(f"Erreur : {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        services.db.dispose()
+    typer.echo(
+        f"{report.total} lignes lues, {report.inserted} professionnels ajoutés, {report.updated} mis à jour, "
+        f"{report.other_activities} lignes d'activités supplémentaires, {report.without_rpps} lignes sans RPPS "
+        f"ignorées, {len(report.rejected)} rejetées."
+    )
+    listing = path.with_name(path.name + ".rejets.txt")
+    if not report.rejected:
+        listing.unlink(missing_ok=True)  # a list left by a previous import would mislead
+        return
+    shown = 50
+    typer.echo("Lignes rejetées :", err=True)
+    for error in report.rejected[:shown]:
+        typer.echo(f"  {error.message}", err=True)
+    if len(report.rejected) > shown:
+        typer.echo(f"  … et {len(report.rejected) - shown} autres", err=True)
+    try:
+        listing.write_text("\n".join(error.message for error in report.rejected) + "\n", encoding="utf-8")
+        typer.echo(f"  Liste complète : {listing}", err=True)
+    except OSError as exc:
+        typer.echo(f"  Liste complète non écrite ({listing}) : {exc.strerror}", err=True)
+    raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover
     app(sys.argv[1:])

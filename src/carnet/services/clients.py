@@ -55,7 +55,10 @@ def create_client(db: Session, name: str, finess: str | None = None, rpps: str |
         rpps = validate_rpps(rpps or "")
         professional = db.scalar(select(Professional).where(Professional.rpps == rpps))
         if professional is None:
-            raise ClientError(f"Aucun professionnel de l'annuaire n'a le RPPS {rpps}.")
+            raise ClientError(
+                f"Aucun professionnel de l'annuaire n'a le RPPS {rpps} : ajoutez-le d'abord "
+                "(carnet professionals add, ou carnet professionals import de l'extraction de l'Annuaire Santé)."
+            )
         professional_id = professional.id
     client_id = "carnet-" + secrets.token_hex(10)
     secret = secrets.token_urlsafe(32)
