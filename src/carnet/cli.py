@@ -11,6 +11,10 @@ import typer
 from carnet.config import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
+
     from carnet.domain.actors import Actor
     from carnet.services.context import Services
 
@@ -476,6 +480,99 @@ def professionals_import(
     except OSError as exc:
         typer.echo(f"  Liste complète non écrite ({listing}) : {exc.strerror}", err=True)
     raise typer.Exit(1)
+
+
+teams_app = typer.Typer(
+    help="Équipes de soins (ACC-1) : groupes nommés de professionnels d'un établissement, qu'un patient peut "
+    "autoriser en bloc.",
+    no_args_is_help=True,
+)
+app.add_typer(teams_app, name="teams")
+
+
+def _teams_run(work: Callable[[Session, Actor], str]) -> None:
+    """Run one change (or listing) in a transaction as the CLI operator; French error, exit 1."""
+    from carnet.services.care_teams import CareTeamError
+
+    services, actor = _operator_services()
+    try:
+        with services.db.unit_of_work() as db:
+            out = work(db, actor)
+    except CareTeamError as exc:
+        typer.echo(f"Erreur : {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        services.db.dispose()
+    typer.echo(out)
+
+
+@teams_app.command("create")
+def teams_create(
+    nom: str = typer.Option(..., "--nom", help="Nom de l'équipe (ex. « Équipe mobile de soins palliatifs »)"),
+    finess: str = typer.Option(..., "--finess", help="FINESS de l'établissement (déjà connu de Carnet)"),
+) -> None:
+    """Crée une équipe de soins et affiche son identifiant seul (journalisé)."""
+    from carnet.services import care_teams
+
+    def work(db: Session, actor: Actor) -> str:
+        team = care_teams.create(db, actor, nom, finess)
+        typer.echo(f"Équipe de soins « {team.name} » créée.", err=True)
+        return team.id
+
+    _teams_run(work)
+
+
+@teams_app.command("add-member")
+def teams_add_member(
+    team_id: str = typer.Argument(..., metavar="EQUIPE", help="Identifiant de l'équipe (carnet teams list)"),
+    rpps: str = typer.Option(..., "--rpps", help="RPPS du professionnel (annuaire)"),
+) -> None:
+    """Ajoute un professionnel de l'annuaire à l'équipe : il lit aussitôt les espaces qui ont autorisé
+    l'équipe (journalisé)."""
+    from carnet.services import care_teams
+
+    def work(db: Session, actor: Actor) -> str:
+        pro, added = care_teams.add_member(db, actor, team_id, rpps)
+        who = f"{pro.first_name} {pro.last_name} (RPPS {pro.rpps})"
+        return f"{who} ajouté(e) à l'équipe." if added else f"{who} fait déjà partie de l'équipe."
+
+    _teams_run(work)
+
+
+@teams_app.command("remove-member")
+def teams_remove_member(
+    team_id: str = typer.Argument(..., metavar="EQUIPE", help="Identifiant de l'équipe (carnet teams list)"),
+    rpps: str = typer.Option(..., "--rpps", help="RPPS du professionnel"),
+) -> None:
+    """Retire un professionnel de l'équipe : son accès par l'équipe cesse aussitôt (journalisé)."""
+    from carnet.services import care_teams
+
+    def work(db: Session, actor: Actor) -> str:
+        pro = care_teams.remove_member(db, actor, team_id, rpps)
+        return f"{pro.first_name} {pro.last_name} (RPPS {pro.rpps}) retiré(e) de l'équipe."
+
+    _teams_run(work)
+
+
+@teams_app.command("list")
+def teams_list(
+    finess: str | None = typer.Option(None, "--finess", help="Seulement les équipes de cet établissement"),
+) -> None:
+    """Liste les équipes de soins et leurs membres."""
+    from carnet.services import care_teams
+
+    def work(db: Session, actor: Actor) -> str:
+        teams = care_teams.list_teams(db, finess)
+        if not teams:
+            return "Aucune équipe de soins."
+        lines = []
+        for team in teams:
+            place = f"{team.establishment} (FINESS {team.finess})" if team.finess else "sans établissement"
+            lines.append(f"{team.id}  {team.name} — {place} — {len(team.members)} membre(s)")
+            lines += [f"    RPPS {m.rpps}  {m.name}, {m.profession.lower()}" for m in team.members]
+        return "\n".join(lines)
+
+    _teams_run(work)
 
 
 def main() -> None:  # pragma: no cover

@@ -21,6 +21,7 @@ from carnet.web import (
     activation,
     api,
     fhir,
+    fhir_access,
     lifecycle_pages,
     mhd,
     oauth,
@@ -131,5 +132,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(api.router)
     app.include_router(fhir.router)
     app.include_router(mhd.router)
+    app.include_router(fhir_access.router)
     app.include_router(oauth.router)
     return app
