@@ -90,10 +90,18 @@ def serve(
     if runner:
         runner.start()
     typer.echo(f"Carnet écoute sur http://{host}:{port} (données : {settings.resolved_data_dir})")
+    # One process: the app shares the runner's services, hence one SQLite lock for both — with two,
+    # a request reading then writing could meet "database is locked" after a job's commit.
+    if workers == 1:
+        from carnet.web.app import create_app
+
+        target: object = create_app(services=services)
+    else:
+        target = "carnet.web.app:create_app"
     try:
         uvicorn.run(
-            "carnet.web.app:create_app",
-            factory=True,
+            target,  # type: ignore[arg-type]
+            factory=workers > 1,
             host=host,
             port=port,
             workers=workers,

@@ -13,6 +13,12 @@ def test_fhir_metadata_is_an_r4_capability_statement(client: TestClient) -> None
     assert body["resourceType"] == "CapabilityStatement"
     assert body["fhirVersion"] == "4.0.1"
     assert body["kind"] == "instance" and body["rest"][0]["mode"] == "server"
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+    statement = CapabilityStatement.model_validate(body)
+    declared = {r.type: {i.code for i in r.interaction or []} for r in statement.rest[0].resource or []}
+    assert declared["Consent"] == {"create", "read", "search-type"}  # ACC-1 over FHIR
+    assert "search-type" in declared["Patient"] and "search-type" in declared["DocumentReference"]
 
 
 def test_fhir_errors_are_operation_outcomes(client: TestClient) -> None:

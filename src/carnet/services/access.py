@@ -249,8 +249,8 @@ class Status:
     emergency_possible: bool
 
 
-def status(db: Session, actor: Actor, patient: Patient) -> Status:
-    """TD0.2: may this professional read the space, and why not; the hall decides and records the look-up."""
+def status(db: Session, actor: Actor, patient: Patient, via: str = "portail") -> Status:
+    """TD0.2: may this professional read the space, and why not; the hall decides, the look-up is recorded."""
     guard(db, actor, patient.id, Action.SPACE_FIND, Resource("space"))
     facts = facts_for(db, actor, patient.id)
     view = decide(actor, patient.id, Action.SPACE_VIEW, Resource("space"), facts)
@@ -270,6 +270,7 @@ def status(db: Session, actor: Actor, patient: Patient) -> Status:
         .order_by(EmergencyAccess.expires_at.desc())
         .limit(1)
     )
+    _record(db, actor, str(Action.SPACE_FIND), patient.id, {"via": via, "accès": "oui" if view.allowed else "non"})
     return Status(
         patient=patient,
         allowed=view.allowed,

@@ -74,10 +74,37 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                     ],
                     "description": "OAuth 2 client credentials (établissements, logiciels de professionnels).",
                 },
-                "resource": [],
-                "interaction": [],
+                "resource": [
+                    _resource("DocumentReference", ["search-type", "read", "patch"], SEARCH_DOCUMENTS),
+                    _resource("Binary", ["read"], []),
+                    _resource("Patient", ["search-type", "read"], [("identifier", "token")]),
+                    _resource(
+                        "Consent",
+                        ["create", "read", "search-type"],
+                        [("patient.identifier", "token"), ("status", "token")],
+                    ),
+                ],
+                "interaction": [{"code": "transaction"}],
             }
         ],
+    }
+
+
+SEARCH_DOCUMENTS = [
+    ("patient.identifier", "token"),
+    ("status", "token"),
+    ("type", "token"),
+    ("category", "token"),
+    ("date", "date"),
+    ("author.identifier", "token"),
+]
+
+
+def _resource(kind: str, interactions: list[str], params: list[tuple[str, str]]) -> dict[str, object]:
+    return {
+        "type": kind,
+        "interaction": [{"code": code} for code in interactions],
+        "searchParam": [{"name": name, "type": kind_} for name, kind_ in params],
     }
 
 

@@ -250,17 +250,9 @@ def _look_up(db: Session, services: Services, request: Request, actor: Actor, in
         )
         return _searchset(request, [], unknown)
     try:
-        status = access.status(db, actor, patient)
+        status = access.status(db, actor, patient, via="FHIR (TD0.2)")
     except AccessDenied:  # closed meanwhile: the hall has recorded the refusal
         return _searchset(request, [], unknown)
-    audit.record(
-        db,
-        actor,
-        "space.find",
-        patient_id=patient.id,
-        resource_type="space",
-        details={"via": "FHIR (TD0.2)", "accès": "oui" if status.allowed else "non"},
-    )
     if not status.allowed:
         code, text = refusal(actor, status)
         return _searchset(request, [], _outcome("warning", "forbidden", code, text))
@@ -295,12 +287,11 @@ def read_patient(request: Request, patient_id: str) -> Response:
             status = None
             if patient is not None and patient.status == "active":
                 try:
-                    status = access.status(db, actor, patient)
+                    status = access.status(db, actor, patient, via="FHIR")
                 except AccessDenied:
                     status = None
             if patient is None or status is None or not status.allowed:
                 raise Problem([("not-found", "Ce patient n'existe pas ou ne vous est pas accessible.", "")], 404)
-            audit.record(db, actor, "space.find", patient_id=patient.id, resource_type="space", details={"via": "FHIR"})
             body = patient_resource(patient, status, services.settings.base_url)
     except Problem as problem:
         return problem.response()
