@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from carnet.services import access, auth, campaigns, lifecycle, notifications, vault
+from carnet.services import access, auth, campaigns, family, lifecycle, notifications, vault
 from carnet.services.context import Services
 
 log = logging.getLogger("carnet.jobs")
@@ -32,6 +32,7 @@ def housekeeping(services: Services) -> None:
     if report.handled:
         log.info("invitations: %d envoyées, %d rebonds, %d à réessayer", report.sent, report.bounced, report.retried)
     campaigns.auto_create_spaces(services)
+    family.majority(services)  # FAM-2: at 18 the person takes over their own space
 
 
 class JobRunner:

@@ -20,6 +20,7 @@ from carnet.services.hall import AccessDenied
 from carnet.web import (
     activation,
     api,
+    family_pages,
     fhir,
     fhir_access,
     lifecycle_pages,
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(vault_pages.router)
     app.include_router(opposition_pages.router)
     app.include_router(operator_pages.router)
+    family_pages.install(app)
     app.include_router(api.router)
     app.include_router(fhir.router)
     app.include_router(mhd.router)
