@@ -18,6 +18,7 @@ from carnet.config import Settings
 from carnet.services.context import Services, build_services
 from carnet.services.hall import AccessDenied
 from carnet.web import (
+    access_pages,
     activation,
     api,
     family_pages,
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(activation.router)
     app.include_router(lifecycle_pages.router)
     app.include_router(vault_pages.router)
+    app.include_router(access_pages.router)
     app.include_router(opposition_pages.router)
     app.include_router(operator_pages.router)
     family_pages.install(app)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import segno
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +32,7 @@ from carnet.web.deps import (
 )
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
+PARIS = ZoneInfo("Europe/Paris")
 SECTIONS = [
     ("Documents", "Vos comptes rendus, ordonnances, résultats et documents, classés et chiffrés."),
     ("Profil médical", "Allergies, traitements, antécédents, vaccinations et mesures."),
@@ -238,6 +242,7 @@ def space_home(request: Request, services: ServicesDep, patient_id: str) -> Resp
         viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
         audit.record(db, viewer.actor, str(Action.SPACE_VIEW), patient_id=patient_id, resource_type="space")
         children = people.attached_children(db, patient_id)
+        alerts = history.alerts(db, viewer.actor, patient_id)  # TRC-3 in the portal
     return render(
         request,
         services,
@@ -247,26 +252,146 @@ def space_home(request: Request, services: ServicesDep, patient_id: str) -> Resp
         patient=patient,
         sections=SECTIONS,
         children=children,
+        alerts=alerts,
         current="accueil",
     )
 
 
+HISTORY_MESSAGES = {"signale": history.REPORTED}
+
+
+def _history_day(value: str, label: str, errors: list[str]) -> date | None:
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        errors.append(f"La date « {label} » n'est pas valide : choisissez une date (jour, mois, année).")
+        return None
+
+
+def _paris_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=PARIS).astimezone(UTC)
+
+
 @router.get("/espace/{patient_id}/historique", response_class=HTMLResponse)
-def space_history(request: Request, services: ServicesDep, patient_id: str) -> Response:
+def space_history(
+    request: Request,
+    services: ServicesDep,
+    patient_id: str,
+    onglet: Annotated[str, Query(max_length=20)] = history.ALL,
+    du: Annotated[str, Query(max_length=10)] = "",
+    au: Annotated[str, Query(max_length=10)] = "",
+    kind_filter: Annotated[str, Query(alias="type", max_length=20)] = "",
+    message: Annotated[str, Query(max_length=20)] = "",
+) -> Response:
+    """TRC-2: the history in tabs (who acted), filtered by period and kind of action."""
+    tab = onglet if onglet in history.TABS else history.ALL
+    kind = kind_filter if kind_filter in history.KINDS else ""
+    errors: list[str] = []
+    day_from = _history_day(du, "du", errors)
+    day_to = _history_day(au, "au", errors)
+    if day_from and day_to and day_to < day_from:
+        errors.append("La fin de la période est avant son début : vérifiez les dates.")
+    query = history.HistoryQuery(
+        tab=tab,
+        kind=kind,
+        date_from=_paris_midnight(day_from) if day_from and not errors else None,
+        date_to=_paris_midnight(day_to + timedelta(days=1)) if day_to and not errors else None,
+    )
     with services.db.unit_of_work() as db:
         viewer = require_viewer(request, services, db)
-        lines = history.read_history(db, viewer.actor, patient_id)
+        view = history.history_view(db, viewer.actor, patient_id, query)
         patient = db.get(Patient, patient_id)
+    filters = {"du": du.strip(), "au": au.strip(), "type": kind}
     return render(
         request,
         services,
         "history.html",
+        status_code=400 if errors else 200,
         title="Historique",
         viewer=viewer,
         patient=patient,
-        lines=lines,
+        view=view,
+        lines=view.lines,
+        tab=tab,
+        tabs=history.TABS,
+        kinds=history.KINDS,
+        filters=filters,
+        filter_query=urlencode({k: v for k, v in filters.items() if v}),
+        errors=errors,
+        message=HISTORY_MESSAGES.get(message, ""),
         current="historique",
     )
+
+
+def _report_page(
+    request: Request,
+    services: Services,
+    viewer: Viewer,
+    patient: Patient | None,
+    line: history.HistoryLine,
+    *,
+    comment: str = "",
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        services,
+        "history_report.html",
+        status_code=status_code,
+        title="Signaler une entrée de l'historique",
+        viewer=viewer,
+        patient=patient,
+        line=line,
+        comment=comment,
+        error=error,
+        comment_max=history.COMMENT_MAX,
+        current="historique",
+    )
+
+
+def _history_error(request: Request, services: Services, viewer: Viewer, exc: history.HistoryError) -> HTMLResponse:
+    title = "Entrée introuvable" if exc.status == 404 else "Signalement impossible"
+    return render(request, services, "error.html", status_code=exc.status, title=title, message=exc.message)
+
+
+@router.get("/espace/{patient_id}/historique/{entry_id}/signaler", response_class=HTMLResponse)
+def history_report_form(request: Request, services: ServicesDep, patient_id: str, entry_id: int) -> Response:
+    with services.db.unit_of_work() as db:
+        viewer = require_viewer(request, services, db)
+        try:
+            line = history.entry_to_report(db, viewer.actor, patient_id, entry_id)
+        except history.HistoryError as exc:
+            return _history_error(request, services, viewer, exc)
+        patient = db.get(Patient, patient_id)
+    return _report_page(request, services, viewer, patient, line)
+
+
+@router.post("/espace/{patient_id}/historique/{entry_id}/signaler", response_class=HTMLResponse)
+def history_report_submit(
+    request: Request,
+    services: ServicesDep,
+    patient_id: str,
+    entry_id: int,
+    commentaire: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    """TRC-2: « Signaler » — stored for the service's staff, recorded in the history."""
+    with services.db.unit_of_work() as db:
+        viewer = require_viewer(request, services, db)
+        try:
+            history.report(db, viewer.actor, patient_id, entry_id, commentaire)
+        except history.HistoryError as exc:
+            try:
+                line = history.entry_to_report(db, viewer.actor, patient_id, entry_id)
+            except history.HistoryError as again:
+                return _history_error(request, services, viewer, again)
+            patient = db.get(Patient, patient_id)
+            return _report_page(
+                request, services, viewer, patient, line, comment=commentaire, error=exc.message, status_code=400
+            )
+    return RedirectResponse(f"/espace/{patient_id}/historique?message=signale", status_code=303)
 
 
 @router.get("/espace/{patient_id}/parametres", response_class=HTMLResponse)
@@ -286,6 +411,7 @@ def space_settings(request: Request, services: ServicesDep, patient_id: str) -> 
         totp_enabled=totp_enabled,
         prefs=prefs,
         notification_kinds=NOTIFICATION_KINDS,
+        emergency_kinds=EMERGENCY_KINDS,
         current="parametres",
     )
 
@@ -311,6 +437,41 @@ async def settings_notifications(request: Request, services: ServicesDep, patien
 
     await run_in_threadpool(save)
     return RedirectResponse(f"/espace/{patient_id}/parametres?notifications=1", status_code=303)
+
+
+EMERGENCY_KINDS = [  # ACC-4: the three toggles
+    (
+        "emergency_samu",
+        "Le SAMU peut accéder à mon espace en cas d'urgence",
+        "Le médecin régulateur du SAMU (le 15) peut consulter votre espace pendant un appel d'urgence.",
+    ),
+    (
+        "emergency_professionals",
+        "Un professionnel de santé peut accéder à mon espace en cas d'urgence (bris de glace)",
+        "Quand vous ne pouvez pas donner votre accord, un professionnel peut consulter votre espace pendant "
+        "2 heures en indiquant le motif.",
+    ),
+    (
+        "emergency_masked",
+        "Mes documents masqués restent visibles lors d'un accès en urgence",
+        "Sans cette case, les documents que vous avez masqués restent cachés même en urgence.",
+    ),
+]
+
+
+@router.post("/espace/{patient_id}/parametres/urgence", response_class=HTMLResponse)
+async def settings_emergency(request: Request, services: ServicesDep, patient_id: str) -> Response:
+    """ACC-4: the three emergency toggles (checkboxes: a missing box means « non »)."""
+    form = await request.form()
+    chosen = {name: form.get(name) == "oui" for name, _, _ in EMERGENCY_KINDS}
+
+    def save() -> None:
+        with services.db.unit_of_work() as db:
+            viewer = require_viewer(request, services, db)
+            preferences.update(db, viewer.actor, patient_id, **chosen)
+
+    await run_in_threadpool(save)
+    return RedirectResponse(f"/espace/{patient_id}/parametres?urgence=1#urgence", status_code=303)
 
 
 @router.post("/espace/{patient_id}/parametres/totp", response_class=HTMLResponse)
