@@ -600,15 +600,25 @@ def test_caregivers_are_told_of_new_documents_without_health_data(
     demo: Services, actors: Actors, feeders: Feeders
 ) -> None:
     make_caregiver(demo, actors.patient, actors.patient_id, actors.stranger, f"{STRANGER}@exemple.fr")
+    hidden = [(CONFIDENTIALITY_SYSTEM_FR, "INVISIBLE_REPRESENTANTS_LEGAUX")]
+    bundle = provide_bundle(
+        document_entry(feeders.ins, make_pdf("NFS"), title="Numération sanguine"),
+        document_entry(feeders.ins, make_pdf("Ferritine"), title="Ferritine"),
+        document_entry(feeders.ins, make_pdf("Confidentiel"), title="Consultation confidentielle", labels=hidden),
+    )
+    assert feeders.client.post("/fhir", json=bundle, headers=feeders.lab).status_code == 200
     with demo.db.unit_of_work() as db:
-        assert family.notify_caregivers(demo, db, actors.patient_id, 2) == 1
+        documents = list(db.scalars(select(Document).where(Document.patient_id == actors.patient_id)))
+        assert len(documents) == 3
+        assert family.notify_caregivers(demo, db, actors.patient_id, documents) == 1
     mail = mails_to(demo, f"{STRANGER}@exemple.fr")[-1]
     assert "2 nouveaux documents ont été déposés dans l'espace santé d'une personne que vous aidez" in mail
-    assert "Marie-Ange" not in mail and "SANTONI" not in mail
+    assert "Marie-Ange" not in mail and "SANTONI" not in mail and "sanguine" not in mail
     with demo.db.unit_of_work() as db:  # no longer a caregiver: no longer told
         db.execute(delete(Caregiver))
     with demo.db.unit_of_work() as db:
-        assert family.notify_caregivers(demo, db, actors.patient_id, 1) == 0
+        documents = list(db.scalars(select(Document).where(Document.patient_id == actors.patient_id)))
+        assert family.notify_caregivers(demo, db, actors.patient_id, documents) == 0
 
 
 def test_the_family_page_lists_only_the_spaces_one_may_act_in(

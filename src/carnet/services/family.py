@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,7 +35,8 @@ from carnet.mail.outbound import Mail
 from carnet.services import activation, audit, preferences
 from carnet.services.context import Services
 from carnet.services.hall import facts_for, guard, refuse
-from carnet.storage.tables import Account, Caregiver, LegalRepresentative, Patient, SpaceInvitation
+from carnet.services.vault import resource_of
+from carnet.storage.tables import Account, Caregiver, Document, LegalRepresentative, Patient, SpaceInvitation
 from carnet.storage.types import utcnow
 
 log = logging.getLogger("carnet.family")
@@ -691,23 +693,28 @@ CAREGIVER_NOTICE = (
 )
 
 
-def notify_caregivers(services: Services, db: Session, helped_id: str, count: int) -> int:
-    """Tell the caregivers of ``helped_id`` that ``count`` documents were deposited (for the notification job).
+def notify_caregivers(services: Services, db: Session, helped_id: str, documents: Sequence[Document]) -> int:
+    """Tell the caregivers of ``helped_id`` that documents were deposited (for the notification job).
 
-    Only caregivers the policy still lets open the space, and who keep document notifications on in their
-    own settings, are told. Returns the number of e-mails sent.
+    Each caregiver is told of the documents the policy lets them read (not those hidden from the patient or
+    from representatives and caregivers), if they keep document notifications on in their own settings.
+    The e-mail names neither the person nor the documents. Returns the number of e-mails sent.
     """
-    if count <= 0:
+    if not documents:
         return 0
-    what = "Un nouveau document a été déposé" if count == 1 else f"{count} nouveaux documents ont été déposés"
     sent = 0
-    for caregiver_id in db.scalars(select(Caregiver.caregiver_id).where(Caregiver.helped_id == helped_id)):
+    for caregiver_id in list(db.scalars(select(Caregiver.caregiver_id).where(Caregiver.helped_id == helped_id))):
         account = db.scalar(select(Account).where(Account.patient_id == caregiver_id).limit(1))
         if account is None or not preferences.settings_of(db, caregiver_id).notify_documents:
             continue
         actor = Actor(ActorKind.PATIENT, account.id, account.display_name, patient_id=caregiver_id)
-        if not decide(actor, helped_id, Action.SPACE_VIEW, Resource("space"), facts_for(db, actor, helped_id)):
+        facts = facts_for(db, actor, helped_id)
+        count = sum(
+            1 for document in documents if decide(actor, helped_id, Action.DOCUMENT_READ, resource_of(document), facts)
+        )
+        if not count:
             continue
+        what = "Un nouveau document a été déposé" if count == 1 else f"{count} nouveaux documents ont été déposés"
         services.mailer.send(
             Mail(
                 account.email,
