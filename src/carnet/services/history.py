@@ -80,26 +80,36 @@ ACTIONS = {  # action: (what was done, what was attempted when refused)
     # FAM-1..3: legal representatives and caregivers
     "family.manage": ("a géré les représentants légaux et les aidants", "gestion des représentants légaux et aidants"),
     "family.representative_invited": ("a invité le second représentant légal", "invitation d'un représentant légal"),
-    "family.representative_accepted": (
-        "a accepté de devenir représentant légal dans l'espace santé",
+    "family.representative_added": (
+        "a accepté l'invitation et devient représentant légal dans l'espace santé",
         "acceptation d'une invitation",
     ),
-    "family.representative_cancelled": ("a annulé l'invitation du second représentant légal", "annulation"),
     "family.caregiver_invited": ("a invité un aidant", "invitation d'un aidant"),
-    "family.caregiver_accepted": ("a accepté de devenir aidant", "acceptation d'une invitation"),
-    "family.caregiver_cancelled": ("a annulé l'invitation d'un aidant", "annulation"),
+    "family.caregiver_added": (
+        "a accepté l'invitation et devient aidant dans l'espace santé",
+        "acceptation d'une invitation",
+    ),
+    "family.invitation_cancelled": ("a annulé une invitation", "annulation d'une invitation"),
+    "family.accept": ("a accepté une invitation", "acceptation d'une invitation"),
     "family.caregiver_removed": ("a retiré un aidant", "gestion des aidants"),
-    "family.majority": ("a confié l'espace santé à la personne devenue majeure", "prise en main à la majorité"),
+    "family.majority": (
+        "a confié l'espace santé à la personne devenue majeure : ses représentants légaux n'y ont plus accès",
+        "prise en main à la majorité",
+    ),
     # The directory of professionals (events about no patient; listed here so that every action has words)
     "directory.professional_added": ("a ajouté un professionnel à l'annuaire", "modification de l'annuaire"),
     "directory.professional_updated": ("a mis à jour un professionnel de l'annuaire", "modification de l'annuaire"),
     "directory.import": ("a importé l'annuaire des professionnels", "importation de l'annuaire"),
+    "care_team.create": ("a créé une équipe de soins", "création d'une équipe de soins"),
+    "care_team.member_add": ("a ajouté un membre à une équipe de soins", "modification d'une équipe de soins"),
+    "care_team.member_remove": ("a retiré un membre d'une équipe de soins", "modification d'une équipe de soins"),
 }
 DETAILED = {  # the same actions told with what the audit entry's details name (who, which status, why)
     "access.grant": "a autorisé {qui} — {statut}",
     "access.revoke": "a retiré l'accès de {qui} — {statut}",
     "access.block": "a bloqué {qui}",
     "access.unblock": "a débloqué {qui}",
+    "family.caregiver_removed": "a retiré l'aidant {qui}",
     "access.consent_recorded": "a enregistré le consentement à l'accès à l'espace santé ({origine})",
     "emergency.access": "a accédé à l'espace santé en urgence ({type}) — motif : « {motif} »",
 }
