@@ -69,18 +69,6 @@ def people(demo: Services) -> People:
         )
 
 
-def breaking_the_glass(request: pytest.FixtureRequest, services: Services) -> None:
-    """Known schema bug: ``emergency_accesses.kind`` is VARCHAR(12) and "bris_de_glace" has 13 characters, so
-    PostgreSQL refuses the row (SQLite does not check lengths). Strict: passes once the column is widened."""
-    if not services.db.is_sqlite:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="emergency_accesses.kind VARCHAR(12) < len('bris_de_glace') : à élargir (tables.py, 0004)",
-            )
-        )
-
-
 def facts(services: Services, actor: Actor, patient_id: str) -> Facts:
     with services.db.unit_of_work() as db:
         return facts_for(db, actor, patient_id)
@@ -260,10 +248,7 @@ def test_a_blocked_professional_can_neither_record_consent_nor_break_the_glass(d
 # ------------------------------------------------------------------ emergency (ACC-4)
 
 
-def test_an_emergency_access_lasts_two_hours(
-    demo: Services, people: People, clock: list[datetime], request: pytest.FixtureRequest
-) -> None:
-    breaking_the_glass(request, demo)
+def test_an_emergency_access_lasts_two_hours(demo: Services, people: People, clock: list[datetime]) -> None:
     patient = space_of(people.marie_ange)
     with demo.db.unit_of_work() as db:
         row = access.start_emergency(db, people.orsini, patient, "Malaise au fauteuil, patiente inconsciente")
@@ -281,8 +266,7 @@ def test_an_emergency_access_lasts_two_hours(
     assert not may_view(demo, people.orsini, patient)
 
 
-def test_the_patients_toggles_reach_the_policy(demo: Services, people: People, request: pytest.FixtureRequest) -> None:
-    breaking_the_glass(request, demo)
+def test_the_patients_toggles_reach_the_policy(demo: Services, people: People) -> None:
     patient = space_of(people.marie_ange)
     defaults = facts(demo, people.orsini, patient)  # never changed: no settings row yet
     assert (defaults.emergency_samu, defaults.emergency_professionals, defaults.emergency_masked) == (True, True, False)

@@ -17,8 +17,7 @@ each allowed search is also checked against the reads: a search lists exactly th
 same actor would give (no leak through listings, nothing hidden that may be read).
 
 The table runs as one loop per actor family (a parametrised case per combination would take minutes): each
-test reports the number of combinations it checked. Where the oracle and the policy disagree because the
-policy is wrong, the cases are listed in ``KNOWN_POLICY_BUGS`` and checked by a strict xfail test.
+test reports the number of combinations it checked.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
@@ -281,26 +280,6 @@ def listed(decision: Decision, who: Who, doc: Doc) -> bool:
     return decision.scope == Scope.ALL
 
 
-# Cases where the policy is wrong (the oracle follows the specification). Each is a predicate over
-# (who, status, action); the main table skips them, ``test_known_policy_bugs`` expects them fixed.
-KNOWN_POLICY_BUGS: dict[str, Callable[[Who, str, Action], bool]] = {
-    "actes-de-professionnel — Enregistrer un consentement ou démarrer un accès en urgence sont des actes "
-    "de professionnel (ACC-1, ACC-4) : la politique les accorde à la personne dans son propre espace et au service": (
-        lambda who, status, action: (
-            action in PROFESSIONAL_ACTS and status == "active" and who.family in {"patient", "system"}
-        )
-    ),
-    "recherche-du-service — Une recherche permise porte toujours sa portée (ACC-5) : la politique permet "
-    "au service de chercher sans portée (Scope.ALL attendu), ce que le coffre refuse": (
-        lambda who, status, action: action == A.DOCUMENT_SEARCH and status == "active" and who.family == "system"
-    ),
-}
-
-
-def known_bug(who: Who, status: str, action: Action) -> str | None:
-    return next((reason for reason, hit in KNOWN_POLICY_BUGS.items() if hit(who, status, action)), None)
-
-
 # ====================================================================== the dimensions of the table
 
 STATUSES = {"active": Facts(), "closed": Facts(patient_status="closed"), "absent": Facts(patient_exists=False)}
@@ -421,7 +400,6 @@ class Tally:
     failures: list[str] = field(default_factory=list)
     reasons: set[str] = field(default_factory=set)
     listings: int = 0  # documents checked for "listed by the search ⇔ readable"
-    bugs: int = 0  # cases left to test_known_policy_bugs
 
     def fail(self, text: str) -> None:
         if len(self.failures) < 30:
@@ -447,7 +425,6 @@ def run(rows: Iterable[Who], tally: Tally | None = None) -> Tally:
         search: Decision | None = None
         reads: list[Decision] = []
         for action in Action:
-            bug = known_bug(who, status, action)
             targets: list[Doc | None] = docs if action in ON_ONE_DOCUMENT else [None]  # type: ignore[assignment]
             for doc in targets:
                 resource = doc.resource if doc else NOT_ON_A_DOCUMENT.get(action, Resource("space"))
@@ -458,9 +435,6 @@ def run(rows: Iterable[Who], tally: Tally | None = None) -> Tally:
                 tally.reasons.add(got.reason)
                 if action == A.DOCUMENT_READ:
                     reads.append(got)
-                if bug:
-                    tally.bugs += 1
-                    continue
                 want = expected(who, status, facts, action, doc)
                 if got.allowed != want.allowed:
                     where = f" — {doc.name}" if doc else ""
@@ -523,24 +497,6 @@ def test_the_table_for_professionals(profession: str | None) -> None:
     profession (871 200 for the five), plus 31 680 documents checked as "listed by the search ⇔ readable"."""
     tally = run(professional(profession, standing) for standing in STANDINGS)
     report(tally, 174_240, 31_680)
-
-
-@pytest.mark.parametrize("bug", list(KNOWN_POLICY_BUGS), ids=lambda bug: bug.split(" — ")[0])
-@pytest.mark.xfail(strict=True, reason="erreur de la politique : correction proposée pour policy.py")
-def test_known_policy_bugs(bug: str) -> None:
-    """The cases the main table leaves aside because the policy decides them against the specification."""
-    wrong, cases = [], 0
-    for who, status, facts in contexts([*PERSONS, *OTHERS, *(professional(p, "consentement") for p in PROFESSIONS)]):
-        for action in Action:
-            if known_bug(who, status, action) != bug:
-                continue
-            cases += 1
-            got = decide(who.actor, SPACE, action, NOT_ON_A_DOCUMENT.get(action, Resource("space")), facts)
-            want = expected(who, status, facts, action, None)
-            if got.allowed != want.allowed or (want.allowed and want.scope and scope_of(got) != want):
-                wrong.append(f"{who.name}/{status}/{toggles_of(facts)}/{action}: {got.rule}")
-    assert cases
-    assert not wrong, f"{len(wrong)} cas sur {cases}, dont {wrong[:4]}"
 
 
 # ====================================================================== examples, one rule at a time

@@ -330,11 +330,6 @@ def test_an_adult_cannot_be_given_a_legal_representative(demo: Services, actors:
         assert db.scalar(select(func.count()).select_from(SpaceInvitation)) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy.py : FAMILY_MANAGE sur l'invitation d'un représentant légal est permis à un mineur dans son "
-    "propre espace (rule_own_space) ; seul un représentant légal devrait pouvoir le faire — changement demandé",
-)
 def test_a_minor_cannot_invite_a_legal_representative_for_themselves(demo: Services, casanova: Family) -> None:
     child = Actor(ActorKind.PATIENT, None, "Lisandru CASANOVA", patient_id=casanova.child_id)
     with demo.db.unit_of_work() as db, pytest.raises(AccessDenied):
@@ -391,11 +386,6 @@ def test_at_18_the_space_is_detached_and_the_parents_are_told(demo: Services, ca
     assert family.majority(demo, now=NOW + timedelta(days=1)) == 1  # Maria's turn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="activation.py : request_new_code ne sert qu'à un espace pas encore ouvert dont le code n'a pas servi ; "
-    "family.majority attend activation.renew_code(services, db, patient, by_letter=True, now=...) — demandé",
-)
 def test_a_young_adult_without_account_gets_a_new_activation_code_by_post(demo: Services) -> None:
     mother_id = patient_id_of(demo, first_names="Laetitia")
     adult = add_person(demo, None, "108062B033015", "Paulu", "CASANOVA", date(2008, 6, 15), attached_to=mother_id)

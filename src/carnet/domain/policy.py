@@ -184,6 +184,18 @@ def author_keys(actor: Actor) -> set[str]:
     return {key for key in (actor.professional_id, actor.establishment_id) if key}
 
 
+PROFESSIONAL_ACTS = {Action.CONSENT_RECORD, Action.EMERGENCY_START}
+
+
+def rule_professional_acts(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ACC-1, ACC-4: recording a consent and starting an emergency access are acts of an identified professional."""
+    if action in PROFESSIONAL_ACTS and actor.kind != ActorKind.PROFESSIONAL:
+        return _deny("professionals_only", "Seul un professionnel de santé identifié peut faire cette démarche.")
+    return None
+
+
 def rule_patient_documents(
     actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
 ) -> Decision | None:
@@ -242,9 +254,7 @@ def rule_professional(
         return _allow("professional_deposit", "Les professionnels alimentent l'espace santé.")
     if action == Action.SPACE_FIND:
         return _allow("professional_find", "Un professionnel vérifie l'existence de l'espace et ses droits.")
-    if action in {Action.CONSENT_RECORD, Action.EMERGENCY_START}:
-        if not person:
-            return _deny("professionals_only", "Seul un professionnel de santé identifié peut faire cette démarche.")
+    if action in PROFESSIONAL_ACTS:  # an identified professional (rule_professional_acts)
         if facts.blocked:
             return _deny("blocked", "La personne vous a bloqué : seule elle peut vous autoriser à nouveau.")
         if action == Action.CONSENT_RECORD:
@@ -337,6 +347,11 @@ def rule_own_space(
     actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
 ) -> Decision | None:
     if actor.kind == ActorKind.PATIENT and actor.patient_id == patient_id:
+        if action == Action.FAMILY_MANAGE and resource is not None and resource.type == "representative_invitation":
+            return _deny(
+                "representatives_only",
+                "Seul un représentant légal de l'enfant peut inviter le second représentant légal.",
+            )
         return _allow("own_space", "La personne agit dans son propre espace.")
     return None
 
@@ -345,7 +360,7 @@ def rule_system(
     actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
 ) -> Decision | None:
     if actor.kind == ActorKind.SYSTEM:
-        return _allow("system", "Traitement automatique du service.")
+        return _allow("system", "Traitement automatique du service.", Scope.ALL)
     return None
 
 
@@ -354,6 +369,7 @@ RULES: list[Rule] = [
     rule_owner_lifecycle,
     rule_unknown_space,
     rule_operator_no_health_data,
+    rule_professional_acts,
     rule_patient_documents,
     rule_professional,
     rule_own_space,

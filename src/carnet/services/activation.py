@@ -13,7 +13,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -233,15 +233,31 @@ def request_new_code(services: Services, db: Session, nir: str, birth_date: date
     invitation = db.scalar(select(Invitation).where(Invitation.patient_id == patient.id)) if patient else None
     if patient is None or invitation is None or patient.status != "registered" or invitation.code_used_at:
         return NEW_CODE_SENT
+    renew_code(services, db, patient)
+    return NEW_CODE_SENT
+
+
+def renew_code(
+    services: Services, db: Session, patient: Patient, *, by_letter: bool = False, now: datetime | None = None
+) -> bool:
+    """A new activation code replaces the old one (ENR-4), by e-mail when an address is known (and
+    ``by_letter`` is false), else by post (queued for the letter job). Also for a young adult whose space a
+    parent activated (FAM-2): the used code is replaced too. False when the person has no invitation."""
+    now = now or utcnow()
+    invitation = db.scalar(select(Invitation).where(Invitation.patient_id == patient.id))
+    if invitation is None:
+        return False
     code = codes.new_code()
     invitation.code_hash = services.keys.mac(codes.MAC_PURPOSE, code)
     invitation.code_sealed = services.keys.seal(code, codes.SEAL_PURPOSE)
-    invitation.code_expires_at = utcnow() + codes.VALIDITY
+    invitation.code_expires_at = now + codes.VALIDITY
+    invitation.code_used_at = None
     invitation.attempts = 0
-    if patient.email:
+    by_email = bool(patient.email) and not by_letter
+    if by_email:
         services.mailer.send(
             Mail(
-                patient.email,
+                patient.email or "",
                 "Votre nouveau code d'activation Carnet",
                 "Bonjour,\n\nVoici votre nouveau code d'activation : "
                 f"{codes.format_code(code)}\n\nActivez votre espace sur "
@@ -257,6 +273,6 @@ def request_new_code(services: Services, db: Session, nir: str, birth_date: date
         "activation.new_code",
         patient_id=patient.id,
         resource_type="invitation",
-        details={"canal": "email" if patient.email else "courrier"},
+        details={"canal": "email" if by_email else "courrier"},
     )
-    return NEW_CODE_SENT
+    return True

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from carnet.domain import documents as rules
 from carnet.mail.outbound import Mail
-from carnet.services import preferences
+from carnet.services import family, preferences
 from carnet.services.context import Services
 from carnet.storage.tables import Document, Patient
 from carnet.storage.types import utcnow
@@ -57,9 +57,10 @@ def send_pending(services: Services, now: datetime | None = None) -> int:
             ]
             for document in visible + notice_due:
                 document.notified_at = now
+            from_pros = [d for d in visible if d.source != "patient"]
+            sent += family.notify_caregivers(services, db, patient_id, from_pros)  # FAM-3: caregivers are told too
             if patient is None or not patient.email or not wants:
                 continue
-            from_pros = [d for d in visible if d.source != "patient"]
             if from_pros:
                 what = (
                     "Un nouveau document a été déposé"

@@ -57,6 +57,7 @@ class NewDocument:
 class SearchFilters:
     text: str = ""
     category: str | None = None
+    class_or_category: str | None = None  # MHD ``category``: the XDS class code or Carnet's category
     type_code: str | None = None
     author: str | None = None
     author_id: str | None = None
@@ -260,6 +261,10 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
         raise AccessDenied(decision)
     if filters.category:
         where.append(Document.category == filters.category)
+    if filters.class_or_category:
+        where.append(
+            (Document.class_code == filters.class_or_category) | (Document.category == filters.class_or_category)
+        )
     if filters.type_code:
         where.append(Document.type_code == filters.type_code)
     if filters.author:

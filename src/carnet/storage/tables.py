@@ -392,7 +392,7 @@ class EmergencyAccess(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     professional_id: Mapped[str] = mapped_column(ForeignKey("professionals.id"))
-    kind: Mapped[str] = mapped_column(String(12))  # bris_de_glace | samu
+    kind: Mapped[str] = mapped_column(String(20))  # bris_de_glace | samu
     reason: Mapped[str] = mapped_column(String(500))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

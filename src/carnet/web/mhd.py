@@ -492,6 +492,7 @@ def find_document_references(request: Request) -> Response:
             filters = vault.SearchFilters(
                 statuses=statuses,
                 type_code=type_code,
+                class_or_category=category,
                 date_from=start,
                 date_to=end,
                 author_id=author,
@@ -499,8 +500,6 @@ def find_document_references(request: Request) -> Response:
                 offset=offset,
             )
             page = vault.search(services, db, actor, patient.id, filters)
-            if category:
-                page = vault.Page([d for d in page.documents if category in {d.class_code, d.category}], page.total)
             base = services.settings.base_url
             bundle = {
                 "resourceType": "Bundle",

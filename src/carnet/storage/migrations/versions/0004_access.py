@@ -173,7 +173,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("patient_id", sa.String(length=36), nullable=False),
         sa.Column("professional_id", sa.String(length=36), nullable=False),
-        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.String(length=500), nullable=False),
         sa.Column("started_at", carnet.storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", carnet.storage.types.UTCDateTime(timezone=True), nullable=False),
