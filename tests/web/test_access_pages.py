@@ -246,7 +246,7 @@ def test_declaring_the_medecin_traitant_lets_the_gp_see_masked_documents(actors:
     assert titles(feeders, feeders.gp) == (1, {"Sérologie confidentielle"})
     assert feeders.client.get(f"/fhir/Binary/{document_id}", headers=feeders.gp).status_code == 200
     history = plain(actors.patient.get(f"/espace/{actors.patient_id}/historique"))
-    assert f"Vous a autorisé {GP} — médecin traitant" in history
+    assert f"Vous a autorisé {GP} (médecin) — médecin traitant" in history
     assert f"Vous a retiré l'accès de {GP} (médecin) — médecin traitant" in history
 
 

@@ -372,11 +372,6 @@ def test_a_parent_sees_neither_the_minors_confidential_documents_nor_the_pending
             refused_everywhere(stranger, PRO_PAGES, child_space)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuite par l'historique : les dépôts des documents cachés au lecteur, et ses tentatives de les ouvrir, "
-    "y figurent (history.py)",
-)
 def test_the_history_does_not_tell_of_documents_the_viewer_may_not_see(
     demo: Services, new_client: Callable[[], TestClient], actors: Actors, child_space: Space, space: Space
 ) -> None:

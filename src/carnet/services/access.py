@@ -100,7 +100,10 @@ def grant(
             raise AccessError("Cette équipe de soins n'existe pas.")
         label = team.name
     else:
-        label = professional_name(_professional(db, professional_id or ""))
+        pro = _professional(db, professional_id or "")
+        if role == "medecin_traitant" and pro.profession_code != "10":
+            raise AccessError("Le médecin traitant doit être un médecin : choisissez un médecin dans l'annuaire.")
+        label = f"{professional_name(pro)} ({profession_label(pro.profession_code).lower()})"
     now = utcnow()
     for existing in _active_grants(db, patient_id):
         same = existing.professional_id == professional_id and existing.care_team_id == care_team_id

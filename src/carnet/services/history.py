@@ -13,16 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, false, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.domain.actors import Actor
 from carnet.domain.policy import Action, Resource, decide
 from carnet.domain.professions import profession_label
-from carnet.services import audit
+from carnet.services import audit, vault
 from carnet.services.access import professional_name
 from carnet.services.hall import facts_for, guard
-from carnet.storage.tables import AccessReport, Account, AuditEntry, EmergencyAccess, FirstAccess, Professional
+from carnet.storage.tables import (
+    AccessReport,
+    Account,
+    AuditEntry,
+    Document,
+    EmergencyAccess,
+    FirstAccess,
+    Professional,
+)
 from carnet.storage.types import utcnow
 
 ACTIONS = {  # action: (what was done, what was attempted when refused)
@@ -375,6 +383,22 @@ def emergencies(db: Session, patient_id: str, since: datetime) -> list[Emergency
     return lines
 
 
+def _unseen_documents(db: Session, actor: Actor, patient_id: str) -> set[str]:
+    """Documents the viewer may not read (FAM-2, VLT-6): the history says nothing of them — not their
+    deposit, not a refused look — so that it reads as if they did not exist (the audit keeps everything).
+    Only labelled documents can be hidden from the patient's side (INVISIBLE_PATIENT,
+    INVISIBLE_REPRESENTANTS_LEGAUX), so only those are put to the policy."""
+    labelled = cast(Document.confidentiality, String).like("%INVISIBLE%")
+    candidates = db.scalars(select(Document).where(Document.patient_id == patient_id, labelled))
+    facts = facts_for(db, actor, patient_id)
+    now = utcnow()
+    return {
+        document.id
+        for document in candidates
+        if not decide(actor, patient_id, Action.DOCUMENT_READ, vault.resource_of(document, now), facts).allowed
+    }
+
+
 def history_view(db: Session, actor: Actor, patient_id: str, query: HistoryQuery | None = None) -> HistoryView:
     """TRC-2: one tab of the history, filtered, with the emergency accesses on top whatever the tab."""
     query = query or HistoryQuery()
@@ -388,6 +412,11 @@ def history_view(db: Session, actor: Actor, patient_id: str, query: HistoryQuery
         select_entries = select_entries.where(AuditEntry.at >= query.date_from)
     if query.date_to is not None:
         select_entries = select_entries.where(AuditEntry.at < query.date_to)
+    unseen = _unseen_documents(db, actor, patient_id)
+    if unseen:
+        select_entries = select_entries.where(
+            or_(AuditEntry.resource_id.is_(None), AuditEntry.resource_id.not_in(unseen))
+        )
     entries = list(db.scalars(select_entries.order_by(AuditEntry.seq.desc()).limit(query.limit + 1)))
     more = len(entries) > query.limit
     entries = entries[: query.limit]
