@@ -207,23 +207,6 @@ def list_teams(db: Session, finess: str | None = None) -> list[TeamView]:
     return _views(db, teams)
 
 
-def find_by_name(db: Session, text: str, limit: int = 20) -> list[TeamView]:
-    """Teams whose name or establishment contains ``text`` (case and accents aside): for the patient choosing a team to
-    authorise. Fewer than two characters find nothing."""
-    words = _folded(text)
-    if len(words) < 2:
-        return []
-    rows = db.execute(
-        select(CareTeam.id, CareTeam.name, Establishment.name)
-        .outerjoin(Establishment, Establishment.id == CareTeam.establishment_id)
-        .order_by(CareTeam.name, Establishment.name, CareTeam.id)
-    ).all()
-    ids = [team_id for team_id, name, place in rows if words in _folded(name) or words in _folded(place or "")]
-    ids = ids[: max(1, min(limit, 100))]
-    teams = {t.id: t for t in db.scalars(select(CareTeam).where(CareTeam.id.in_(ids)))} if ids else {}
-    return _views(db, [teams[team_id] for team_id in ids])
-
-
 def get(db: Session, team_id: str) -> TeamView:
     """One team with its members; ``CareTeamError`` if unknown."""
     return _views(db, [_team(db, team_id)])[0]

@@ -97,11 +97,13 @@ def search_professionals(
 
 
 def search_care_teams(db: Session, text: str, *, limit: int = LIMIT) -> list[CareTeamHit]:
-    """Care teams whose name contains the typed text (case ignored where the database allows)."""
+    """Care teams whose name or establishment contains the typed text, case and accents aside ("equipe"
+    finds "Équipe"). Teams are few (a handful per establishment): they are matched in Python, the same way
+    on SQLite and PostgreSQL."""
     typed = " ".join(text.split())[:100]
     if len(typed) < MIN_LETTERS:
         raise SearchError(TEAM_TOO_SHORT)
-    pattern = "%" + _like_prefix(typed.lower())
+    wanted = _without_accents(typed).lower()
     members = (
         select(func.count())
         .select_from(CareTeamMember)
@@ -110,18 +112,13 @@ def search_care_teams(db: Session, text: str, *, limit: int = LIMIT) -> list[Car
         .scalar_subquery()
     )
     query = (
-        select(CareTeam, Establishment.name, Establishment.city, members)
+        select(CareTeam.id, CareTeam.name, Establishment.name, Establishment.city, members)
         .outerjoin(Establishment, Establishment.id == CareTeam.establishment_id)
-        .where(func.lower(CareTeam.name).like(pattern, escape="\\"))
         .order_by(CareTeam.name, CareTeam.id)
-        .limit(limit)
     )
-    return [
-        CareTeamHit(team.id, team.name, establishment, city, int(count or 0))
-        for team, establishment, city, count in db.execute(query)
+    hits = [
+        CareTeamHit(team_id, name, establishment, city, int(count or 0))
+        for team_id, name, establishment, city, count in db.execute(query)
+        if wanted in _without_accents(f"{name} {establishment or ''}").lower()
     ]
-
-
-def is_doctor(db: Session, professional_id: str) -> bool:
-    pro = db.get(Professional, professional_id)
-    return pro is not None and pro.profession_code in DOCTORS
+    return hits[:limit]

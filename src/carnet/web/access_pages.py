@@ -53,7 +53,6 @@ BLOCK_TEXT = (
     "Le professionnel ne pourra plus consulter votre espace, même s'il était autorisé. Il pourra toujours y "
     "déposer des documents. Pour le débloquer, il faudra l'autoriser à nouveau."
 )
-NOT_A_DOCTOR = "Le médecin traitant doit être un médecin : choisissez un médecin dans l'annuaire."
 SEARCHES = {"medecin", "pro", "equipe"}
 EMERGENCY_KINDS = {"samu": "SAMU", "bris_de_glace": "Bris de glace"}
 MEDECIN_TRAITANT = access.ROLES["medecin_traitant"]
@@ -214,8 +213,6 @@ def declare_medecin_traitant(
 
     def operation(db: Session, viewer: Viewer) -> str:
         _manage(db, viewer, patient_id)
-        if not directory_search.is_doctor(db, professionnel):
-            raise access.AccessError(NOT_A_DOCTOR)
         access.grant(db, viewer.actor, patient_id, professional_id=professionnel, role="medecin_traitant")
         return "medecin"
 
