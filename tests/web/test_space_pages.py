@@ -1,13 +1,10 @@
-"""Every page of a patient's space with the three actors (ACC-5): the patient, a professional
-(not authorised by anyone yet: no consent rule exists before the access issue), a stranger."""
+"""Every page of a patient's space with the three actors (ACC-5): the patient, a professional, a stranger.
+The professional's side (/pro) is tested in tests/web/test_pro_pages.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from carnet.domain.identifiers import format_nir, nir_from_body
-from carnet.services.context import Services
-from carnet.storage.tables import Patient
 from tests.conftest import csrf_of, text_of
 from tests.web.conftest import Actors
 
@@ -65,38 +62,6 @@ def test_the_history_tells_in_french_who_did_what_including_refusals(actors: Act
     assert "a tenté une consultation de l'historique — refusée" in text
     assert "Pierre-Paul LUCIANI" in text and "a tenté une ouverture de l'espace santé — refusée" in text
     assert "Carnet (données de démonstration)" in text
-
-
-def test_the_professional_home_is_for_professionals(actors: Actors) -> None:
-    page = actors.professional.get("/pro")
-    assert page.status_code == 200
-    assert "Dr Jean-Baptiste FERRACCI" in text_of(page) and "RPPS 10001234567" in text_of(page)
-    assert actors.patient.get("/pro").headers["location"] == f"/espace/{actors.patient_id}"
-    assert actors.anonymous.get("/pro").headers["location"] == "/connexion"
-
-
-def test_a_professional_search_reveals_nothing_without_authorisation(actors: Actors, demo: Services) -> None:
-    token = csrf_of(actors.professional.get("/pro").text)
-    with demo.db.unit_of_work() as db:
-        ins = db.get(Patient, actors.patient_id).ins  # type: ignore[union-attr]
-    existing = actors.professional.post("/pro/recherche", data={"ins": ins, "csrf_token": token})
-    unknown_ins = nir_from_body("1840699123456")
-    unknown = actors.professional.post("/pro/recherche", data={"ins": unknown_ins, "csrf_token": token})
-    assert existing.status_code == 403
-    assert "Aucun espace santé ne vous est accessible" in text_of(existing)
-    assert "SANTONI" not in text_of(existing)
-    assert unknown.status_code == 403
-    same = text_of(unknown).replace(format_nir(unknown_ins), format_nir(ins)).replace(unknown_ins, ins)
-    assert same == text_of(existing)
-    history = text_of(actors.patient.get(f"/espace/{actors.patient_id}/historique"))
-    assert "a tenté une recherche de l'espace santé — refusée" in history
-
-
-def test_a_malformed_ins_gets_a_french_explanation(actors: Actors) -> None:
-    token = csrf_of(actors.professional.get("/pro").text)
-    response = actors.professional.post("/pro/recherche", data={"ins": "1840512345678 00", "csrf_token": token})
-    assert response.status_code == 400
-    assert "la clé est invalide" in text_of(response)
 
 
 def test_pages_carry_the_security_headers(actors: Actors) -> None:

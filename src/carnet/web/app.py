@@ -30,6 +30,7 @@ from carnet.web import (
     operator_pages,
     opposition_pages,
     portal,
+    pro_pages,
     security,
     vault_pages,
 )
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(lifecycle_pages.router)
     app.include_router(vault_pages.router)
     app.include_router(access_pages.router)
+    pro_pages.install(app)
     app.include_router(opposition_pages.router)
     app.include_router(operator_pages.router)
     family_pages.install(app)

@@ -14,13 +14,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from carnet.domain.actors import ActorKind
-from carnet.domain.identifiers import IdentifierError, format_nir, parse_nir
 from carnet.domain.policy import Action, Resource
-from carnet.domain.professions import profession_label
 from carnet.services import audit, auth, history, people, preferences
 from carnet.services.context import Services
-from carnet.services.hall import AccessDenied, guard
-from carnet.storage.tables import Patient, Professional
+from carnet.services.hall import guard
+from carnet.storage.tables import Patient
 from carnet.web.deps import (
     LoginRequired,
     ServicesDep,
@@ -517,65 +515,6 @@ def settings_totp(
         sealed=sealed,
         error=error,
         current="parametres",
-    )
-
-
-@router.get("/pro", response_class=HTMLResponse)
-def pro_home(request: Request, services: ServicesDep) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer = require_viewer(request, services, db)
-        if viewer.actor.kind != ActorKind.PROFESSIONAL:
-            return RedirectResponse(_home_url(viewer), status_code=303)
-        pro = db.get(Professional, viewer.actor.professional_id)
-    return render(
-        request,
-        services,
-        "pro_home.html",
-        title="Espace professionnel",
-        viewer=viewer,
-        pro=pro,
-        profession=profession_label(pro.profession_code) if pro else "",
-        current="pro",
-    )
-
-
-@router.post("/pro/recherche", response_class=HTMLResponse)
-def pro_search(request: Request, services: ServicesDep, ins: Annotated[str, Form(max_length=30)] = "") -> Response:
-    """Find a patient by INS; strangers learn nothing, not even whether the space exists."""
-    error = result = None
-    with services.db.unit_of_work() as db:
-        viewer = require_viewer(request, services, db)
-        if viewer.actor.kind != ActorKind.PROFESSIONAL:
-            return RedirectResponse(_home_url(viewer), status_code=303)
-        pro = db.get(Professional, viewer.actor.professional_id)
-        try:
-            nir = parse_nir(ins)
-        except IdentifierError as exc:
-            error = exc.message
-        else:
-            patient = people.patient_by_ins(db, nir.value)
-            try:
-                guard(db, viewer.actor, patient.id if patient else "inconnu", Action.SPACE_FIND, Resource("space"))
-                result = patient
-            except AccessDenied:
-                error = (
-                    f"Aucun espace santé ne vous est accessible pour le NIR {format_nir(nir.value)} : "
-                    "soit il n'existe pas, soit la personne ne vous a pas autorisé."
-                )
-    status = 200 if result else 403 if error and error.startswith("Aucun espace") else 400
-    return render(
-        request,
-        services,
-        "pro_home.html",
-        status_code=status,
-        title="Espace professionnel",
-        viewer=viewer,
-        pro=pro,
-        profession=profession_label(pro.profession_code) if pro else "",
-        current="pro",
-        error=error,
-        result=result,
-        ins=ins,
     )
 
 
