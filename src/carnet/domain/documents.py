@@ -72,9 +72,15 @@ def document_type(system: str, code: str) -> DocumentType:
     return DocumentType(system, code, entry[0], entry[1])
 
 
-def patient_types() -> list[DocumentType]:
+def types_of(system: str) -> list[DocumentType]:
+    """The document types of one code system, in the reference's order: ``PATIENT_TYPE_SYSTEM`` for the
+    patient's uploads (VLT-3), ``LOINC`` for what a professional deposits (JDV_J07 subset)."""
     types: dict[str, dict[str, list[str]]] = _reference()["types"]  # type: ignore[assignment]
-    return [DocumentType(PATIENT_TYPE_SYSTEM, code, v[0], v[1]) for code, v in types[PATIENT_TYPE_SYSTEM].items()]
+    return [DocumentType(system, code, v[0], v[1]) for code, v in types[system].items()]
+
+
+def patient_types() -> list[DocumentType]:
+    return types_of(PATIENT_TYPE_SYSTEM)
 
 
 def sniff(body: bytes) -> str | None:

@@ -389,12 +389,6 @@ def documents_list(
 # ------------------------------------------------------------------ deposit from the portal
 
 
-def professional_types() -> list[rules.DocumentType]:
-    """The LOINC types (JDV_J07 subset of document_types.json) a professional may deposit."""
-    types: dict[str, dict[str, list[str]]] = rules._reference()["types"]  # type: ignore[assignment]
-    return [rules.document_type(rules.LOINC, code) for code in types[rules.LOINC]]
-
-
 def _deposit_page(
     request: Request,
     services: Services,
@@ -417,7 +411,7 @@ def _deposit_page(
         status_code=400 if error else 200,
         title="Déposer un document",
         viewer=viewer,
-        types=professional_types(),
+        types=rules.types_of(rules.LOINC),
         category_labels=rules.categories(),
         accept=ACCEPT,
         error=error,
@@ -449,7 +443,7 @@ def deposit_submit(
             return _refused(request, services, viewer, exc.decision.reason)
     values = {"type": type_code, "titre": titre}
     filename = ((fichier.filename or "") if fichier else "").replace("\\", "/").split("/")[-1].strip()
-    codes = {t.code: t for t in professional_types()}
+    codes = {t.code: t for t in rules.types_of(rules.LOINC)}
     error = None
     body = b""
     if fichier is None or not filename:
