@@ -159,6 +159,10 @@ def test_others_are_refused_every_route_and_learn_nothing(
     client: TestClient = getattr(actors, who)
     if method == "get":
         response = client.get(url(actors, suffix))
+        if who != "stranger":  # a professional is sent to the professional view (tests/web/test_pro_pages.py)
+            assert response.status_code == 303  # type: ignore[attr-defined]
+            assert response.headers["location"] == f"/pro/patients/{actors.patient_id}/documents"
+            return
     else:
         values = dict(data)
         if "professionnel" in values:

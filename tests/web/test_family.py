@@ -288,7 +288,13 @@ def test_only_a_legal_representative_invites_for_a_child(
     action = f"/espace/{casanova.child_id}/famille/representant"
     data = {"nir": FATHER_NIR, "email": f"{FATHER}@exemple.fr"}
     for who in (actors.stranger, actors.patient, actors.professional, actors.unauthorised):
-        assert who.get(f"/espace/{casanova.child_id}/famille").status_code == 403
+        page = who.get(f"/espace/{casanova.child_id}/famille")
+        if who in (actors.professional, actors.unauthorised):  # sent to the professional view (ACC-1)
+            assert page.status_code == 303
+            assert page.headers["location"] == f"/pro/patients/{casanova.child_id}/documents"
+            assert "Lisandru" not in page.text and "CASANOVA" not in page.text
+            page = who.get(page.headers["location"])  # which the policy refuses: neither parent nor authorised
+        assert page.status_code == 403 and "Lisandru" not in text_of(page)
         token = csrf_of(who.get("/famille", follow_redirects=True).text)
         refused = who.post(action, data={**data, "csrf_token": token})
         assert refused.status_code == 403 and REFUSED in text_of(refused)

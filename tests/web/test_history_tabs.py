@@ -58,6 +58,11 @@ def actor_of(services: Services, login: str) -> Actor:
         return auth.actor_for(db, account)
 
 
+def pro_list(client: TestClient, patient_id: str) -> None:
+    """A professional reads the list of documents in the professional view (« a consulté la liste des documents »)."""
+    assert client.get(f"/pro/patients/{patient_id}/documents").status_code == 200
+
+
 def search_over_mhd(f: Feeders, headers: dict[str, str]) -> None:
     url = f"/fhir/DocumentReference?patient.identifier=urn:oid:1.2.250.1.213.1.4.8|{f.ins}"
     assert f.client.get(url, headers=headers).status_code == 200
@@ -68,8 +73,8 @@ def search_over_mhd(f: Feeders, headers: dict[str, str]) -> None:
 
 def test_each_tab_shows_who_it_names(actors: Actors, demo: Services, feeders: Feeders) -> None:
     pid = actors.patient_id
-    actors.professional.get(f"/espace/{pid}")  # the médecin traitant opens the space
-    search_over_mhd(feeders, feeders.gp)  # and his software searches it
+    pro_list(actors.professional, pid)  # the médecin traitant reads the list in the professional view
+    search_over_mhd(feeders, feeders.gp)  # and his software searches the space
     actors.stranger.get(f"/espace/{pid}")  # refused
     with demo.db.unit_of_work() as db:
         app = Actor(ActorKind.APP, "app-suivi-tension", "Mon suivi tension (application)")
@@ -84,8 +89,7 @@ def test_each_tab_shows_who_it_names(actors: Actors, demo: Services, feeders: Fe
     pros = history(actors.patient, pid, "?onglet=professionnels")
     assert re.search(r'onglet=professionnels" aria-current="page">Professionnels<', text_of(pros))
     rows = table(pros)
-    assert f"{GP} (professionnel de santé) a ouvert l'espace santé" in rows
-    assert f"{GP} (professionnel de santé) a consulté la liste des documents" in rows  # his software, over MHD
+    assert rows.count(f"{GP} (professionnel de santé) a consulté la liste des documents") == 2  # portal, MHD
     assert "Vous" not in rows and DEMO not in rows and STRANGER_NAME not in rows and "Mon suivi" not in rows
 
     mine = table(history(actors.patient, pid, "?onglet=activites"))
@@ -218,13 +222,13 @@ def reports(services: Services) -> list[AccessReport]:
 
 def test_the_patient_reports_what_a_professional_did(actors: Actors, demo: Services) -> None:
     pid = actors.patient_id
-    actors.professional.get(f"/espace/{pid}")
+    pro_list(actors.professional, pid)
     page = history(actors.patient, pid, "?onglet=professionnels")
     link = report_link(page, GP)
     form = actors.patient.get(link)
     assert form.status_code == 200
     assert "Signaler une entrée de l'historique" in plain(form)
-    assert f"{GP} (professionnel de santé) a ouvert l'espace santé" in plain(form)
+    assert f"{GP} (professionnel de santé) a consulté la liste des documents" in plain(form)
     sent = actors.patient.post(
         link, data={"commentaire": "Je ne l'ai pas consulté ce jour-là.", "csrf_token": csrf_of(form.text)}
     )
@@ -239,7 +243,7 @@ def test_the_patient_reports_what_a_professional_did(actors: Actors, demo: Servi
     assert stored[0].reported_by == "Marie-Ange SANTONI"
     with demo.db.unit_of_work() as db:
         entry = db.get(AuditEntry, stored[0].audit_entry_id)
-        assert entry is not None and entry.chain == pid and entry.action == "space.view"
+        assert entry is not None and entry.chain == pid and entry.action == "document.search"
     assert "Vous a signalé une entrée de l'historique" in table(after)
     again = actors.patient.post(link, data={"commentaire": "", "csrf_token": csrf_of(form.text)})
     assert again.status_code == 303 and len(reports(demo)) == 1
@@ -276,7 +280,7 @@ def test_an_entry_of_another_space_is_not_found(actors: Actors, demo: Services) 
 
 
 def test_a_comment_is_at_most_a_thousand_characters(actors: Actors, demo: Services) -> None:
-    actors.professional.get(f"/espace/{actors.patient_id}")
+    pro_list(actors.professional, actors.patient_id)
     link = report_link(history(actors.patient, actors.patient_id, "?onglet=professionnels"), GP)
     form = actors.patient.get(link)
     response = actors.patient.post(link, data={"commentaire": "x" * 1001, "csrf_token": csrf_of(form.text)})
@@ -288,15 +292,24 @@ def test_a_comment_is_at_most_a_thousand_characters(actors: Actors, demo: Servic
 @pytest.mark.parametrize("who", ["professional", "unauthorised", "stranger"])
 def test_others_cannot_report_nor_read_the_history(actors: Actors, demo: Services, who: str) -> None:
     pid = actors.patient_id
-    actors.professional.get(f"/espace/{pid}")
+    pro_list(actors.professional, pid)
     link = report_link(history(actors.patient, pid, "?onglet=professionnels"), GP)
     client: TestClient = getattr(actors, who)
     csrf = csrf_of(client.get("/pro" if who != "stranger" else "/espace", follow_redirects=True).text)
-    for response in (
-        client.get(f"/espace/{pid}/historique?onglet=professionnels"),
-        client.get(link),
-        client.post(link, data={"commentaire": "faux signalement", "csrf_token": csrf}),
-    ):
+    refused = [client.post(link, data={"commentaire": "faux signalement", "csrf_token": csrf})]
+    for url in (f"/espace/{pid}/historique?onglet=professionnels", link):
+        response = client.get(url)
+        if who == "stranger":
+            refused.append(response)
+            continue
+        # A professional is sent to the professional view, which holds no history (ACC-1).
+        assert response.status_code == 303, url
+        assert response.headers["location"] == f"/pro/patients/{pid}/documents"
+        assert "SANTONI" not in response.text and GP not in response.text
+        view = client.get(response.headers["location"])
+        assert view.status_code == (200 if who == "professional" else 403)
+        assert "s'est connecté(e)" not in plain(view) and "/signaler" not in text_of(view)
+    for response in refused:
         assert response.status_code == 403
         assert "Vous n'avez pas accès à cet espace." in plain(response)
         assert "SANTONI" not in plain(response) and GP not in plain(response)
@@ -306,7 +319,7 @@ def test_others_cannot_report_nor_read_the_history(actors: Actors, demo: Service
 def test_a_caregiver_reads_the_history_but_does_not_report(actors: Actors, demo: Services) -> None:
     pid = actors.patient_id
     make_caregiver(demo, pid)
-    actors.professional.get(f"/espace/{pid}")
+    pro_list(actors.professional, pid)
     page = history(actors.stranger, pid, "?onglet=professionnels")
     assert page.status_code == 200 and GP in table(page)  # type: ignore[attr-defined]
     assert "/signaler" not in text_of(page)

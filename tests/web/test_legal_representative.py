@@ -37,5 +37,5 @@ def test_the_parent_opens_the_childs_space_without_the_hidden_documents(
     listing = text_of(parent.get(f"/espace/{child_id}/documents"))
     assert "Carnet de vaccination" in listing and "Consultation confidentielle" not in listing
     for stranger in (actors.patient, actors.professional):
-        refused = stranger.get(f"/espace/{child_id}/documents")
+        refused = stranger.get(f"/espace/{child_id}/documents", follow_redirects=True)
         assert refused.status_code == 403 and "Carnet de vaccination" not in text_of(refused)

@@ -602,7 +602,6 @@ def test_a_deposit_to_an_unknown_space_is_refused(actors: Actors, demo: Services
 # ------------------------------------------------------------------ the patient portal is for patients
 
 
-@pytest.mark.xfail(strict=True, reason="attend le branchement de pro_pages.patients_only dans app.py (voir le rapport)")
 def test_a_professional_opening_the_patient_portal_is_sent_to_the_professional_view(actors: Actors) -> None:
     for client in (actors.professional, actors.unauthorised):
         for suffix in ("", "/documents", "/historique", "/parametres"):

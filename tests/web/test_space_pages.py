@@ -19,12 +19,22 @@ def test_the_patient_opens_every_page_of_their_space(actors: Actors, page: str) 
 
 
 @pytest.mark.parametrize("page", PAGES)
-@pytest.mark.parametrize("who", ["unauthorised", "stranger"])
-def test_others_are_refused_every_page_without_learning_anything(actors: Actors, page: str, who: str) -> None:
-    response = getattr(actors, who).get(f"/espace/{actors.patient_id}{page}")
+def test_others_are_refused_every_page_without_learning_anything(actors: Actors, page: str) -> None:
+    response = actors.stranger.get(f"/espace/{actors.patient_id}{page}")
     assert response.status_code == 403
     assert "Vous n'avez pas accès à cet espace." in text_of(response)
     assert "SANTONI" not in text_of(response) and "Marie-Ange" not in text_of(response)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_professionals_are_sent_to_the_professional_view(actors: Actors, page: str) -> None:
+    """The patient portal is for patients; the professional view asks the policy (tests/web/test_pro_pages.py)."""
+    response = actors.unauthorised.get(f"/espace/{actors.patient_id}{page}")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/pro/patients/{actors.patient_id}/documents"
+    refused = actors.unauthorised.get(response.headers["location"])
+    assert refused.status_code == 403
+    assert "SANTONI" not in text_of(refused) and "Marie-Ange" not in text_of(refused)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -52,14 +62,13 @@ def test_only_the_patient_can_change_their_security_settings(actors: Actors) -> 
 
 
 def test_the_history_tells_in_french_who_did_what_including_refusals(actors: Actors) -> None:
-    actors.professional.get(f"/espace/{actors.patient_id}/historique")
+    actors.unauthorised.get(f"/pro/patients/{actors.patient_id}/documents")
     actors.stranger.get(f"/espace/{actors.patient_id}")
     page = actors.patient.get(f"/espace/{actors.patient_id}/historique")
     assert page.status_code == 200
     text = text_of(page)
     assert "Vous" in text and "s'est connecté(e) à l'espace" in text
-    assert "Dr Jean-Baptiste FERRACCI (professionnel de santé)" in text
-    assert "a tenté une consultation de l'historique — refusée" in text
+    assert "Dr Dominique ORSINI (professionnel de santé)" in text
     assert "Pierre-Paul LUCIANI" in text and "a tenté une ouverture de l'espace santé — refusée" in text
     assert "Carnet (données de démonstration)" in text
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        dependencies=[Depends(pro_pages.patients_only)],  # the patient portal is for patients (ACC-1)
     )
     app.state.services = services
     templates = Jinja2Templates(directory=HERE / "templates")
