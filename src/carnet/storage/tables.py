@@ -217,8 +217,13 @@ class Document(Base):
     """Metadata of one document of the vault; the body is an encrypted blob (VLT-8)."""
 
     __tablename__ = "documents"
-    # Covers the listing and its count: filter, order and the author scope without reading the rows.
-    __table_args__ = (Index("ix_documents_patient_date", "patient_id", "status", "created_at", "id", "author_id"),)
+    # Covers the listing and its count: filter, order and the policy's scopes (author; a profession's
+    # categories and masked documents) without reading the rows.
+    __table_args__ = (
+        Index(
+            "ix_documents_patient_date", "patient_id", "status", "created_at", "id", "author_id", "category", "masked"
+        ),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     master_identifier: Mapped[str | None] = mapped_column(String(128))
