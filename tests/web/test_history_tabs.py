@@ -115,7 +115,7 @@ def test_a_caregiver_acting_in_the_space_is_under_representatives_and_caregivers
     make_caregiver(demo, pid)
     assert actors.stranger.get(f"/espace/{pid}").status_code == 200
     others = table(history(actors.patient, pid, "?onglet=representants"))
-    assert f"{STRANGER_NAME} a ouvert l'espace santé" in others
+    assert f"{STRANGER_NAME} (aidant) a ouvert l'espace santé" in others  # TRC-1: recorded as a caregiver
     assert STRANGER_NAME not in table(history(actors.patient, pid, "?onglet=activites"))
     own_view = table(history(actors.stranger, pid, "?onglet=representants"))  # the caregiver reads it too
     assert "Vous a ouvert l'espace santé" in own_view
@@ -130,6 +130,13 @@ def test_a_parent_acting_in_a_childs_space_is_under_legal_representatives(demo: 
     assert parent.get(f"/espace/{child}").status_code == 200
     representatives = table(history(parent, child, "?onglet=representants"))
     assert "Vous a ouvert l'espace santé" in representatives
+    with demo.db.unit_of_work() as db:  # TRC-1: recorded as what the parent is in this space
+        kinds = set(
+            db.scalars(
+                select(AuditEntry.actor_kind).where(AuditEntry.chain == child, AuditEntry.action == "space.view")
+            )
+        )
+    assert kinds == {"representative"}
     mine = table(history(parent, child, "?onglet=activites"))
     assert f"{DEMO} a créé l'espace santé" in mine and "Vous" not in mine
 

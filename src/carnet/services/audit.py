@@ -11,9 +11,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from carnet.domain.actors import Actor
+from carnet.domain.actors import Actor, ActorKind
 from carnet.domain.audit_chain import GENESIS, ChainBreak, entry_hash, verify_chain
-from carnet.storage.tables import AuditEntry, AuditHead
+from carnet.storage.tables import AuditEntry, AuditHead, Caregiver, LegalRepresentative, Patient
 from carnet.storage.types import utcnow
 
 NO_PATIENT_CHAIN = "-"
@@ -24,6 +24,22 @@ class Recorded:
     chain: str
     seq: int
     hash: str
+
+
+def _acting_kind(db: Session, actor: Actor, patient_id: str | None) -> str:
+    """TRC-1: a person acting in someone else's space is recorded as what they are there — caregiver or
+    legal representative — not as a patient (a stranger's refused attempt stays "patient")."""
+    if actor.kind != ActorKind.PATIENT or not actor.patient_id or not patient_id or actor.patient_id == patient_id:
+        return str(actor.kind)
+    if db.get(Caregiver, (patient_id, actor.patient_id)) is not None:
+        return str(ActorKind.CAREGIVER)
+    patient = db.get(Patient, patient_id)
+    if patient is not None and (
+        patient.attached_to_id == actor.patient_id
+        or db.get(LegalRepresentative, (patient_id, actor.patient_id)) is not None
+    ):
+        return str(ActorKind.REPRESENTATIVE)
+    return str(actor.kind)
 
 
 def record(
@@ -56,7 +72,7 @@ def record(
         "chain": chain,
         "seq": seq,
         "at": utcnow(),
-        "actor_kind": str(actor.kind),
+        "actor_kind": _acting_kind(db, actor, patient_id),
         "actor_id": actor.id,
         "actor_label": actor.label,
         "action": action,
