@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -163,8 +164,9 @@ def csrf_of(page_html: str) -> str:
     return match.group(1)
 
 
-def log_in(client: TestClient, services: Services, login: str, password: str = DEMO_PASSWORD) -> None:
-    """The whole login journey through the pages: password, then the e-mailed code."""
+def log_in(client: TestClient, services: Services, login: str, password: str = DEMO_PASSWORD) -> Any:
+    """The whole login journey through the pages: password, then the e-mailed code; returns the last answer
+    (a redirect to where the person lands)."""
     page = client.get("/connexion")
     response = client.post(
         "/connexion", data={"identifiant": login, "mot_de_passe": password, "csrf_token": csrf_of(page.text)}
@@ -177,6 +179,7 @@ def log_in(client: TestClient, services: Services, login: str, password: str = D
         data={"code": last_code_for(services, email), "methode": "email", "csrf_token": csrf_of(page.text)},
     )
     assert response.status_code == 303, response.text
+    return response
 
 
 def text_of(response: object) -> str:

@@ -223,10 +223,14 @@ def test_the_second_parent_accepts_and_acts_in_the_childs_space_without_the_hidd
     assert "ne correspond pas" in text_of(refused) and "Lisandru" not in text_of(refused)
     assert stranger.get(f"/espace/{casanova.child_id}").status_code == 403
 
-    father = new_client()
-    anonymous = new_client().get(f"/famille/invitation?jeton={token}")
+    father = new_client()  # not logged in yet: the login brings him back to the invitation
+    anonymous = father.get(f"/famille/invitation?jeton={token}")
     assert anonymous.status_code == 200 and "connectez-vous à votre propre espace santé" in text_of(anonymous)
-    log_in(father, demo, FATHER)
+    login_link = re.search(r'href="(/connexion\?suite=[^"]+)"', text_of(anonymous))
+    assert login_link is not None and token not in login_link.group(1).split("suite=")[0]
+    assert father.get(login_link.group(1)).status_code == 200
+    landed = log_in(father, demo, FATHER)
+    assert landed.headers["location"] == f"/famille/invitation?jeton={token}"
     accepted = accept(father, token)
     assert accepted.status_code == 303 and accepted.headers["location"] == "/famille?message=invitation-acceptee"
     spaces = text_of(father.get("/famille?message=invitation-acceptee"))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pyotp
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -177,3 +179,16 @@ def test_totp_can_be_enabled_then_used_to_log_in(new_client: object, demo: Servi
         "/connexion/verification", data={"code": code, "methode": "totp", "csrf_token": csrf_of(page.text)}
     )
     assert replay.status_code == 400
+
+
+@pytest.mark.parametrize("suite", ["//evil.example/x", "https://evil.example/", "/connexion", "/\\evil.example"])
+def test_the_login_only_returns_to_a_page_of_this_site(demo: Services, new_client: Any, suite: str) -> None:
+    """After logging in, a person comes back to the local page they were sent from (an invitation link),
+    never to another site nor to the login pages."""
+    client = new_client()
+    client.get("/connexion", params={"suite": suite})
+    landed = log_in(client, demo, "marie-ange.santoni")
+    assert landed.headers["location"].startswith("/espace/")
+    client = new_client()
+    client.get("/connexion", params={"suite": "/famille"})
+    assert log_in(client, demo, "marie-ange.santoni").headers["location"] == "/famille"

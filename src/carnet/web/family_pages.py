@@ -271,8 +271,8 @@ def _invitation_page(
 def invitation(request: Request, services: ServicesDep, jeton: str = "") -> Response:
     with services.db.unit_of_work() as db:
         viewer = load_viewer(request, services, db, auth.FULL_STAGE)
-        if viewer is None:  # the login page does not bring people back: they reopen the link afterwards
-            return _invitation_page(request, services, None, None, login_needed=True)
+        if viewer is None:  # after logging in, the login pages bring the person back here
+            return _invitation_page(request, services, None, None, login_needed=True, token=jeton)
         request.state.viewer = viewer
         own = _own_space(db, viewer)
         try:

@@ -82,9 +82,34 @@ def index(request: Request, services: ServicesDep) -> Response:
     return RedirectResponse(_home_url(viewer) if viewer else "/connexion", status_code=303)
 
 
+RETURN_COOKIE = "carnet_suite"
+
+
+def safe_return(value: str | None) -> str | None:
+    """An address of this site to come back to after logging in (an e-mailed invitation link): a local
+    path only — no scheme, no host, no "//" — and never the login pages themselves."""
+    if not value or len(value) > 500 or not value.startswith("/") or value.startswith("//"):
+        return None
+    if "\\" in value or any(ord(c) < 32 for c in value) or value.startswith(("/connexion", "/deconnexion")):
+        return None
+    return value
+
+
 @router.get("/connexion", response_class=HTMLResponse)
-def login_page(request: Request, services: ServicesDep) -> Response:
-    return render(request, services, "login.html", title="Connexion")
+def login_page(request: Request, services: ServicesDep, suite: str = "") -> Response:
+    response = render(request, services, "login.html", title="Connexion")
+    back = safe_return(suite)
+    if back:  # kept for the two steps of the login, in a cookie the login pages only receive
+        response.set_cookie(
+            RETURN_COOKIE,
+            back,
+            max_age=900,
+            httponly=True,
+            secure=services.settings.https,
+            samesite="lax",
+            path="/connexion",
+        )
+    return response
 
 
 @router.post("/connexion", response_class=HTMLResponse)
@@ -188,8 +213,9 @@ def mfa_submit(
             email_hint=email_hint,
             error="Code incorrect ou expiré. Vérifiez les 6 chiffres ou demandez un nouveau code.",
         )
-    response = RedirectResponse(home, status_code=303)
+    response = RedirectResponse(safe_return(request.cookies.get(RETURN_COOKIE)) or home, status_code=303)
     _set_session_cookie(services, response, token)
+    response.delete_cookie(RETURN_COOKIE, path="/connexion")
     return response
 
 
