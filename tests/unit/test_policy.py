@@ -12,7 +12,8 @@ categories stand for the twelve: nothing reaches a document there, and it keeps 
 The expected decision comes from ``expected`` below, an oracle written from the specification (ACC-1..5,
 FAM-1..3, VLT-5..7, ENR-2/3/6) as small tables of "who may do what"; it never calls the policy's helpers
 (it reads the profession matrix as the data it is, from ``access_matrix.json``). Each case checks
-allowed/denied, a French reason, and for searches the scope (``Scope`` + categories + masked documents);
+allowed/denied, a French reason, for searches the scope (``Scope`` + categories + masked documents), for
+the history which entries (all of them, or the actor's own actions: TRC-2);
 each allowed search is also checked against the reads: a search lists exactly the documents a read of the
 same actor would give (no leak through listings, nothing hidden that may be read).
 
@@ -101,6 +102,9 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
         A.DOCUMENT_SEARCH: "always",  # scoped: their own documents, plus what their standing gives
         A.DOCUMENT_READ: "author_or_standing",  # VLT-5: the author always sees their document
         A.DOCUMENT_UPDATE: "author",  # VLT-7: the author replaces or withdraws their own document
+        # TRC-2 "the médecin traitant and the author see theirs": every professional reads a history — all
+        # of it as médecin traitant / administrator (not blocked), else their own actions (``history_scope``)
+        A.HISTORY_READ: "always",
     },
     "establishment": {  # VLT-2: feeds the space, finds and corrects what it sent; never reads more
         A.DOCUMENT_DEPOSIT: "always",
@@ -232,6 +236,8 @@ def expected(who: Who, status: str, facts: Facts, action: Action, doc: Doc | Non
         return DENY
     if doc is not None and not document_allows(who, action, doc):
         return DENY
+    if action == A.HISTORY_READ:
+        return history_scope(who, facts)
     if action != A.DOCUMENT_SEARCH:
         return Expect(True)
     return search_scope(who, facts)
@@ -262,6 +268,22 @@ def search_scope(who: Who, facts: Facts) -> Expect:
         return Expect(True, Scope.AUTHORED)
     categories, masked_too = rights
     return Expect(True, Scope.PROFESSIONAL, categories, masked_too)
+
+
+def history_scope(who: Who, facts: Facts) -> Expect:
+    """TRC-2: which entries of the history a reader gets. A professional: the whole history (``Scope.ALL``)
+    as médecin traitant or administrator the patient did not block — consent or an emergency give no wider
+    history — otherwise only the entries of their own actions (``Scope.OWN_ACTIONS``). Anyone else allowed
+    reads the whole history (scope ``None`` here: however the decision words it, never ``OWN_ACTIONS``)."""
+    if who.family != "professional":
+        return Expect(True)
+    return Expect(True, Scope.ALL if facts.administrator and not facts.blocked else Scope.OWN_ACTIONS)
+
+
+def history_scope_matches(decision: Decision, want: Expect) -> bool:
+    if want.scope is None:  # the whole history (the patient's, a representative's view …)
+        return decision.scope != Scope.OWN_ACTIONS
+    return decision.scope == want.scope
 
 
 def listed(decision: Decision, who: Who, doc: Doc) -> bool:
@@ -442,6 +464,9 @@ def run(rows: Iterable[Who], tally: Tally | None = None) -> Tally:
                         f"{who.name} / {status} / {toggles_of(facts)} / {action}{where}: "
                         f"attendu {'permis' if want.allowed else 'refusé'}, obtenu {got}"
                     )
+                elif want.allowed and action == A.HISTORY_READ:
+                    if not history_scope_matches(got, want):
+                        tally.fail(f"{who.name} / {status} / {toggles_of(facts)}: historique {got}, attendu {want}")
                 elif want.allowed and action == A.DOCUMENT_SEARCH:
                     search = got
                     if scope_of(got) != want:
@@ -593,6 +618,29 @@ def test_a_blocked_professional_deposits_but_reads_nothing_and_cannot_consent_fo
         refused = decide(PRO, SPACE, action, Resource("space"), blocked)
         assert not refused and "bloqué" in refused.reason
     assert decide(PRO, SPACE, Action.DOCUMENT_SEARCH, facts=blocked).scope == Scope.AUTHORED
+
+
+@pytest.mark.parametrize(
+    ("facts", "scope"),
+    [
+        (Facts(consent=True, administrator=True), Scope.ALL),  # the médecin traitant
+        (Facts(administrator=True), Scope.ALL),
+        (Facts(), Scope.OWN_ACTIONS),  # no standing: still their own actions
+        (Facts(consent=True), Scope.OWN_ACTIONS),
+        (Facts(emergency="bris_de_glace"), Scope.OWN_ACTIONS),
+        (Facts(emergency="samu", samu_regulator=True), Scope.OWN_ACTIONS),
+        (Facts(consent=True, administrator=True, blocked=True), Scope.OWN_ACTIONS),
+    ],
+)
+def test_the_medecin_traitant_reads_the_whole_history_other_professionals_their_own_actions(
+    facts: Facts, scope: Scope
+) -> None:
+    """TRC-2 "the médecin traitant and the author see theirs"; an establishment reads no history, and no
+    professional reports an entry (HISTORY_REPORT is the person's)."""
+    decision = decide(PRO, SPACE, Action.HISTORY_READ, Resource("history"), facts)
+    assert decision.allowed and decision.scope == scope, decision
+    assert not decide(PRO, SPACE, Action.HISTORY_REPORT, Resource("history"), facts)
+    assert not decide(LAB, SPACE, Action.HISTORY_READ, Resource("history"), facts)
 
 
 @pytest.mark.parametrize(

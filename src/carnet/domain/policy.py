@@ -88,12 +88,14 @@ class Facts:
 
 
 class Scope(StrEnum):
-    """Which documents a search may return, as decided by the policy (applied by the query)."""
+    """Which documents a search may return — or, for ``HISTORY_READ``, which entries of the history
+    may be read — as decided by the policy (applied by the query)."""
 
     PATIENT = "patient"  # the patient's own view: all but those still hidden from the patient
     AUTHORED = "authored"  # only documents the actor wrote
     REPRESENTATIVE = "representative"  # the patient's view minus INVISIBLE_REPRESENTANTS_LEGAUX
     PROFESSIONAL = "professional"  # what the actor wrote + the decision's categories (and masked ones if said)
+    OWN_ACTIONS = "own_actions"  # the history (TRC-2): only the entries of the actor's own actions in the space
     ALL = "all"
 
 
@@ -246,7 +248,9 @@ def rule_professional(
     """ACC-1..4 and VLT-2: professionals feed any open space (even when blocked) and read what they wrote;
     reading more takes consent (the profession's categories), an emergency access the patient allows
     (the profession's categories, masked documents if the patient allows that too) or the médecin traitant
-    / administrator status (everything, masked documents included). Blocking stops all reading."""
+    / administrator status (everything, masked documents included). Blocking stops all reading. The history
+    (TRC-2): the médecin traitant / administrator reads all of it, any other professional their own actions;
+    establishments do not read it."""
     if actor.kind not in {ActorKind.PROFESSIONAL, ActorKind.ESTABLISHMENT}:
         return None
     person = actor.kind == ActorKind.PROFESSIONAL
@@ -263,6 +267,16 @@ def rule_professional(
             who = "par le SAMU" if facts.samu_regulator else "des professionnels en urgence"
             return _deny("emergency_refused", f"La personne a refusé l'accès {who} à son espace santé.")
         return _allow("emergency_start", "Accès en urgence : la personne ne l'a pas refusé.")
+    if action == Action.HISTORY_READ:  # TRC-2 "the médecin traitant and the author see theirs"
+        if not person:
+            return _deny("establishment_no_history", "Un établissement ne consulte pas l'historique de l'espace santé.")
+        if facts.administrator and not facts.blocked:  # neither consent nor an emergency widens the history
+            return _allow("professional_history_all", "Médecin traitant ou administrateur de l'espace.", Scope.ALL)
+        return _allow(
+            "professional_history_own",
+            "Un professionnel consulte l'historique de ses propres actions.",
+            Scope.OWN_ACTIONS,
+        )
     authored = resource is not None and bool(resource.author_id) and resource.author_id in author_keys(actor)
     if action in {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE} and authored:
         return _allow("document_author", "L'auteur accède à son propre document.")

@@ -5,6 +5,11 @@ Tabs follow who acted: professionals and establishments; the person themselves (
 automatic work); legal representatives and caregivers (any other person acting in the space);
 synchronised services (apps). Reading the history and reporting an entry are decided by the policy
 (``HISTORY_READ``, ``HISTORY_REPORT``); a report is stored and recorded in the history itself.
+
+Professionals read a history too ("the médecin traitant and the author see theirs"): the policy's decision
+carries the scope this module applies — ``Scope.ALL`` (the médecin traitant / administrator: the whole
+history) or ``Scope.OWN_ACTIONS`` (any other professional: the entries of their own actions only). They
+never report an entry (``HISTORY_REPORT`` is the person's).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy import ColumnElement, String, and_, cast, false, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.domain.actors import Actor
-from carnet.domain.policy import Action, Resource, decide
+from carnet.domain.policy import Action, Resource, Scope, decide
 from carnet.domain.professions import profession_label
 from carnet.services import audit, vault
 from carnet.services.access import professional_name
@@ -150,6 +155,7 @@ TABS = {
     REPRESENTATIVES: "Représentants légaux et aidants",
     SERVICES: "Services synchronisés",
 }
+TABS_FOR_PROFESSIONALS = {**TABS, MINE: "Activités de la personne"}  # a professional reading the whole history
 KINDS = {
     "consultations": "Consultations",
     "depots": "Dépôts",
@@ -260,6 +266,7 @@ class HistoryView:
     emergencies: list[EmergencyLine]
     can_report: bool
     more: bool  # older entries exist beyond ``limit`` (narrow the period to see them)
+    own_actions: bool = False  # the policy gave the viewer only the entries of their own actions
 
 
 def _own_accounts(db: Session, patient_id: str) -> set[str]:
@@ -361,8 +368,14 @@ def _may(db: Session, actor: Actor, patient_id: str, action: Action, resource: R
     return decide(actor, patient_id, action, resource, facts_for(db, actor, patient_id)).allowed
 
 
-def emergencies(db: Session, patient_id: str, since: datetime) -> list[EmergencyLine]:
-    """Emergency accesses as the history recorded them (who, when, SAMU or break-the-glass, why)."""
+def _own_actions(actor: Actor) -> ColumnElement[bool]:
+    """The entries of the actor's own actions (``Scope.OWN_ACTIONS``): those recorded under their id."""
+    return AuditEntry.actor_id == actor.id if actor.id is not None else false()
+
+
+def emergencies(db: Session, patient_id: str, since: datetime, by: Actor | None = None) -> list[EmergencyLine]:
+    """Emergency accesses as the history recorded them (who, when, SAMU or break-the-glass, why); only
+    ``by``'s own when given (a professional who reads only their own actions)."""
     query = (
         select(AuditEntry)
         .where(
@@ -374,6 +387,8 @@ def emergencies(db: Session, patient_id: str, since: datetime) -> list[Emergency
         .order_by(AuditEntry.seq.desc())
         .limit(20)
     )
+    if by is not None:
+        query = query.where(_own_actions(by))
     lines = []
     for entry in db.scalars(query):
         details = entry.details if isinstance(entry.details, dict) else {}
@@ -400,11 +415,22 @@ def _unseen_documents(db: Session, actor: Actor, patient_id: str) -> set[str]:
 
 
 def history_view(db: Session, actor: Actor, patient_id: str, query: HistoryQuery | None = None) -> HistoryView:
-    """TRC-2: one tab of the history, filtered, with the emergency accesses on top whatever the tab."""
+    """TRC-2: one tab of the history, filtered, with the emergency accesses on top whatever the tab.
+
+    The policy decides who reads it and which entries (the decision's scope, applied here as the vault
+    applies a search's): the person, their legal representatives and caregivers, the médecin traitant or
+    an administrator (``Scope.ALL``) read the whole history — minus what concerns documents they may not
+    see; any other professional (``Scope.OWN_ACTIONS``) reads only the entries recorded under their own
+    id: what they did in the portal (look-ups, refused attempts, deposits, consultations). Actions of their
+    software are recorded under the API client's id, so they are not among them.
+    """
     query = query or HistoryQuery()
-    guard(db, actor, patient_id, Action.HISTORY_READ, Resource("history"))
+    decision = guard(db, actor, patient_id, Action.HISTORY_READ, Resource("history"))
+    own_actions = decision.scope == Scope.OWN_ACTIONS
     own = _own_accounts(db, patient_id)
     select_entries = select(AuditEntry).where(AuditEntry.chain == patient_id)
+    if own_actions:
+        select_entries = select_entries.where(_own_actions(actor))
     for condition in (_tab_condition(query.tab, own), _kind_condition(query.kind)):
         if condition is not None:
             select_entries = select_entries.where(condition)
@@ -422,14 +448,15 @@ def history_view(db: Session, actor: Actor, patient_id: str, query: HistoryQuery
     entries = entries[: query.limit]
     reported = _reported_ids(db, patient_id, [entry.id for entry in entries])
     lines = [describe(entry, actor, own, entry.id in reported) for entry in entries]
-    urgent = emergencies(db, patient_id, utcnow() - EMERGENCY_SHOWN_FOR)
+    urgent = emergencies(db, patient_id, utcnow() - EMERGENCY_SHOWN_FOR, actor if own_actions else None)
     can_report = _may(db, actor, patient_id, Action.HISTORY_REPORT, Resource("history"))
     audit.record(db, actor, str(Action.HISTORY_READ), patient_id=patient_id, resource_type="history")
-    return HistoryView(lines, urgent, can_report, more)
+    return HistoryView(lines, urgent, can_report, more, own_actions)
 
 
 def read_history(db: Session, actor: Actor, patient_id: str, limit: int = LIMIT) -> list[HistoryLine]:
-    """The whole history, most recent first (every tab)."""
+    """The history the policy lets ``actor`` read, most recent first (every tab): the whole of it, or a
+    professional's own actions (see ``history_view``)."""
     return history_view(db, actor, patient_id, HistoryQuery(limit=limit)).lines
 
 
@@ -487,8 +514,10 @@ class Alert:
 
 def alerts(db: Session, actor: Actor, patient_id: str, now: datetime | None = None) -> list[Alert]:
     """TRC-3 in the portal: emergency accesses and first consultations by professionals of the last 30 days.
-    Shown to whoever may read the history (the policy decides; nothing is recorded for the others)."""
-    if not _may(db, actor, patient_id, Action.HISTORY_READ, Resource("history")):
+    Shown to whoever may read the whole history (the policy decides; nothing is recorded for the others) —
+    not to a professional who may read only their own actions."""
+    decision = decide(actor, patient_id, Action.HISTORY_READ, Resource("history"), facts_for(db, actor, patient_id))
+    if not decision.allowed or decision.scope == Scope.OWN_ACTIONS:
         return []
     since = (now or utcnow()) - ALERTS_FOR
     found: list[Alert] = []

@@ -1,6 +1,7 @@
 """The professional's side of the portal (ACC-1..4): home, finding a patient by INS and identity traits,
 the TD0.2 status of their space (oral consent, emergency access), the professional document view
-(search, consultation, deposit).
+(search, consultation, deposit), and the history of the space (TRC-2: all of it for the médecin traitant,
+their own actions for the others).
 
 Nothing here decides access: ``pro_view`` / ``access`` / ``vault`` ask the policy through the hall. A
 professional learns a patient's name only on the pages the policy lets them open. The address carries
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
@@ -25,13 +26,13 @@ from carnet.domain import documents as rules
 from carnet.domain.actors import ActorKind
 from carnet.domain.identifiers import IdentifierError, parse_nir
 from carnet.domain.professions import profession_label
-from carnet.services import access, auth, pro_view, vault
+from carnet.services import access, auth, history, pro_view, vault
 from carnet.services.context import Services
 from carnet.services.hall import AccessDenied
 from carnet.services.opposition import FormError, parse_birth_date
 from carnet.storage.tables import Document, Professional
 from carnet.web.deps import ServicesDep, Viewer, csrf_protect, load_viewer
-from carnet.web.portal import _home_url, render, require_viewer
+from carnet.web.portal import _history_day, _home_url, _paris_midnight, render, require_viewer
 from carnet.web.vault_pages import (
     ACCEPT,
     NO_PREVIEW,
@@ -569,4 +570,66 @@ def document_download(request: Request, services: ServicesDep, patient_id: str, 
         body,
         media_type=mime,
         headers={"Content-Disposition": f'attachment; filename="{safe_filename(document.title, mime)}"'},
+    )
+
+
+# ------------------------------------------------------------------ the history of the space (TRC-2)
+
+
+@router.get("/pro/patients/{patient_id}/historique", response_class=HTMLResponse)
+def patient_history(
+    request: Request,
+    services: ServicesDep,
+    patient_id: str,
+    onglet: Annotated[str, Query(max_length=20)] = history.ALL,
+    du: Annotated[str, Query(max_length=10)] = "",
+    au: Annotated[str, Query(max_length=10)] = "",
+    kind_filter: Annotated[str, Query(alias="type", max_length=20)] = "",
+) -> Response:
+    """TRC-2 "the médecin traitant and the author see theirs": the history of the space as the policy lets
+    this professional read it — all of it (médecin traitant, administrator), or only their own actions
+    (anyone else, even without access to the documents). Reading it is itself recorded."""
+    tab = onglet if onglet in history.TABS else history.ALL
+    kind = kind_filter if kind_filter in history.KINDS else ""
+    errors: list[str] = []
+    day_from = _history_day(du, "du", errors)
+    day_to = _history_day(au, "au", errors)
+    if day_from and day_to and day_to < day_from:
+        errors.append("La fin de la période est avant son début : vérifiez les dates.")
+    with services.db.unit_of_work() as db:
+        viewer = _professional(request, services, db)
+        try:
+            status = pro_view.status_of(db, viewer.actor, patient_id)
+            view = history.history_view(
+                db,
+                viewer.actor,
+                patient_id,
+                history.HistoryQuery(
+                    tab=tab,
+                    kind=kind,
+                    date_from=_paris_midnight(day_from) if day_from and not errors else None,
+                    date_to=_paris_midnight(day_to + timedelta(days=1)) if day_to and not errors else None,
+                ),
+            )
+        except AccessDenied as exc:
+            return _refused(request, services, viewer, exc.decision.reason)
+        pro = db.get(Professional, viewer.actor.professional_id)
+    filters = {"du": du.strip(), "au": au.strip(), "type": kind}
+    heading = "Mes actions dans cet espace" if view.own_actions else "Historique de l'espace"
+    return render(
+        request,
+        services,
+        "pro_history.html",
+        status_code=400 if errors else 200,
+        title=heading,
+        viewer=viewer,
+        view=view,
+        lines=view.lines,
+        tab=history.ALL if view.own_actions else tab,
+        tabs={} if view.own_actions else history.TABS_FOR_PROFESSIONALS,
+        kinds=history.KINDS,
+        filters=filters,
+        filter_query=urlencode({k: v for k, v in filters.items() if v}),
+        errors=errors,
+        **_patient_context(status, pro),
     )

@@ -1,5 +1,6 @@
 """The professional's side in a real Chromium: Dr Ferracci logs in, finds Marie-Ange by INS and identity
-traits, opens her documents, searches a word and opens a document — axe-core on every page, no CSP refusal."""
+traits, opens her documents, searches a word, opens a document and the history of the space — axe-core on
+every page, no CSP refusal."""
 
 from __future__ import annotations
 
@@ -78,6 +79,11 @@ def test_a_doctor_finds_a_patient_and_reads_her_documents(
     assert source and source.endswith("/apercu")
     preview = page.request.get(source)
     assert preview.status == 200 and preview.headers["content-type"] == "application/pdf"
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Historique", exact=True).click()  # TRC-2: the médecin traitant's history
+    expect(page.get_by_role("heading", name="Historique de l'espace", level=1)).to_be_visible()
+    expect(page.get_by_role("cell", name="a consulté la liste des documents", exact=True).first).to_be_visible()
     assert_accessible(page)
 
     assert_no_csp_refusal(page_problems)
