@@ -309,7 +309,7 @@ def test_others_cannot_report_nor_read_the_history(actors: Actors, demo: Service
         if who == "stranger":
             refused.append(response)
             continue
-        # A professional is sent to the professional view, which holds no history (ACC-1).
+        # A professional is sent to the professional view; the patient's history page is not theirs (TRC-2).
         assert response.status_code == 303, url
         assert response.headers["location"] == f"/pro/patients/{pid}/documents"
         assert "SANTONI" not in response.text and GP not in response.text
