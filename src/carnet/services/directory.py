@@ -56,6 +56,7 @@ from carnet.domain.directory import (
 from carnet.domain.identifiers import IdentifierError, validate_rpps
 from carnet.domain.registry import HeaderError, RowError
 from carnet.services import audit
+from carnet.services.registry import unreadable
 from carnet.storage.db import Database
 from carnet.storage.tables import Professional
 from carnet.storage.types import utcnow
@@ -199,15 +200,7 @@ class _FileFacts:
 
 
 def _unreadable(path: Path, exc: OSError) -> DirectoryFileError:
-    if isinstance(exc, FileNotFoundError):
-        why = "il n'existe pas"
-    elif isinstance(exc, IsADirectoryError):
-        why = "c'est un dossier, pas un fichier"
-    elif isinstance(exc, PermissionError):
-        why = "accès refusé"
-    else:
-        why = exc.strerror or type(exc).__name__
-    return DirectoryFileError(f"Impossible de lire le fichier « {path} » : {why}.")
+    return DirectoryFileError(unreadable(path, exc))
 
 
 def _inspect(path: Path) -> _FileFacts:

@@ -671,16 +671,9 @@ def _come_of_age(services: Services, db: Session, system: Actor, young: Patient,
 
 
 def _offer_activation(services: Services, db: Session, young: Patient, now: datetime) -> bool:
-    """A new activation code by post, through the activation service's « new code » path.
-
-    ``activation.request_new_code`` cannot serve here as it is (it needs the NIR and birth date typed by
-    the person, and only renews the unused code of a space not yet open); the refactoring asked of
-    activation.py exposes that path as ``renew_code``. Until it exists, the need is recorded in the history.
-    """
-    renew = getattr(activation, "renew_code", None)
-    if renew is None:
-        return False
-    return bool(renew(services, db, young, by_letter=True, now=now))
+    """A new activation code by post (ENR-4's « new code » path); False when the person was never invited
+    (no invitation to renew): the history then says the code is still to be sent."""
+    return activation.renew_code(services, db, young, by_letter=True, now=now)
 
 
 # --- TRC-3 for caregivers -----------------------------------------------------------------------------

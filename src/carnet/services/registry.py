@@ -159,7 +159,8 @@ class _FileFacts:
     delimiter: str
 
 
-def _unreadable(path: Path, exc: OSError) -> RegistryFileError:
+def unreadable(path: Path, exc: OSError) -> str:
+    """Why a file given on the command line cannot be read, in French (shared by the directory import)."""
     if isinstance(exc, FileNotFoundError):
         why = "il n'existe pas"
     elif isinstance(exc, IsADirectoryError):
@@ -168,7 +169,11 @@ def _unreadable(path: Path, exc: OSError) -> RegistryFileError:
         why = "accès refusé"
     else:
         why = exc.strerror or type(exc).__name__
-    return RegistryFileError(f"Impossible de lire le fichier « {path} » : {why}.")
+    return f"Impossible de lire le fichier « {path} » : {why}."
+
+
+def _unreadable(path: Path, exc: OSError) -> RegistryFileError:
+    return RegistryFileError(unreadable(path, exc))
 
 
 def _inspect(path: Path) -> _FileFacts:
