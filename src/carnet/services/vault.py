@@ -234,11 +234,9 @@ def _text_filter(data_key: bytes, patient_id: str, text: str) -> Select[Any] | N
     )
 
 
-def search(services: Services, db: Session, actor: Actor, patient_id: str, filters: SearchFilters) -> Page:
-    """Documents of a patient the actor may see, newest first (VLT-4); the policy sets the scope."""
-    decision = guard(db, actor, patient_id, Action.DOCUMENT_SEARCH, Resource("documents"))
-    where = [Document.patient_id == patient_id, Document.status.in_(filters.statuses)]
-    now = utcnow()
+def _scope(db: Session, actor: Actor, patient_id: str, decision: Decision) -> list[Any]:
+    """The conditions the policy's decision puts on a search of this space (its scope, applied as is)."""
+    where: list[Any] = []
     authored = Document.author_id.in_(author_keys(actor) or {"-"})
     if decision.scope == Scope.AUTHORED:
         where.append(authored)
@@ -251,6 +249,7 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
         if seen:
             where.append(or_(authored, and_(*seen)))
     elif decision.scope in {Scope.PATIENT, Scope.REPRESENTATIVE}:
+        now = utcnow()
         where.append((Document.reveal_at.is_(None)) | (Document.reveal_at <= now))
         if decision.scope == Scope.REPRESENTATIVE:
             labelled = cast(Document.confidentiality, String).like("%INVISIBLE_REPRESENTANTS_LEGAUX%")
@@ -259,6 +258,44 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
                 where.append(Document.id.not_in(hidden))
     elif decision.scope != Scope.ALL:
         raise AccessDenied(decision)
+    return where
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many current documents the actor sees, in all, per category and per folder (VLT-1)."""
+
+    total: int
+    categories: dict[str, int]
+    folders: dict[str, int]
+
+
+def counts(db: Session, actor: Actor, patient_id: str) -> Counts:
+    """One grouped query over what the actor's search would list (same decision, same scope)."""
+    decision = guard(db, actor, patient_id, Action.DOCUMENT_SEARCH, Resource("documents"))
+    where = [Document.patient_id == patient_id, Document.status == "current", *_scope(db, actor, patient_id, decision)]
+    rows = db.execute(
+        select(Document.category, Document.folder_id, func.count())
+        .where(*where)
+        .group_by(Document.category, Document.folder_id)
+    ).all()
+    categories: dict[str, int] = {}
+    folders: dict[str, int] = {}
+    for category, folder_id, count in rows:
+        categories[category] = categories.get(category, 0) + count
+        if folder_id:
+            folders[folder_id] = folders.get(folder_id, 0) + count
+    return Counts(sum(categories.values()), categories, folders)
+
+
+def search(services: Services, db: Session, actor: Actor, patient_id: str, filters: SearchFilters) -> Page:
+    """Documents of a patient the actor may see, newest first (VLT-4); the policy sets the scope."""
+    decision = guard(db, actor, patient_id, Action.DOCUMENT_SEARCH, Resource("documents"))
+    where = [
+        Document.patient_id == patient_id,
+        Document.status.in_(filters.statuses),
+        *_scope(db, actor, patient_id, decision),
+    ]
     if filters.category:
         where.append(Document.category == filters.category)
     if filters.class_or_category:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import PurePosixPath
@@ -37,7 +36,6 @@ router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 PARIS = ZoneInfo("Europe/Paris")
 PER_PAGE = 20
-EVERYTHING = 100_000  # one policy-scoped search gives the counts of the side navigation
 FOLDER_NAME_MAX = 100
 ACCEPT = ",".join(ext for extensions in rules.UPLOAD_TYPES.values() for ext in extensions)
 MIME_OF_EXTENSION = {ext: mime for mime, extensions in rules.UPLOAD_TYPES.items() for ext in extensions}
@@ -140,15 +138,12 @@ def _list_page(
     errors = [error] if error else []
     with services.db.unit_of_work() as db:
         viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        everything = vault.search(services, db, viewer.actor, patient_id, vault.SearchFilters(limit=EVERYTHING))
+        counts = vault.counts(db, viewer.actor, patient_id)
         folders = _folders(db, patient_id)
         if query.dossier not in {f.id for f in folders}:
             query = replace(query, dossier="")
         filters = _filters(query, errors)
-        if query.filtered:
-            page = vault.search(services, db, viewer.actor, patient_id, filters)
-        else:
-            page = vault.Page(everything.documents[filters.offset : filters.offset + PER_PAGE], everything.total)
+        page = vault.search(services, db, viewer.actor, patient_id, filters)
         pages = max(1, math.ceil(page.total / PER_PAGE))
         if query.page > pages:  # past the end (documents were deleted): show the last page
             query = replace(query, page=pages)
@@ -167,9 +162,9 @@ def _list_page(
         docs_url=_base(patient_id),
         query=query,
         categories=categories,
-        category_counts=Counter(d.category for d in everything.documents),
-        folder_counts=Counter(d.folder_id for d in everything.documents if d.folder_id),
-        total_all=everything.total,
+        category_counts=counts.categories,
+        folder_counts=counts.folders,
+        total_all=counts.total,
         folders=folders,
         folder_names={f.id: f.name for f in folders},
         documents=page.documents,
