@@ -188,9 +188,9 @@ def run(env: dict[str, str], *args: str) -> tuple[str, float, float, float]:
 def populate(database_url: str, people: int, email_share: float) -> tuple[int, int]:
     from sqlalchemy import insert
 
-    from carnet.domain.identifiers import nir_from_body
+    from carnet.people.model.identifiers import nir_from_body
+    from carnet.people.tables import Patient
     from carnet.storage.db import Database
-    from carnet.storage.tables import Patient
 
     db = Database(database_url)
     emails = 0

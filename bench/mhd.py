@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from carnet.domain.identifiers import nir_from_body  # noqa: E402
+from carnet.people.model.identifiers import nir_from_body  # noqa: E402
 from tests.support.documents import document_entry, make_pdf, provide_bundle  # noqa: E402
 
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
@@ -65,11 +65,11 @@ def populate(env: dict[str, str], patients: int, documents: int) -> tuple[str, l
     """Demo data + many patients (bulk SQL) + one patient with many small documents (through the vault)."""
     carnet(env, "demo")
     os.environ.update(env)
+    from carnet.bootstrap import build_services
     from carnet.config import Settings
-    from carnet.domain.actors import Actor, ActorKind
-    from carnet.services import vault
-    from carnet.services.context import build_services
-    from carnet.storage.tables import Establishment, Patient
+    from carnet.hall.actors import Actor, ActorKind
+    from carnet.people.tables import Establishment, Patient
+    from carnet.vault.service import documents as vault
 
     services = build_services(Settings())
     rows = []

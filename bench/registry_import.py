@@ -44,8 +44,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from carnet.domain.identifiers import nir_from_body  # noqa: E402
-from carnet.domain.registry import COLUMNS  # noqa: E402
+from carnet.enrolment.model.registry import COLUMNS  # noqa: E402
+from carnet.people.model.identifiers import nir_from_body  # noqa: E402
 
 SURNAMES = [
     "Santoni",
@@ -315,9 +315,9 @@ def profile(env: dict[str, str], csv_path: Path, rows: int, work: Path) -> None:
     """In-process import of the first ``rows`` rows under cProfile, plus a parse-only timing."""
     from sqlalchemy import text
 
-    from carnet.domain.actors import Actor
-    from carnet.domain.registry import parse_row
-    from carnet.services.registry import import_registry
+    from carnet.enrolment.model.registry import parse_row
+    from carnet.enrolment.service.registry import import_registry
+    from carnet.hall.actors import Actor
     from carnet.storage.db import Database
     from carnet.storage.migrate import upgrade
 

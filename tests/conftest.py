@@ -22,11 +22,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from carnet.bootstrap import Services, build_services
 from carnet.config import Settings
-from carnet.services.context import Services, build_services
-from carnet.services.demo import DEMO_PASSWORD, load_demo
+from carnet.demo import DEMO_PASSWORD, load_demo
+from carnet.schema import metadata
 from carnet.storage.migrate import upgrade
-from carnet.storage.tables import Base
 from carnet.web.app import create_app
 
 PG_ADMIN_URL = os.environ.get("CARNET_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -80,7 +80,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 def empty_tables(services: Services) -> None:
-    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    tables = [table.name for table in reversed(metadata.sorted_tables)]
     with services.db.engine.begin() as conn:
         if services.db.is_sqlite:
             for table in tables:
@@ -185,3 +185,7 @@ def log_in(client: TestClient, services: Services, login: str, password: str = D
 def text_of(response: object) -> str:
     """The page as a person reads it (HTML entities decoded)."""
     return html.unescape(response.text)  # type: ignore[attr-defined]
+
+
+# The actors of every protected page (patient, authorised professional, strangers) for every test folder.
+from tests.support.actors import actors, feeders  # noqa: E402, F401

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.orm import Session
 
-    from carnet.domain.actors import Actor
-    from carnet.services.context import Services
+    from carnet.bootstrap import Services
+    from carnet.hall.actors import Actor
 
 app = typer.Typer(
     help="Carnet — espace numérique de santé. Toutes les commandes lisent les variables CARNET_* "
@@ -39,7 +39,7 @@ def _logging(settings: Settings) -> None:
 @app.command()
 def migrate() -> None:
     """Crée ou met à jour le schéma de la base (migrations Alembic)."""
-    from carnet.services.context import build_services
+    from carnet.bootstrap import build_services
     from carnet.storage.migrate import upgrade
 
     settings = _settings()
@@ -51,8 +51,8 @@ def migrate() -> None:
 @app.command()
 def demo() -> None:
     """Charge les données de démonstration (Corse) — sans effet si elles existent déjà."""
-    from carnet.services.context import build_services
-    from carnet.services.demo import DEMO_PASSWORD, load_demo
+    from carnet.bootstrap import build_services
+    from carnet.demo import DEMO_PASSWORD, load_demo
     from carnet.storage.migrate import upgrade
 
     settings = _settings()
@@ -76,8 +76,8 @@ def serve(
     """Lance le portail, l'API et FHIR (et les tâches de fond sur l'installation embarquée)."""
     import uvicorn
 
+    from carnet.bootstrap import build_services
     from carnet.jobs.runner import JobRunner
-    from carnet.services.context import build_services
     from carnet.storage.migrate import upgrade
 
     settings = _settings()
@@ -118,7 +118,7 @@ def serve(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Vérifie l'intégrité de toutes les chaînes du journal d'audit (code de sortie 1 si altéré)."""
-    from carnet.services import audit
+    from carnet.hall import audit
     from carnet.storage.db import Database
 
     settings = _settings()
@@ -140,8 +140,8 @@ app.add_typer(keys_app, name="keys")
 @keys_app.command("rotate")
 def keys_rotate(batch_size: int = typer.Option(500, min=1, help="Clés re-chiffrées par transaction")) -> None:
     """Renouvelle la clé maîtresse sans interruption de service (relancer la commande reprend une rotation)."""
-    from carnet.services.keyring import Keyring, rotate_master_key
     from carnet.storage.db import Database
+    from carnet.storage.keyring import Keyring, rotate_master_key
 
     settings = _settings()
     db = Database(settings.resolved_database_url)
@@ -171,8 +171,8 @@ def clients_create(
     """Crée un client OAuth 2 (client credentials) et affiche client_id et client_secret en JSON."""
     import json
 
-    from carnet.domain.identifiers import IdentifierError
-    from carnet.services.clients import ClientError, create_client
+    from carnet.identity.service.clients import ClientError, create_client
+    from carnet.people.model.identifiers import IdentifierError
     from carnet.storage.db import Database
 
     settings = _settings()
@@ -205,8 +205,8 @@ def registry_import(
     import getpass
     from pathlib import Path
 
-    from carnet.domain.actors import Actor, ActorKind
-    from carnet.services.registry import RegistryFileError, import_registry
+    from carnet.enrolment.service.registry import RegistryFileError, import_registry
+    from carnet.hall.actors import Actor, ActorKind
     from carnet.storage.db import Database
     from carnet.storage.migrate import upgrade
 
@@ -271,8 +271,8 @@ def _operator_services() -> tuple[Services, Actor]:
     """Services and the CLI operator actor (the schema is brought up to date on the embedded default)."""
     import getpass
 
-    from carnet.domain.actors import Actor, ActorKind
-    from carnet.services.context import build_services
+    from carnet.bootstrap import build_services
+    from carnet.hall.actors import Actor, ActorKind
     from carnet.storage.migrate import upgrade
 
     settings = _settings()
@@ -289,8 +289,8 @@ def _operator_services() -> tuple[Services, Actor]:
 def _send_all(services: Services, connections: int, processes: int = 1) -> None:
     from sqlalchemy import func, select
 
-    from carnet.services import campaigns
-    from carnet.storage.tables import Invitation
+    from carnet.enrolment.service import campaigns
+    from carnet.enrolment.tables import Invitation
 
     with services.db.unit_of_work() as db:
         waiting = db.scalar(
@@ -320,7 +320,7 @@ def campaign_start(
     processes: int = typer.Option(1, "--processus", min=1, max=16, help="Processus d'envoi (un par cœur)"),
 ) -> None:
     """Lance une campagne : invite chaque personne enregistrée et pas encore invitée de ces départements."""
-    from carnet.services import campaigns
+    from carnet.enrolment.service import campaigns
 
     services, actor = _operator_services()
     try:
@@ -360,7 +360,7 @@ def campaign_letters(
     batch_size: int = typer.Option(1000, "--par-lot", min=1, max=10000, help="Courriers par fichier PDF"),
 ) -> None:
     """Produit les courriers en attente de la campagne : un PDF par lot, à remettre à l'imprimeur."""
-    from carnet.services import campaigns
+    from carnet.enrolment.service import campaigns
 
     services, actor = _operator_services()
     try:
@@ -378,7 +378,7 @@ def campaign_letters(
 @spaces_app.command("open")
 def spaces_open(ins: str = typer.Argument(..., metavar="INS", help="Matricule INS (NIR, 15 caractères)")) -> None:
     """Ouvre aussitôt l'espace d'une personne enregistrée, sans attendre la fin des 6 semaines (journalisé)."""
-    from carnet.services import campaigns
+    from carnet.enrolment.service import campaigns
 
     services, actor = _operator_services()
     try:
@@ -415,8 +415,8 @@ def professionals_add(
     ),
 ) -> None:
     """Ajoute un professionnel à l'annuaire, ou le met à jour si son RPPS y est déjà (journalisé)."""
-    from carnet.domain.professions import profession_label
-    from carnet.services.directory import DirectoryError, add_professional
+    from carnet.access.service.directory import DirectoryError, add_professional
+    from carnet.people.model.professions import profession_label
 
     services, actor = _operator_services()
     try:
@@ -451,7 +451,7 @@ def professionals_import(
     """Importe ou met à jour l'annuaire depuis l'extraction de l'Annuaire Santé (sortie 1 : lignes rejetées)."""
     from pathlib import Path
 
-    from carnet.services.directory import DirectoryFileError, import_directory
+    from carnet.access.service.directory import DirectoryFileError, import_directory
 
     services, actor = _operator_services()
     path = Path(file)
@@ -500,7 +500,7 @@ app.add_typer(teams_app, name="teams")
 
 def _teams_run(work: Callable[[Session, Actor], str]) -> None:
     """Run one change (or listing) in a transaction as the CLI operator; French error, exit 1."""
-    from carnet.services.care_teams import CareTeamError
+    from carnet.access.service.care_teams import CareTeamError
 
     services, actor = _operator_services()
     try:
@@ -520,7 +520,7 @@ def teams_create(
     finess: str = typer.Option(..., "--finess", help="FINESS de l'établissement (déjà connu de Carnet)"),
 ) -> None:
     """Crée une équipe de soins et affiche son identifiant seul (journalisé)."""
-    from carnet.services import care_teams
+    from carnet.access.service import care_teams
 
     def work(db: Session, actor: Actor) -> str:
         team = care_teams.create(db, actor, nom, finess)
@@ -537,7 +537,7 @@ def teams_add_member(
 ) -> None:
     """Ajoute un professionnel de l'annuaire à l'équipe : il lit aussitôt les espaces qui ont autorisé
     l'équipe (journalisé)."""
-    from carnet.services import care_teams
+    from carnet.access.service import care_teams
 
     def work(db: Session, actor: Actor) -> str:
         pro, added = care_teams.add_member(db, actor, team_id, rpps)
@@ -553,7 +553,7 @@ def teams_remove_member(
     rpps: str = typer.Option(..., "--rpps", help="RPPS du professionnel"),
 ) -> None:
     """Retire un professionnel de l'équipe : son accès par l'équipe cesse aussitôt (journalisé)."""
-    from carnet.services import care_teams
+    from carnet.access.service import care_teams
 
     def work(db: Session, actor: Actor) -> str:
         pro = care_teams.remove_member(db, actor, team_id, rpps)
@@ -567,7 +567,7 @@ def teams_list(
     finess: str | None = typer.Option(None, "--finess", help="Seulement les équipes de cet établissement"),
 ) -> None:
     """Liste les équipes de soins et leurs membres."""
-    from carnet.services import care_teams
+    from carnet.access.service import care_teams
 
     def work(db: Session, actor: Actor) -> str:
         teams = care_teams.list_teams(db, finess)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 from email.message import EmailMessage
 
-from carnet.domain import activation_codes as codes
-from carnet.domain.identifiers import nir_from_body
-from carnet.services.context import Services
-from carnet.storage.tables import Patient
+from carnet.bootstrap import Services
+from carnet.enrolment.model import activation_codes as codes
+from carnet.people.model.identifiers import nir_from_body
+from carnet.people.tables import Patient
 
 CODE_PATTERN = re.compile(r"\b([2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4})\b")
 

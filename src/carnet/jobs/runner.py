@@ -9,8 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from carnet.services import access, auth, campaigns, family, lifecycle, notifications, vault
-from carnet.services.context import Services
+from carnet.access.service import grants as access
+from carnet.bootstrap import Services
+from carnet.enrolment.service import campaigns, lifecycle
+from carnet.family import service as family
+from carnet.identity.service import auth
+from carnet.vault.service import documents as vault
+from carnet.vault.service import notifications
 
 log = logging.getLogger("carnet.jobs")
 CAMPAIGN_SECONDS_PER_TICK = 10.0

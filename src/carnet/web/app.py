@@ -14,26 +14,22 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from carnet.access import fhir as fhir_access
+from carnet.access.pages import patient as access_pages
+from carnet.access.pages import pro as pro_pages
+from carnet.bootstrap import Services, build_services
 from carnet.config import Settings
-from carnet.services.context import Services, build_services
-from carnet.services.hall import AccessDenied
-from carnet.web import (
-    access_pages,
-    activation,
-    api,
-    family_pages,
-    fhir,
-    fhir_access,
-    lifecycle_pages,
-    mhd,
-    oauth,
-    operator_pages,
-    opposition_pages,
-    portal,
-    pro_pages,
-    security,
-    vault_pages,
-)
+from carnet.enrolment.pages import activation
+from carnet.enrolment.pages import lifecycle as lifecycle_pages
+from carnet.enrolment.pages import operator as operator_pages
+from carnet.enrolment.pages import opposition as opposition_pages
+from carnet.family import pages as family_pages
+from carnet.fhir import base as fhir
+from carnet.hall.guard import AccessDenied
+from carnet.identity import api as oauth
+from carnet.vault import fhir as mhd
+from carnet.vault import pages as vault_pages
+from carnet.web import api, portal, security
 from carnet.web.deps import LoginRequired, template_context
 
 HERE = Path(__file__).parent

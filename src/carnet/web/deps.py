@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from carnet.domain.actors import Actor
-from carnet.services import auth
-from carnet.services.context import Services
-from carnet.storage.tables import Account
+from carnet.bootstrap import Services
+from carnet.hall.actors import Actor
+from carnet.identity.service import auth
+from carnet.people.tables import Account
 from carnet.web.security import CSRF_FIELD, UNSAFE_METHODS, check_csrf, csrf_token_for
 
 

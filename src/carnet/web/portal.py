@@ -13,12 +13,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from carnet.domain.actors import ActorKind
-from carnet.domain.policy import Action, Resource
-from carnet.services import audit, auth, history, people, preferences
-from carnet.services.context import Services
-from carnet.services.hall import guard
-from carnet.storage.tables import Patient
+from carnet.bootstrap import Services
+from carnet.hall import audit
+from carnet.hall.actors import ActorKind
+from carnet.hall.guard import guard
+from carnet.hall.policy import Action, Resource
+from carnet.history import service as history
+from carnet.identity.service import auth
+from carnet.people.service import lookup as people
+from carnet.people.service import preferences
+from carnet.people.tables import Patient
 from carnet.web.deps import (
     LoginRequired,
     ServicesDep,

@@ -11,7 +11,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from carnet.services.context import Services
+from carnet.bootstrap import Services
 
 log = logging.getLogger("carnet.http")
 CSRF_COOKIE = "carnet_csrf"

@@ -1,0 +1,255 @@
+"""Demo data set in Corsica (idempotent): patients in Ajaccio (2A) and Bastia (2B),
+a general practitioner, a pharmacist, a dentist and a hospital lab."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carnet.access.tables import AccessGrant
+from carnet.bootstrap import Services
+from carnet.hall import audit
+from carnet.hall.actors import Actor
+from carnet.identity.service.auth import hash_password
+from carnet.people.model.identifiers import nir_from_body, validate_finess, validate_rpps
+from carnet.people.model.professions import profession_label
+from carnet.people.tables import Account, Establishment, Patient, Professional
+
+DEMO_PASSWORD = "Carnet-Demo-2026!"  # noqa: S105 — published demo credential, demo data only
+
+
+OPERATOR_LOGIN = "operateur.cpam"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    login: str
+    who: str
+    kind: str
+
+
+PATIENTS = [
+    # body (13), birth name, first names, birth date, sex, INSEE birth place, commune, CP, dépt, address, login
+    (
+        "285032A004117",
+        "SANTONI",
+        "Marie-Ange",
+        date(1985, 3, 14),
+        "F",
+        "2A004",
+        "Ajaccio",
+        "20000",
+        "2A",
+        "8 cours Grandval",
+        "marie-ange.santoni",
+        "adulte",
+    ),
+    (
+        "148072B033045",
+        "LUCIANI",
+        "Pierre-Paul",
+        date(1948, 7, 2),
+        "M",
+        "2B033",
+        "Bastia",
+        "20200",
+        "2B",
+        "14 boulevard Paoli",
+        "pierre-paul.luciani",
+        "senior",
+    ),
+    (
+        "290112B033208",
+        "CASANOVA",
+        "Laetitia",
+        date(1990, 11, 20),
+        "F",
+        "2B033",
+        "Bastia",
+        "20200",
+        "2B",
+        "3 rue César Campinchi",
+        "laetitia.casanova",
+        "parent",
+    ),
+    (
+        "117052B033311",
+        "CASANOVA",
+        "Lisandru",
+        date(2017, 5, 9),
+        "M",
+        "2B033",
+        "Bastia",
+        "20200",
+        "2B",
+        "3 rue César Campinchi",
+        None,
+        "enfant",
+    ),
+]
+PROFESSIONALS = [
+    (
+        "10001234567",
+        "FERRACCI",
+        "Jean-Baptiste",
+        "10",
+        "Médecine générale",
+        "12 cours Napoléon",
+        "Ajaccio",
+        "dr.ferracci",
+    ),
+    (
+        "10002345678",
+        "PERETTI",
+        "Anna Maria",
+        "21",
+        None,
+        "Pharmacie du Port, 5 boulevard Paoli",
+        "Bastia",
+        "anna-maria.peretti",
+    ),
+    ("10003456789", "ORSINI", "Dominique", "40", None, "3 rue Fesch", "Ajaccio", "dominique.orsini"),
+    (
+        "10004567891",
+        "SANTUCCI",
+        "Paul-Antoine",
+        "10",
+        "Médecin régulateur — SAMU 2A",
+        "Hôpital de la Miséricorde",
+        "Ajaccio",
+        "dr.santucci",
+    ),
+]
+SAMU_REGULATORS = {"10004567891"}
+# ACC-1, ACC-2: Marie-Ange Santoni declared Dr Ferracci her médecin traitant and authorised her pharmacist;
+# Dr Orsini (dentist) and Dr Santucci (SAMU) have no authorisation.
+DEMO_GRANTS = [
+    ("marie-ange.santoni", "10001234567", "medecin_traitant"),
+    ("marie-ange.santoni", "10002345678", "reader"),
+]
+ROLES = {"adulte": "patient adulte", "senior": "patient senior", "parent": "parent d'un enfant rattaché"}
+LAB = ("2B0000020", "Laboratoire de biologie médicale — Centre hospitalier de Bastia", "laboratoire", "Bastia", "2B")
+
+
+def _account(services: Services, db: Session, login: str, **fields: object) -> None:
+    account = db.scalar(select(Account).where(Account.login == login))
+    if account is None:
+        db.add(Account(login=login, password_hash=hash_password(services, DEMO_PASSWORD), **fields))
+    else:
+        for name, value in fields.items():
+            setattr(account, name, value)
+
+
+def load_demo(services: Services, db: Session) -> list[DemoLogin]:
+    """Create or refresh the demo data; returns the logins to print."""
+    logins: list[DemoLogin] = []
+    system = Actor.system("Carnet (données de démonstration)")
+    parent_id: str | None = None
+    for body, name, first, born, sex, place, city, cp, dept, street, login, role in PATIENTS:
+        ins = nir_from_body(body)
+        patient = db.scalar(select(Patient).where(Patient.ins == ins))
+        email = f"{login or 'famille.casanova'}@exemple.fr"
+        fields = dict(
+            birth_name=name,
+            first_names=first,
+            birth_date=born,
+            sex=sex,
+            birth_place=place,
+            email=email,
+            address=street,
+            postal_code=cp,
+            city=city,
+            departement=dept,
+            attached_to_id=parent_id if role == "enfant" else None,
+        )
+        if patient is None:
+            patient = Patient(ins=ins, **fields)
+            db.add(patient)
+            db.flush()
+            audit.record(db, system, "space.created", patient_id=patient.id, resource_type="space")
+        else:
+            for field_name, value in fields.items():
+                setattr(patient, field_name, value)
+        if role == "parent":
+            parent_id = patient.id
+        if login:
+            _account(
+                services, db, login, kind="patient", email=email, patient_id=patient.id, display_name=f"{first} {name}"
+            )
+            logins.append(DemoLogin(login, f"{first} {name} — {ROLES[role]}, {city} ({dept})", "patient"))
+    finess, lab_name, kind, lab_city, lab_dept = LAB
+    lab = db.scalar(select(Establishment).where(Establishment.finess == validate_finess(finess)))
+    if lab is None:
+        db.add(Establishment(finess=finess, name=lab_name, kind=kind, city=lab_city, departement=lab_dept))
+    for rpps, name, first, profession, specialty, street, city, login in PROFESSIONALS:
+        pro = db.scalar(select(Professional).where(Professional.rpps == validate_rpps(rpps)))
+        fields = dict(
+            last_name=name,
+            first_name=first,
+            profession_code=profession,
+            specialty=specialty,
+            practice_address=street,
+            city=city,
+            samu_regulator=rpps in SAMU_REGULATORS,
+        )
+        if pro is None:
+            pro = Professional(rpps=rpps, **fields)
+            db.add(pro)
+            db.flush()
+        else:
+            for field_name, value in fields.items():
+                setattr(pro, field_name, value)
+        title = "Dr " if profession in {"10", "40"} else ""
+        _account(
+            services,
+            db,
+            login,
+            kind="professional",
+            email=f"{login}@exemple.fr",
+            professional_id=pro.id,
+            display_name=f"{title}{first} {name}",
+        )
+        logins.append(
+            DemoLogin(
+                login, f"{title}{first} {name} — {specialty or profession_label(profession)}, {city}", "professional"
+            )
+        )
+    _demo_grants(db)
+    _account(  # ENR-2/ENR-3: the operator console (campaigns, phone objections, letters)
+        services,
+        db,
+        OPERATOR_LOGIN,
+        kind="operator",
+        email=f"{OPERATOR_LOGIN}@exemple.fr",
+        display_name="Conseiller CPAM de Corse",
+    )
+    logins.append(DemoLogin(OPERATOR_LOGIN, "Conseiller CPAM de Corse — console des conseillers", "operator"))
+    return logins
+
+
+def _demo_grants(db: Session) -> None:
+    for login, rpps, role in DEMO_GRANTS:
+        patient_id = db.scalar(select(Account.patient_id).where(Account.login == login))
+        pro_id = db.scalar(select(Professional.id).where(Professional.rpps == rpps))
+        if patient_id is None or pro_id is None:
+            continue
+        existing = db.scalar(
+            select(AccessGrant).where(
+                AccessGrant.patient_id == patient_id,
+                AccessGrant.professional_id == pro_id,
+                AccessGrant.revoked_at.is_(None),
+            )
+        )
+        if existing is None:
+            db.add(
+                AccessGrant(
+                    patient_id=patient_id,
+                    professional_id=pro_id,
+                    role=role,
+                    origin="patient",
+                    granted_by="démonstration",
+                )
+            )

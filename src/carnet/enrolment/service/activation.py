@@ -1,0 +1,279 @@
+"""Activation of a space by the person invited (ENR-4).
+
+Step 1 proves the person holds the letter or e-mail (activation code) and knows the traits
+(date of birth, NIR — for a minor, the NIR of the person who received the letter — carte Vitale
+serial); step 2 confirms a contact e-mail with a one-time code; step 3 chooses a login and a
+password. Every failure says what to fix; failures count against the invitation (5 → the code is
+locked and a new one must be requested) and against the client address (rate limit).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from carnet.bootstrap import Services
+from carnet.enrolment.model import activation_codes as codes
+from carnet.enrolment.tables import Invitation
+from carnet.hall import audit
+from carnet.hall.actors import Actor, ActorKind
+from carnet.identity.model import password_problems
+from carnet.identity.service.auth import hash_password
+from carnet.mail.outbound import Mail
+from carnet.people.model.identifiers import IdentifierError, is_minor, parse_nir
+from carnet.people.tables import Account, Patient
+from carnet.storage.types import utcnow
+
+MAX_FAILURES = 5
+STATE_MINUTES = 30
+LOGIN_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789.-_@")
+
+
+class ActivationError(ValueError):
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class State:
+    """What the browser carries between steps, sealed (AES-GCM) with the instance secret."""
+
+    invitation_id: str
+    step: str
+    expires: float
+    email: str = ""
+    code_mac: str = ""
+
+    def seal(self, services: Services) -> str:
+        return services.keys.seal(json.dumps(self.__dict__), "activation-state")
+
+    @classmethod
+    def unseal(cls, services: Services, token: str | None) -> State | None:
+        if not token:
+            return None
+        try:
+            state = cls(**json.loads(services.keys.unseal(token, "activation-state")))
+        except Exception:
+            return None
+        return state if state.expires > utcnow().timestamp() else None
+
+
+def _fail(db: Session, invitation: Invitation, message: str, field: str) -> ActivationError:
+    invitation.attempts += 1
+    db.commit()
+    if invitation.attempts >= MAX_FAILURES:
+        return ActivationError("Trop d'essais infructueux : ce code est bloqué. Demandez un nouveau code.", "code")
+    return ActivationError(message, field)
+
+
+def check_identity(services: Services, db: Session, code: str, birth_date: date | None, nir: str, vitale: str) -> State:
+    """Step 1; raises ``ActivationError`` naming what to fix."""
+    normalised = codes.normalise(code)
+    if len(normalised) != codes.LENGTH:
+        raise ActivationError(
+            "Le code d'activation comporte 12 lettres ou chiffres : vérifiez votre courrier ou votre e-mail.", "code"
+        )
+    invitation = db.scalar(
+        select(Invitation).where(Invitation.code_hash == services.keys.mac(codes.MAC_PURPOSE, normalised))
+    )
+    if invitation is None or invitation.code_used_at is not None:
+        raise ActivationError(
+            "Ce code d'activation est inconnu ou a déjà servi. Vérifiez-le, ou demandez un nouveau code.", "code"
+        )
+    if invitation.attempts >= MAX_FAILURES:
+        raise ActivationError("Trop d'essais infructueux : ce code est bloqué. Demandez un nouveau code.", "code")
+    if invitation.code_expires_at <= utcnow():
+        raise ActivationError("Ce code d'activation a expiré. Demandez un nouveau code.", "code")
+    patient = db.get(Patient, invitation.patient_id)
+    if patient is None or patient.status not in {"registered", "active"}:
+        raise ActivationError(
+            "Cet espace ne peut pas être activé : contactez votre caisse d'assurance maladie.", "code"
+        )
+    if birth_date is None or birth_date != patient.birth_date:
+        raise _fail(
+            db, invitation, "La date de naissance ne correspond pas à celle de la personne invitée.", "date_naissance"
+        )
+    try:
+        given = parse_nir(nir).value
+    except IdentifierError as exc:
+        raise ActivationError(exc.message, "nir") from exc
+    if not hmac.compare_digest(given, patient.ins) and not (
+        patient.ouvrant_droit_ins and hmac.compare_digest(given, patient.ouvrant_droit_ins)
+    ):
+        raise _fail(
+            db,
+            invitation,
+            "Le numéro de sécurité sociale ne correspond pas. Pour un enfant, saisissez "
+            "celui de la personne qui a reçu le courrier.",
+            "nir",
+        )
+    serial = "".join(vitale.split())
+    if not (serial.isdigit() and 8 <= len(serial) <= 13):
+        raise ActivationError("Le numéro de série de la carte Vitale comporte de 8 à 13 chiffres.", "vitale")
+    if not patient.vitale_serial or not hmac.compare_digest(serial, patient.vitale_serial):
+        raise _fail(db, invitation, "Le numéro de série de la carte Vitale ne correspond pas.", "vitale")
+    return State(invitation.id, "contact", utcnow().timestamp() + STATE_MINUTES * 60, email=patient.email or "")
+
+
+def send_contact_code(services: Services, state: State, email: str) -> State:
+    """Step 2a: e-mail a one-time code to the address the person confirms."""
+    email = email.strip()
+    if "@" not in email or "." not in email.rsplit("@", 1)[-1] or len(email) > 254 or " " in email:
+        raise ActivationError("Adresse e-mail invalide : vérifiez-la (exemple : prenom.nom@exemple.fr).", "email")
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    services.mailer.send(
+        Mail(
+            email,
+            "Votre code de confirmation Carnet",
+            f"Bonjour,\n\nVotre code de confirmation pour activer votre espace santé est : {code}\n\n"
+            "Il est valable 30 minutes.\n\nCarnet — ne répondez pas à ce message.",
+        )
+    )
+    return State(
+        state.invitation_id,
+        "verification",
+        state.expires,
+        email=email,
+        code_mac=services.keys.mac("activation-contact", f"{state.invitation_id}:{email}:{code}"),
+    )
+
+
+def check_contact_code(services: Services, db: Session, state: State, code: str) -> State:
+    """Step 2b."""
+    invitation = db.get(Invitation, state.invitation_id)
+    if invitation is None or invitation.attempts >= MAX_FAILURES:
+        raise ActivationError("Trop d'essais infructueux : ce code est bloqué. Demandez un nouveau code.", "code")
+    expected = services.keys.mac("activation-contact", f"{state.invitation_id}:{state.email}:{code.strip()}")
+    if not hmac.compare_digest(expected, state.code_mac):
+        raise _fail(db, invitation, "Code incorrect : saisissez les 6 chiffres reçus par e-mail.", "code")
+    return State(state.invitation_id, "compte", state.expires, email=state.email)
+
+
+def create_account(services: Services, db: Session, state: State, login: str, password: str, confirm: str) -> Account:
+    """Step 3: the account; the space (and those of attached children) opens."""
+    login = login.strip().lower()
+    if not 3 <= len(login) <= 60 or not set(login) <= LOGIN_CHARS:
+        raise ActivationError(
+            "L'identifiant doit comporter de 3 à 60 caractères : lettres sans accent, chiffres, "
+            "point, tiret, tiret bas ou @.",
+            "identifiant",
+        )
+    problems = password_problems(password)
+    if problems:
+        raise ActivationError("Le mot de passe doit contenir " + ", ".join(problems) + ".", "mot_de_passe")
+    if password != confirm:
+        raise ActivationError("Les deux mots de passe ne sont pas identiques.", "confirmation")
+    if db.scalar(select(Account.id).where(Account.login == login)):
+        raise ActivationError("Cet identifiant est déjà pris : choisissez-en un autre.", "identifiant")
+    invitation = db.get(Invitation, state.invitation_id)
+    if invitation is None or invitation.code_used_at is not None:
+        raise ActivationError("Ce code d'activation a déjà servi.", "code")
+    patient = db.get(Patient, invitation.patient_id)
+    assert patient is not None
+    now = utcnow()
+    account = Account(
+        kind="patient",
+        login=login,
+        email=state.email,
+        password_hash=hash_password(services, password),
+        patient_id=patient.id,
+        display_name=f"{patient.first_names} {patient.used_name or patient.birth_name}",
+    )
+    db.add(account)
+    db.flush()
+    invitation.code_used_at = now
+    patient.email = state.email
+    opened = [patient.id]
+    if patient.status == "registered":
+        patient.status, patient.opened_at = "active", now
+    children = db.scalars(select(Patient).where(Patient.attached_to_id == patient.id, Patient.status == "registered"))
+    for child in children:
+        if is_minor(child.birth_date, now.date()):
+            child.status, child.opened_at = "active", now
+            opened.append(child.id)
+    db.execute(update(Invitation).where(Invitation.patient_id.in_(opened[1:])).values(code_used_at=now))
+    actor = Actor(ActorKind.PATIENT, account.id, account.display_name, patient_id=patient.id)
+    for patient_id in opened:
+        audit.record(db, actor, "space.activated", patient_id=patient_id, resource_type="space")
+    services.mailer.send(
+        Mail(
+            state.email,
+            "Votre espace santé Carnet est activé",
+            "Bonjour,\n\nVotre espace santé est activé. Connectez-vous avec l'identifiant "
+            f"« {login} » sur {services.settings.base_url}.\n\nSi vous n'êtes pas à l'origine de "
+            "cette activation, contactez immédiatement votre caisse d'assurance maladie."
+            "\n\nCarnet — ne répondez pas à ce message.",
+        )
+    )
+    return account
+
+
+NEW_CODE_SENT = (
+    "Si ces informations correspondent à une personne invitée, un nouveau code vient d'être envoyé à son "
+    "adresse e-mail, ou un nouveau courrier lui sera posté si aucune adresse n'est connue."
+)
+
+
+def request_new_code(services: Services, db: Session, nir: str, birth_date: date | None) -> str:
+    """ENR-4: a new code replaces the old one. The answer is the same whether or not someone matched."""
+    try:
+        ins = parse_nir(nir).value
+    except IdentifierError as exc:
+        raise ActivationError(exc.message, "nir") from exc
+    if birth_date is None:
+        raise ActivationError("Indiquez la date de naissance.", "date_naissance")
+    patient = db.scalar(select(Patient).where(Patient.ins == ins, Patient.birth_date == birth_date))
+    invitation = db.scalar(select(Invitation).where(Invitation.patient_id == patient.id)) if patient else None
+    if patient is None or invitation is None or patient.status != "registered" or invitation.code_used_at:
+        return NEW_CODE_SENT
+    renew_code(services, db, patient)
+    return NEW_CODE_SENT
+
+
+def renew_code(
+    services: Services, db: Session, patient: Patient, *, by_letter: bool = False, now: datetime | None = None
+) -> bool:
+    """A new activation code replaces the old one (ENR-4), by e-mail when an address is known (and
+    ``by_letter`` is false), else by post (queued for the letter job). Also for a young adult whose space a
+    parent activated (FAM-2): the used code is replaced too. False when the person has no invitation."""
+    now = now or utcnow()
+    invitation = db.scalar(select(Invitation).where(Invitation.patient_id == patient.id))
+    if invitation is None:
+        return False
+    code = codes.new_code()
+    invitation.code_hash = services.keys.mac(codes.MAC_PURPOSE, code)
+    invitation.code_sealed = services.keys.seal(code, codes.SEAL_PURPOSE)
+    invitation.code_expires_at = now + codes.VALIDITY
+    invitation.code_used_at = None
+    invitation.attempts = 0
+    by_email = bool(patient.email) and not by_letter
+    if by_email:
+        services.mailer.send(
+            Mail(
+                patient.email or "",
+                "Votre nouveau code d'activation Carnet",
+                "Bonjour,\n\nVoici votre nouveau code d'activation : "
+                f"{codes.format_code(code)}\n\nActivez votre espace sur "
+                f"{services.settings.base_url}/activation. L'ancien code ne fonctionne plus."
+                "\n\nCarnet — ne répondez pas à ce message.",
+            )
+        )
+    else:
+        invitation.channel, invitation.status = "letter", "pending"
+    audit.record(
+        db,
+        Actor.system(),
+        "activation.new_code",
+        patient_id=patient.id,
+        resource_type="invitation",
+        details={"canal": "email" if by_email else "courrier"},
+    )
+    return True

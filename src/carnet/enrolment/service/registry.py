@@ -1,0 +1,589 @@
+"""Import of the insured-persons registry from a CSV file (ENR-1).
+
+The file is streamed (``csv`` module, one line at a time) and upserted in batches of 5,000 rows, one
+transaction each, with ``INSERT … ON CONFLICT (ins) DO UPDATE`` on SQLite and PostgreSQL alike:
+importing the same file again updates the persons, never duplicates them.  Memory stays flat apart
+from one integer per INS seen (to refuse an INS repeated further down the file, ≈ 60 bytes a row)
+and the refused lines themselves.
+
+1. A first binary pass checks the whole file is UTF-8 (with or without BOM) and hashes it, before
+   anything is written: a file in another encoding is refused at once (:class:`RegistryFileError`).
+2. The header picks the separator (``;`` or ``,``, whichever splits it more) and must hold the
+   registry's 14 columns (:func:`carnet.enrolment.model.registry.check_header`).
+3. Each line is validated by :func:`carnet.enrolment.model.registry.parse_row`; a refused line is reported
+   with its number and reason, the other lines are still loaded.
+4. New persons get the status ``registered`` (their space is not open yet); for persons already
+   known, traits and contact details are updated from the file (an empty cell empties the field),
+   and the status is never touched — an ``active``, ``closed`` or ``opposed`` person stays so.
+5. Second pass, set-based: every person with an ``ouvrant_droit_ins`` is attached to the patient
+   holding that INS (``attached_to_id``); a child whose parent INS is in no row is loaded, left
+   unattached and reported as a warning.  An empty ``ins_ouvrant_droit`` detaches: the registry
+   decides who a minor is attached to.
+6. One audit entry for the whole import, on the no-patient chain (``registry.import``), with the
+   counts and the file's SHA-256 — no names, no INS.
+
+Speed (see ``bench/registry_import.py``): the statements are compiled once by SQLAlchemy and run by
+the driver with prepared tuples (``executemany`` on SQLite; ``COPY`` into a temporary table then
+one ``INSERT … SELECT … ON CONFLICT`` on PostgreSQL); new patients get time-ordered ids so the
+primary-key index is appended to; and, where forking is safe (the CLI on Linux with 2+ cores), the
+file is parsed in a forked worker process while this one writes — validation is the larger half of
+the work, and threads would not help (the GIL).
+
+If the process stops half-way, the batches already committed stay; importing the file again
+finishes the job (the audit entry is written with the last transaction).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import gc
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from multiprocessing.connection import Connection as MpConnection
+from pathlib import Path
+from typing import Any, Final, cast
+
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, case, exists, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.dml import Insert
+
+from carnet.enrolment.model.registry import (
+    COLUMNS,
+    HeaderError,
+    RegistryRow,
+    RowError,
+    RowWarning,
+    check_header,
+    parse_row,
+)
+from carnet.hall import audit
+from carnet.hall.actors import Actor
+from carnet.people.tables import Patient
+from carnet.storage.db import Database
+from carnet.storage.types import utcnow
+
+__all__ = ["BATCH_SIZE", "ImportReport", "RegistryFileError", "import_registry"]
+
+BATCH_SIZE: Final = 5000
+_CHUNK: Final = 1 << 20
+_PATIENTS: Final = cast(Table, Patient.__table__)
+# Columns refreshed from the file when the person is already known (never status, id, created_at).
+_UPDATED_COLUMNS: Final = (
+    "ins_oid",
+    "birth_name",
+    "first_names",
+    "birth_date",
+    "sex",
+    "birth_place",
+    "email",
+    "phone",
+    "address",
+    "postal_code",
+    "city",
+    "departement",
+    "vitale_serial",
+    "ouvrant_droit_ins",
+)
+# Inserted columns, in the table's order (the order SQLAlchemy gives the VALUES clause).
+_INSERTED_COLUMNS: Final = (
+    "id",
+    "ins",
+    "ins_oid",
+    "birth_name",
+    "first_names",
+    "birth_date",
+    "sex",
+    "birth_place",
+    "email",
+    "phone",
+    "address",
+    "postal_code",
+    "city",
+    "departement",
+    "vitale_serial",
+    "attached_to_id",
+    "status",
+    "ouvrant_droit_ins",
+    "created_at",
+)
+_ASCII_UPPER: Final = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_CORSICA: Final = {"2A": 1, "2B": 2}
+# SQLite's page cache during an import (the default 2 MB makes every insert into the id and ins
+# indexes read pages back from the OS); reset to the default afterwards.
+_SQLITE_IMPORT_CACHE_KIB: Final = 65536
+
+
+class RegistryFileError(Exception):
+    """The file as a whole cannot be imported (unreadable, not UTF-8, empty, wrong header).
+
+    Raised before anything is written; ``message`` (also ``str(exc)``) is in French.
+    """
+
+    message: str
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``total`` counts the data lines read (blank lines aside)."""
+
+    total: int = 0
+    inserted: int = 0
+    updated: int = 0
+    rejected: list[RowError] = field(default_factory=list)
+    warnings: list[RowWarning] = field(default_factory=list)
+    attached: int = 0  # attachments set or changed by the second pass
+
+
+@dataclass(frozen=True)
+class _FileFacts:
+    size: int
+    sha256: str
+    delimiter: str
+
+
+def unreadable(path: Path, exc: OSError) -> str:
+    """Why a file given on the command line cannot be read, in French (shared by the directory import)."""
+    if isinstance(exc, FileNotFoundError):
+        why = "il n'existe pas"
+    elif isinstance(exc, IsADirectoryError):
+        why = "c'est un dossier, pas un fichier"
+    elif isinstance(exc, PermissionError):
+        why = "accès refusé"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return f"Impossible de lire le fichier « {path} » : {why}."
+
+
+def _unreadable(path: Path, exc: OSError) -> RegistryFileError:
+    return RegistryFileError(unreadable(path, exc))
+
+
+def _inspect(path: Path) -> _FileFacts:
+    """Binary pass over the whole file: size, SHA-256, UTF-8 check, separator from the header line."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    digest = hashlib.sha256()
+    size = 0
+    lines_before = 0
+    first_line = ""
+    first_line_complete = False
+    try:
+        with path.open("rb") as raw:
+            while chunk := raw.read(_CHUNK):
+                digest.update(chunk)
+                try:
+                    text = decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    line = lines_before + chunk[: max(exc.start, 0)].count(b"\n") + 1
+                    raise RegistryFileError(
+                        f"Le fichier n'est pas encodé en UTF-8 (octet invalide vers la ligne {line}). "
+                        "Enregistrez-le en « CSV UTF-8 » puis recommencez ; rien n'a été importé."
+                    ) from None
+                if not first_line_complete:
+                    newline = text.find("\n")
+                    first_line += text if newline < 0 else text[:newline]
+                    first_line_complete = newline >= 0
+                lines_before += chunk.count(b"\n")
+                size += len(chunk)
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise RegistryFileError(
+                    "Le fichier n'est pas encodé en UTF-8 (il se termine au milieu d'un caractère). "
+                    "Enregistrez-le en « CSV UTF-8 » puis recommencez ; rien n'a été importé."
+                ) from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    header = first_line.removeprefix("\ufeff")
+    if not header.strip():
+        raise RegistryFileError("Le fichier est vide : la première ligne doit être l'en-tête des colonnes.")
+    delimiter = ";" if header.count(";") > header.count(",") else ","
+    return _FileFacts(size, digest.hexdigest(), delimiter)
+
+
+def _on_conflict_update(statement: Any) -> Insert:
+    """``… ON CONFLICT (ins) DO UPDATE``: traits and contact details, never id, status or created_at."""
+    changes: dict[str, Any] = {name: statement.excluded[name] for name in _UPDATED_COLUMNS}
+    # An empty ins_ouvrant_droit detaches now; a new or changed one is resolved by the second pass.
+    changes["attached_to_id"] = case(
+        (statement.excluded.ouvrant_droit_ins.is_(None), None), else_=_PATIENTS.c.attached_to_id
+    )
+    return cast(Insert, statement.on_conflict_do_update(index_elements=[_PATIENTS.c.ins], set_=changes))
+
+
+_PG_BATCH_TABLE: Final = Table(
+    "registry_batch", MetaData(), *(Column(name, _PATIENTS.c[name].type) for name in _INSERTED_COLUMNS)
+)
+
+
+def _ins_number(ins: str) -> int:
+    """An exact, compact key for a valid INS: its 13-character body as an integer (2A / 2B kept apart)."""
+    departement = ins[5:7]
+    corsica = _CORSICA.get(departement)
+    if corsica is None:
+        return int(ins[:13])
+    return corsica * 10**13 + int(ins[:5] + "00" + ins[7:13])
+
+
+class _TimeOrderedIds:
+    """UUIDs with the layout of version 7: a 48-bit millisecond clock, then 74 random bits.
+
+    New patients of one import get ids that sort together, so inserting them appends to the
+    primary-key index instead of writing to a random page of it for every row (uuid4).  They stay
+    as unguessable as a uuid4 for anyone who does not know the import time to the millisecond.
+    Randomness is drawn from ``os.urandom`` 4,096 ids at a time (one system call, not one per row).
+    """
+
+    _BLOCK: Final = 4096
+    _VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+    def __init__(self) -> None:
+        self._random = ""
+        self._position = 0
+        self._clock = ""
+
+    def __call__(self) -> str:
+        if self._position >= len(self._random):
+            self._random = os.urandom(10 * self._BLOCK).hex()
+            self._position = 0
+            clock = f"{time.time_ns() // 1_000_000:012x}"
+            self._clock = f"{clock[:8]}-{clock[8:]}-7"
+        bits = self._random[self._position : self._position + 20]
+        self._position += 20
+        return f"{self._clock}{bits[:3]}-{self._VARIANT[bits[3]]}{bits[4:7]}-{bits[7:19]}"
+
+
+def _records(text: io.TextIOBase, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) of each non-blank record after the header, which is yielded first."""
+    reader = csv.reader(text, delimiter=delimiter)
+    last_line = 0
+    for fields in reader:
+        start, last_line = last_line + 1, reader.line_num
+        if fields and "".join(fields).strip():  # spreadsheets export empty rows as ";;;;"
+            yield start, fields
+
+
+class _Writer:
+    """The batch statements, compiled once by SQLAlchemy for the database's dialect, run by the
+    driver with parameters prepared here (no per-row SQLAlchemy processing).
+
+    * SQLite: ``executemany`` of ``INSERT … VALUES (?, …) ON CONFLICT (ins) DO UPDATE``, with a larger
+      page cache while importing;
+    * PostgreSQL: ``COPY`` of the batch into a temporary table, then one
+      ``INSERT … SELECT … ON CONFLICT (ins) DO UPDATE`` (one statement per row costs the client and
+      the server several times more).
+    """
+
+    def __init__(self, engine: Engine, created_at: datetime) -> None:
+        dialect = engine.dialect
+        self.sqlite = dialect.name == "sqlite"
+        if self.sqlite:
+            compiled = _on_conflict_update(sqlite_insert(_PATIENTS)).compile(
+                dialect=dialect, column_keys=list(_INSERTED_COLUMNS)
+            )
+            # qmark: the tuples built by params() must follow the statement's order.
+            if tuple(compiled.positiontup or ()) != _INSERTED_COLUMNS:
+                raise RuntimeError(f"ordre de colonnes inattendu : {compiled.positiontup}")
+        else:
+            statement = pg_insert(_PATIENTS).from_select(list(_INSERTED_COLUMNS), select(*_PG_BATCH_TABLE.c))
+            compiled = _on_conflict_update(statement).compile(dialect=dialect)
+        self.upsert_sql = str(compiled)
+        process = _PATIENTS.c.birth_date.type.dialect_impl(dialect).bind_processor(dialect)
+        self.birth_date: Callable[[date], Any] = process or (lambda value: value)
+        process = _PATIENTS.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+        self.created_at = process(created_at) if process else created_at
+        self.new_id = _TimeOrderedIds()
+
+    def params(self, row: RegistryRow) -> tuple[Any, ...]:
+        """The values of :data:`_INSERTED_COLUMNS` for one row, ready for the driver."""
+        return (
+            self.new_id(),
+            row.ins,
+            row.ins_oid,
+            row.birth_name,
+            row.first_names,
+            self.birth_date(row.birth_date),
+            row.sex,
+            row.birth_place,
+            row.email,
+            row.phone,
+            row.address,
+            row.postal_code,
+            row.city,
+            row.departement,
+            row.vitale_serial,
+            None,
+            "registered",
+            row.ouvrant_droit_ins,
+            self.created_at,
+        )
+
+    def write(self, connection: Connection, keys: list[str], params: list[tuple[Any, ...]]) -> int:
+        """Upsert one batch inside the caller's transaction; returns how many of its INS were already known."""
+        if self.sqlite:
+            connection.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_IMPORT_CACHE_KIB}")
+            known = connection.exec_driver_sql(
+                "SELECT count(*) FROM patients WHERE ins IN (SELECT value FROM json_each(?))", (json.dumps(keys),)
+            ).scalar_one()
+            connection.exec_driver_sql(self.upsert_sql, params)
+            return int(known)
+        cursor: Any = connection.connection.cursor()  # psycopg 3, in the transaction of ``connection``
+        cursor.execute("CREATE TEMPORARY TABLE registry_batch (LIKE patients INCLUDING DEFAULTS) ON COMMIT DROP")
+        with cursor.copy(f"COPY registry_batch ({', '.join(_INSERTED_COLUMNS)}) FROM STDIN") as copy:
+            for row in params:
+                copy.write_row(row)
+        cursor.execute("SELECT count(*) FROM registry_batch JOIN patients ON patients.ins = registry_batch.ins")
+        known = cursor.fetchone()[0]
+        cursor.execute(self.upsert_sql)
+        cursor.close()
+        return int(known)
+
+    def done(self, connection: Connection) -> None:
+        if self.sqlite:
+            connection.exec_driver_sql("PRAGMA cache_size=-2000")
+
+
+@dataclass
+class _Batch:
+    """Up to ``batch_size`` parsed lines, ready to write: what the parsing side hands to the writer."""
+
+    position: int  # bytes of the file read so far
+    lines: int  # data lines read for this batch (refused ones included)
+    keys: list[str] = field(default_factory=list)  # the INS of ``params``, in order
+    params: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: list[RowError] = field(default_factory=list)
+
+
+_DUPLICATE: Final = "ins figure déjà plus haut dans le fichier (ligne en double)"
+
+
+def _batches(
+    path: Path, facts: _FileFacts, writer: _Writer, today: date, batch_size: int
+) -> Generator[_Batch, None, None]:
+    """Read, validate and prepare the file's lines, one batch at a time (the last one may be empty)."""
+    seen: set[int] = set()  # the INS already met, as integers: a repeated INS is refused
+    width = len(COLUMNS)
+    try:
+        with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+            records = _records(text, facts.delimiter)
+            first = next(records, None)
+            if first is None:
+                raise RegistryFileError("Le fichier est vide : la première ligne doit être l'en-tête des colonnes.")
+            try:
+                header = check_header(first[1])
+            except HeaderError as exc:
+                raise RegistryFileError(exc.message) from None
+            batch = _Batch(0, 0)
+            for line, fields in records:
+                batch.lines += 1
+                if len(fields) != width:
+                    batch.rejected.append(RowError.wrong_field_count(line, len(fields), width))
+                    continue
+                try:
+                    parsed = parse_row(line, dict(zip(header, fields, strict=True)), today=today)
+                except RowError as error:
+                    # Kept without traceback or context: their frames would keep every refused row alive.
+                    error.__context__ = None
+                    batch.rejected.append(error.with_traceback(None))
+                else:
+                    key = _ins_number(parsed.ins)
+                    if key in seen:
+                        batch.rejected.append(RowError(line, _DUPLICATE))
+                    else:
+                        seen.add(key)
+                        batch.keys.append(parsed.ins)
+                        batch.params.append(writer.params(parsed))
+                if len(batch.params) + len(batch.rejected) >= batch_size:
+                    batch.position = raw.tell()
+                    yield batch
+                    batch = _Batch(0, 0)
+            batch.position = facts.size
+            yield batch
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    except UnicodeDecodeError:  # the file changed since the UTF-8 check
+        raise RegistryFileError("Le fichier n'est pas encodé en UTF-8 ; rien de plus n'a été importé.") from None
+
+
+def _parse_in_worker(send: MpConnection, writer: _Writer, batches: Callable[[], Iterator[_Batch]]) -> None:
+    """Body of the forked parsing process: sends each batch (a blocking send keeps it one batch ahead)."""
+    gc.disable()  # nothing here makes cycles; and no finaliser inherited from the parent may run
+    writer.new_id = _TimeOrderedIds()  # never share randomness with the parent
+    try:
+        for batch in batches():
+            send.send(("batch", batch))
+        send.send(("done", None))
+    except RegistryFileError as exc:
+        send.send(("file", exc.message))
+    except BaseException as exc:  # reported to the parent, which raises it
+        with contextlib.suppress(OSError):
+            send.send(("crash", f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _batches_from_worker(writer: _Writer, batches: Callable[[], Iterator[_Batch]]) -> Generator[_Batch, None, None]:
+    """The same batches, parsed by a forked process while this one writes to the database."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(
+        target=_parse_in_worker, args=(send, writer, batches), name="carnet-registry-parser", daemon=True
+    )
+    worker.start()
+    send.close()
+    try:
+        while True:
+            try:
+                kind, payload = receive.recv()
+            except EOFError:
+                raise RuntimeError("le processus d'analyse du registre s'est arrêté sans finir") from None
+            if kind == "batch":
+                yield payload
+            elif kind == "done":
+                return
+            elif kind == "file":
+                raise RegistryFileError(payload)
+            else:
+                raise RuntimeError(f"échec de l'analyse du registre : {payload}")
+    finally:
+        receive.close()  # a worker still sending gets a broken pipe and stops
+        worker.join(timeout=10)
+        if worker.is_alive():
+            worker.terminate()
+            worker.join()
+
+
+def _fork_is_safe() -> bool:
+    """Parse in a second process only where forking is safe and useful: Linux-like ``fork``, at least
+    two cores, and a single thread in this process (the CLI; a threaded web server stays serial)."""
+    return (
+        (os.cpu_count() or 1) >= 2
+        and "fork" in multiprocessing.get_all_start_methods()
+        and threading.active_count() == 1
+    )
+
+
+def _unattached_children(database: Database) -> set[str]:
+    """INS of persons whose ouvrant_droit_ins belongs to no patient (read-only, before the second pass)."""
+    parent = _PATIENTS.alias("parent")
+    query = select(_PATIENTS.c.ins).where(
+        _PATIENTS.c.ouvrant_droit_ins.is_not(None),
+        ~exists().where(parent.c.ins == _PATIENTS.c.ouvrant_droit_ins),
+    )
+    with database.unit_of_work() as session:
+        return set(session.execute(query).scalars())
+
+
+def _warnings_for(path: Path, facts: _FileFacts, unattached: set[str], rejected: set[int]) -> list[RowWarning]:
+    """Find the file lines of the unattached children (a second, cheap read; only when there are some)."""
+    warnings: list[RowWarning] = []
+    if not unattached:
+        return warnings
+    with path.open(encoding="utf-8-sig", newline="") as text:
+        records = _records(text, facts.delimiter)
+        header = check_header(next(records)[1])
+        position = header.index("ins")
+        for line, fields in records:
+            if line in rejected or len(fields) != len(header):
+                continue
+            ins = "".join(fields[position].split()).translate(_ASCII_UPPER)
+            if ins in unattached:
+                unattached.discard(ins)
+                warnings.append(
+                    RowWarning(
+                        line,
+                        "ins_ouvrant_droit n'est l'INS d'aucune personne du registre — "
+                        "personne chargée mais rattachée à personne",
+                    )
+                )
+    return warnings
+
+
+def import_registry(
+    database: Database,
+    path: Path,
+    actor: Actor,
+    progress: Callable[[int], None] | None = None,
+    *,
+    batch_size: int = BATCH_SIZE,
+    today: date | None = None,
+    parallel: bool | None = None,
+) -> ImportReport:
+    """Import the registry CSV at ``path`` (see the module docstring).
+
+    ``progress`` is called after each batch with the number of bytes of the file handled since its
+    previous call (their sum is the file size). Raises :class:`RegistryFileError` when the file as a
+    whole cannot be imported; nothing has been written then.  ``parallel``: parse in a forked
+    process while this one writes (default: when it is safe, see :func:`_fork_is_safe`).
+    """
+    facts = _inspect(path)
+    report = ImportReport()
+    writer = _Writer(database.engine, utcnow())
+
+    def parse() -> Generator[_Batch, None, None]:
+        return _batches(path, facts, writer, today or date.today(), batch_size)
+
+    if parallel is None:
+        parallel = _fork_is_safe()
+    reported = 0
+    source = _batches_from_worker(writer, parse) if parallel else parse()
+    with contextlib.closing(source):  # on an error, the worker is stopped here, not at garbage collection
+        for batch in source:
+            report.total += batch.lines
+            report.rejected += batch.rejected
+            if batch.params:
+                with database.unit_of_work() as session:
+                    known = writer.write(session.connection(), batch.keys, batch.params)
+                report.updated += known
+                report.inserted += len(batch.params) - known
+            if progress is not None and batch.position > reported:
+                progress(batch.position - reported)
+                reported = batch.position
+
+    unattached = _unattached_children(database)
+    report.warnings = _warnings_for(path, facts, unattached, {error.line for error in report.rejected})
+    parent = _PATIENTS.alias("parent")
+    parent_id = select(parent.c.id).where(parent.c.ins == _PATIENTS.c.ouvrant_droit_ins).scalar_subquery()
+    attach = (
+        update(_PATIENTS)
+        .where(_PATIENTS.c.ouvrant_droit_ins.is_not(None), _PATIENTS.c.attached_to_id.is_distinct_from(parent_id))
+        .values(attached_to_id=parent_id)
+    )
+    with database.unit_of_work() as session:
+        connection = session.connection()
+        report.attached = connection.execute(attach).rowcount
+        writer.done(connection)
+        audit.record(
+            session,
+            actor,
+            "registry.import",
+            resource_type="registry",
+            details={
+                "lines": report.total,
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "rejected": len(report.rejected),
+                "attached": report.attached,
+                "unattached_children": len(report.warnings),
+                "file_sha256": facts.sha256,
+                "file_bytes": facts.size,
+            },
+        )
+    return report

@@ -1,0 +1,138 @@
+"""The audit log (TRC-1, TRC-4): written in the caller's transaction, verified on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from carnet.family.tables import Caregiver, LegalRepresentative
+from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.chain import GENESIS, ChainBreak, entry_hash, verify_chain
+from carnet.hall.tables import AuditEntry, AuditHead
+from carnet.people.tables import Patient
+from carnet.storage.types import utcnow
+
+NO_PATIENT_CHAIN = "-"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    chain: str
+    seq: int
+    hash: str
+
+
+def _acting_kind(db: Session, actor: Actor, patient_id: str | None) -> str:
+    """TRC-1: a person acting in someone else's space is recorded as what they are there — caregiver or
+    legal representative — not as a patient (a stranger's refused attempt stays "patient")."""
+    if actor.kind != ActorKind.PATIENT or not actor.patient_id or not patient_id or actor.patient_id == patient_id:
+        return str(actor.kind)
+    if db.get(Caregiver, (patient_id, actor.patient_id)) is not None:
+        return str(ActorKind.CAREGIVER)
+    patient = db.get(Patient, patient_id)
+    if patient is not None and (
+        patient.attached_to_id == actor.patient_id
+        or db.get(LegalRepresentative, (patient_id, actor.patient_id)) is not None
+    ):
+        return str(ActorKind.REPRESENTATIVE)
+    return str(actor.kind)
+
+
+def record(
+    db: Session,
+    actor: Actor,
+    action: str,
+    *,
+    patient_id: str | None = None,
+    outcome: str = "allow",
+    reason: str = "",
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Recorded:
+    """Append one entry to the patient's chain, inside ``db``'s current transaction.
+
+    The head row is bumped first: that takes the write lock (SQLite) or the row lock
+    (PostgreSQL), so concurrent writers of one chain queue instead of forking it.
+    """
+    chain = patient_id or NO_PATIENT_CHAIN
+    connection = db.connection()
+    bump = update(AuditHead).where(AuditHead.chain == chain).values(seq=AuditHead.seq + 1)
+    row = connection.execute(bump.returning(AuditHead.seq, AuditHead.hash)).first()
+    if row is None:  # first entry of this chain (a concurrent first writer makes the insert a no-op)
+        insert_fn = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert_fn(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        row = connection.execute(bump.returning(AuditHead.seq, AuditHead.hash)).one()
+    seq, prev_hash = row
+    fields: dict[str, Any] = {
+        "chain": chain,
+        "seq": seq,
+        "at": utcnow(),
+        "actor_kind": _acting_kind(db, actor, patient_id),
+        "actor_id": actor.id,
+        "actor_label": actor.label,
+        "action": action,
+        "patient_id": patient_id,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "outcome": outcome,
+        "reason": reason,
+        "details": details or {},
+    }
+    digest = entry_hash(prev_hash, fields)
+    connection.execute(insert(AuditEntry).values(**fields, prev_hash=prev_hash, hash=digest))
+    connection.execute(update(AuditHead).where(AuditHead.chain == chain).values(hash=digest))
+    return Recorded(chain, seq, digest)
+
+
+def entries_for_patient(db: Session, patient_id: str, limit: int = 200, offset: int = 0) -> list[AuditEntry]:
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.patient_id == patient_id)
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(db.scalars(query))
+
+
+def _chain_rows(db: Session, chain: str) -> Iterator[dict[str, Any]]:
+    query = select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq)
+    for entry in db.scalars(query).yield_per(1000):
+        yield {
+            column: getattr(entry, column)
+            for column in (
+                "chain",
+                "seq",
+                "at",
+                "actor_kind",
+                "actor_id",
+                "actor_label",
+                "action",
+                "patient_id",
+                "resource_type",
+                "resource_id",
+                "outcome",
+                "reason",
+                "details",
+                "prev_hash",
+                "hash",
+            )
+        }
+
+
+def verify(db: Session) -> tuple[int, list[ChainBreak]]:
+    """Check every chain; returns (number of chains, breaks found)."""
+    heads = {head.chain: head for head in db.scalars(select(AuditHead))}
+    chains = set(heads) | set(db.scalars(select(AuditEntry.chain).distinct()))
+    breaks: list[ChainBreak] = []
+    for chain in sorted(chains):
+        head = heads.get(chain)
+        breaks += verify_chain(chain, _chain_rows(db, chain), head.seq if head else 0, head.hash if head else GENESIS)
+    return len(chains), breaks

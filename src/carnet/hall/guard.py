@@ -1,0 +1,135 @@
+"""The hall every request walks through: policy decision + audit, in one transaction (ACC-5).
+
+A service calls ``guard`` before touching a patient's data. Allowed: the caller goes on and
+records what it did with ``audit.record`` in the same transaction. Denied: the refusal itself is
+recorded (kept even when the caller's transaction rolls back) and ``AccessDenied`` carries the
+reason to the interface.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from carnet.access.tables import AccessBlock, AccessGrant, CareTeamMember, EmergencyAccess
+from carnet.family.tables import Caregiver, LegalRepresentative
+from carnet.hall import audit
+from carnet.hall.actors import Actor
+from carnet.hall.policy import Action, Decision, Facts, Resource, decide
+from carnet.people.model.identifiers import is_minor
+from carnet.people.tables import Patient, PatientSettings, Professional
+from carnet.storage.types import utcnow
+
+
+class AccessDenied(Exception):
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
+
+
+def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
+    """Gather what the policy needs to know about this actor and this space."""
+    patient = db.get(Patient, patient_id)
+    if patient is None:
+        return Facts(patient_exists=False)
+    if actor.patient_id is not None and actor.patient_id != patient_id:
+        representative = is_minor(patient.birth_date, utcnow().date()) and (
+            patient.attached_to_id == actor.patient_id
+            or db.get(LegalRepresentative, (patient_id, actor.patient_id)) is not None
+        )
+        caregiver = db.get(Caregiver, (patient_id, actor.patient_id)) is not None
+        return Facts(patient_status=patient.status, legal_representative=representative, caregiver=caregiver)
+    if actor.professional_id is None:
+        return Facts(patient_status=patient.status)
+    return professional_facts(db, actor.professional_id, patient)
+
+
+def professional_facts(db: Session, professional_id: str, patient: Patient) -> Facts:
+    """Consent, status, blocking, emergency and the patient's emergency toggles (ACC-1..4)."""
+    patient_id = patient.id
+    now = utcnow()
+    teams = select(CareTeamMember.team_id).where(CareTeamMember.professional_id == professional_id)
+    grants = db.execute(
+        select(AccessGrant.role, AccessGrant.granted_at, AccessGrant.care_team_id).where(
+            AccessGrant.patient_id == patient_id,
+            AccessGrant.revoked_at.is_(None),
+            or_(AccessGrant.professional_id == professional_id, AccessGrant.care_team_id.in_(teams)),
+        )
+    ).all()
+    blocks = db.execute(
+        select(AccessBlock.lifted_at).where(
+            AccessBlock.patient_id == patient_id, AccessBlock.professional_id == professional_id
+        )
+    ).all()
+    blocked = any(lifted is None for (lifted,) in blocks)
+    # ACC-3: after a block is lifted only a new consent counts; a team's earlier one no longer covers them.
+    last_lift = max((lifted for (lifted,) in blocks if lifted is not None), default=None)
+    roles = {role for role, at, team in grants if team is None or last_lift is None or at > last_lift}
+    emergency = db.scalar(
+        select(EmergencyAccess.kind)
+        .where(
+            EmergencyAccess.patient_id == patient_id,
+            EmergencyAccess.professional_id == professional_id,
+            EmergencyAccess.expires_at > now,
+        )
+        .order_by(EmergencyAccess.expires_at.desc())
+        .limit(1)
+    )
+    settings = db.get(PatientSettings, patient_id)
+    pro = db.get(Professional, professional_id)
+    return Facts(
+        patient_status=patient.status,
+        consent=bool(roles),
+        administrator=bool(roles & {"administrator", "medecin_traitant"}),
+        blocked=blocked,
+        emergency=emergency,
+        samu_regulator=bool(pro and pro.samu_regulator),
+        emergency_samu=settings.emergency_samu if settings else True,
+        emergency_professionals=settings.emergency_professionals if settings else True,
+        emergency_masked=settings.emergency_masked if settings else False,
+    )
+
+
+def refuse(
+    db: Session,
+    actor: Actor,
+    action: str,
+    patient_id: str | None,
+    reason: str,
+    resource: Resource | None = None,
+    details: dict[str, object] | None = None,
+) -> None:
+    """Record a refusal in the current transaction — and again after a rollback, so it is never lost
+    and never commits the caller's half-done work."""
+
+    def write(session: Session) -> None:
+        audit.record(
+            session,
+            actor,
+            action,
+            patient_id=patient_id,
+            outcome="deny",
+            reason=reason,
+            resource_type=resource.type if resource else None,
+            resource_id=resource.id if resource else None,
+            details=details or {},
+        )
+
+    write(db)
+    db.info.setdefault("after_rollback", []).append(write)
+
+
+def guard(db: Session, actor: Actor, patient_id: str, action: Action, resource: Resource | None = None) -> Decision:
+    decision = decide(actor, patient_id, action, resource, facts_for(db, actor, patient_id))
+    if not decision.allowed:
+        refuse(
+            db,
+            actor,
+            str(action),
+            patient_id if decision.rule != "unknown_space" else None,
+            decision.reason,
+            resource,
+            {} if decision.rule != "unknown_space" else {"requested_space": patient_id[:64]},
+        )
+        raise AccessDenied(decision)
+    return decision

@@ -1,0 +1,407 @@
+"""The single access-decision point (ACC-5).
+
+``decide`` is pure: the service layer gathers the ``Facts`` about the actor and the patient
+(from storage) and asks; the answer says allow/deny and, always, why. Rules are tried in
+order and the first one that has an opinion wins; when none has, access is denied.
+Consent, médecin traitant, blocking, emergency, legal representatives and caregivers are rules
+here over facts in ``Facts``; later capabilities (apps) add theirs the same way — never a check of
+their own in a route or a query. A search is decided once: the decision carries the scope (and,
+for professionals, the categories and whether masked documents count) that the query applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from carnet.access.model import matrix as access_matrix
+from carnet.hall.actors import Actor, ActorKind
+
+
+class Action(StrEnum):
+    """What an actor wants to do to a patient's space."""
+
+    SPACE_VIEW = "space.view"
+    HISTORY_READ = "history.read"
+    SETTINGS_READ = "settings.read"
+    SETTINGS_WRITE = "settings.write"
+    SPACE_FIND = "space.find"
+    DOCUMENT_DEPOSIT = "document.deposit"
+    DOCUMENT_SEARCH = "document.search"
+    DOCUMENT_READ = "document.read"
+    DOCUMENT_MASK = "document.mask"
+    DOCUMENT_DELETE = "document.delete"
+    DOCUMENT_UPDATE = "document.update"
+    FOLDER_WRITE = "folder.write"
+    SPACE_CLOSE = "space.close"
+    SPACE_REOPEN = "space.reopen"
+    SPACE_DELETE = "space.delete"
+    ENROLMENT_MANAGE = "enrolment.manage"  # campaigns, progress, letter batches (the service-wide "-" space)
+    ENROLMENT_OBJECT = "enrolment.object"  # record or withdraw an objection to the creation of a space
+    ENROLMENT_LETTER = "enrolment.letter"  # print one person's invitation letter again (it carries the code)
+    SPACE_OPEN = "space.open"  # create (open) a registered person's space: after 6 weeks, or by an operator
+    ACCESS_MANAGE = "access.manage"  # authorise, revoke, block, unblock, médecin traitant, administrators
+    CONSENT_RECORD = "consent.record"  # a professional records the patient's consent (oral, or over FHIR)
+    EMERGENCY_START = "emergency.start"  # break-the-glass, or the SAMU regulator on a call
+    FAMILY_MANAGE = "family.manage"  # invite the second legal representative, invite or remove caregivers
+    HISTORY_REPORT = "history.report"  # report a suspicious entry of the history
+
+
+DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
+ENROLMENT_ACTIONS = {Action.ENROLMENT_MANAGE, Action.ENROLMENT_OBJECT, Action.ENROLMENT_LETTER, Action.SPACE_OPEN}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What is acted on; for a document, who wrote it and how it is labelled."""
+
+    type: str
+    id: str | None = None
+    author_id: str | None = None
+    source: str | None = None
+    labels: frozenset[str] = frozenset()
+    hidden_from_patient: bool = False
+    category: str | None = None
+
+    @property
+    def masked(self) -> bool:
+        return "MASQUE_PS" in self.labels
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the service layer knows about the actor and the patient when it asks."""
+
+    patient_exists: bool = True
+    patient_status: str = "active"
+    legal_representative: bool = False  # a legal representative of this minor (FAM-1)
+    caregiver: bool = False  # a caregiver the person chose (FAM-3)
+    consent: bool = False  # an active authorisation of the professional, or of a care team they are in (ACC-1)
+    administrator: bool = False  # médecin traitant, or given the same status by the patient (ACC-2)
+    blocked: bool = False  # the patient blocked this professional (ACC-3)
+    emergency: str | None = None  # an active emergency access of this professional: bris_de_glace | samu
+    samu_regulator: bool = False  # the professional is a SAMU regulator
+    emergency_samu: bool = True  # the patient's three emergency toggles (ACC-4)
+    emergency_professionals: bool = True
+    emergency_masked: bool = False
+
+
+class Scope(StrEnum):
+    """Which documents a search may return — or, for ``HISTORY_READ``, which entries of the history
+    may be read — as decided by the policy (applied by the query)."""
+
+    PATIENT = "patient"  # the patient's own view: all but those still hidden from the patient
+    AUTHORED = "authored"  # only documents the actor wrote
+    REPRESENTATIVE = "representative"  # the patient's view minus INVISIBLE_REPRESENTANTS_LEGAUX
+    PROFESSIONAL = "professional"  # what the actor wrote + the decision's categories (and masked ones if said)
+    OWN_ACTIONS = "own_actions"  # the history (TRC-2): only the entries of the actor's own actions in the space
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    rule: str
+    scope: Scope | None = None
+    categories: frozenset[str] | None = None  # Scope.PROFESSIONAL: the categories seen (None: all)
+    include_masked: bool = False  # Scope.PROFESSIONAL: documents the patient masked are seen too
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+Rule = Callable[[Actor, str, Action, Resource | None, Facts], Decision | None]
+
+
+def _allow(rule: str, reason: str, scope: Scope | None = None) -> Decision:
+    return Decision(True, reason, rule, scope)
+
+
+def _deny(rule: str, reason: str) -> Decision:
+    return Decision(False, reason, rule)
+
+
+def rule_owner_lifecycle(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ENR-6: only the person closes, reopens or deletes their space — a closed one included."""
+    if action not in {Action.SPACE_CLOSE, Action.SPACE_REOPEN, Action.SPACE_DELETE}:
+        return None
+    if actor.kind != ActorKind.PATIENT or actor.patient_id != patient_id or not facts.patient_exists:
+        return _deny(
+            "lifecycle_owner_only", "Seule la personne elle-même peut fermer, rouvrir ou supprimer son espace."
+        )
+    allowed_from = {
+        Action.SPACE_CLOSE: {"active"},
+        Action.SPACE_REOPEN: {"closed"},
+        Action.SPACE_DELETE: {"active", "closed"},
+    }[action]
+    if facts.patient_status not in allowed_from:
+        return _deny("lifecycle_state", "Cette action n'est pas possible dans l'état actuel de l'espace.")
+    return _allow("lifecycle_owner", "La personne gère la vie de son espace.")
+
+
+def rule_enrolment(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ENR-2, ENR-3: enrolment happens before a space is open, so this rule decides whatever the status.
+
+    Operators and the service's automatic work run campaigns, record objections, print letters and
+    open spaces; the person (or their legal representative), identified by the activation code and
+    their identity traits, objects or withdraws an objection for themselves only.
+    """
+    if action not in ENROLMENT_ACTIONS:
+        return None
+    if action != Action.ENROLMENT_MANAGE and not facts.patient_exists:
+        return _deny("unknown_space", "Cet espace n'existe pas ou n'est pas ouvert.")
+    if actor.kind in {ActorKind.OPERATOR, ActorKind.SYSTEM}:
+        return _allow("enrolment_operator", "Les conseillers gèrent les campagnes, les oppositions et l'ouverture.")
+    own = actor.patient_id == patient_id and actor.kind in {ActorKind.PATIENT, ActorKind.REPRESENTATIVE}
+    if action == Action.ENROLMENT_OBJECT and own:
+        return _allow("enrolment_self", "La personne (ou son représentant légal) décide pour elle-même.")
+    return _deny("enrolment_operators_only", "Seuls les conseillers du service peuvent effectuer cette action.")
+
+
+def rule_operator_no_health_data(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """Operators manage enrolment (above) and never see documents, history or settings."""
+    if actor.kind == ActorKind.OPERATOR:
+        return _deny("operator_no_health_data", "Un conseiller n'accède jamais aux données de santé ni à l'historique.")
+    return None
+
+
+def rule_unknown_space(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    if not facts.patient_exists or facts.patient_status != "active":
+        return _deny("unknown_space", "Cet espace n'existe pas ou n'est pas ouvert.")
+    return None
+
+
+def author_keys(actor: Actor) -> set[str]:
+    """The identities under which an actor's documents are filed (a professional, an establishment)."""
+    return {key for key in (actor.professional_id, actor.establishment_id) if key}
+
+
+PROFESSIONAL_ACTS = {Action.CONSENT_RECORD, Action.EMERGENCY_START}
+
+
+def rule_professional_acts(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ACC-1, ACC-4: recording a consent and starting an emergency access are acts of an identified professional."""
+    if action in PROFESSIONAL_ACTS and actor.kind != ActorKind.PROFESSIONAL:
+        return _deny("professionals_only", "Seul un professionnel de santé identifié peut faire cette démarche.")
+    return None
+
+
+def rule_patient_documents(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """VLT-5..7 for the patient in their own space."""
+    if actor.kind != ActorKind.PATIENT or actor.patient_id != patient_id or action not in DOCUMENT_ACTIONS:
+        return None
+    if action == Action.DOCUMENT_SEARCH:
+        return _allow("patient_documents", "La personne consulte ses documents.", Scope.PATIENT)
+    if resource is not None and resource.hidden_from_patient and action != Action.DOCUMENT_DEPOSIT:
+        return _deny("invisible_patient", "Ce document sera visible après la consultation d'annonce.")
+    if action == Action.DOCUMENT_DELETE and resource is not None and resource.source != "patient":
+        return _deny(
+            "professional_document_kept",
+            "Un document déposé par un professionnel ne peut pas être supprimé : vous pouvez le masquer.",
+        )
+    if action == Action.DOCUMENT_UPDATE and resource is not None and resource.source != "patient":
+        return _deny("not_author", "Seul l'auteur d'un document peut le corriger ou le remplacer.")
+    return _allow("patient_documents", "La personne agit sur ses documents.")
+
+
+def emergency_permitted(facts: Facts, samu: bool) -> bool:
+    """ACC-4: the patient's toggle for this kind of emergency access."""
+    return facts.emergency_samu if samu else facts.emergency_professionals
+
+
+def standing(facts: Facts) -> str | None:
+    """How a professional may read this space: administrator > emergency > consent; blocked: none."""
+    if facts.blocked:
+        return None
+    if facts.administrator:
+        return "administrator"
+    if facts.emergency and emergency_permitted(facts, facts.emergency == "samu"):
+        return "emergency"
+    if facts.consent:
+        return "consent"
+    return None
+
+
+def _no_standing(facts: Facts) -> Decision:
+    if facts.blocked:
+        return _deny("blocked", "La personne vous a bloqué : vous ne pouvez plus consulter son espace santé.")
+    return _deny("no_consent", "La personne ne vous a pas autorisé à consulter son espace santé.")
+
+
+def rule_professional(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ACC-1..4 and VLT-2: professionals feed any open space (even when blocked) and read what they wrote;
+    reading more takes consent (the profession's categories), an emergency access the patient allows
+    (the profession's categories, masked documents if the patient allows that too) or the médecin traitant
+    / administrator status (everything, masked documents included). Blocking stops all reading. The history
+    (TRC-2): the médecin traitant / administrator reads all of it, any other professional their own actions;
+    establishments do not read it."""
+    if actor.kind not in {ActorKind.PROFESSIONAL, ActorKind.ESTABLISHMENT}:
+        return None
+    person = actor.kind == ActorKind.PROFESSIONAL
+    if action == Action.DOCUMENT_DEPOSIT:
+        return _allow("professional_deposit", "Les professionnels alimentent l'espace santé.")
+    if action == Action.SPACE_FIND:
+        return _allow("professional_find", "Un professionnel vérifie l'existence de l'espace et ses droits.")
+    if action in PROFESSIONAL_ACTS:  # an identified professional (rule_professional_acts)
+        if facts.blocked:
+            return _deny("blocked", "La personne vous a bloqué : seule elle peut vous autoriser à nouveau.")
+        if action == Action.CONSENT_RECORD:
+            return _allow("consent_record", "Le professionnel enregistre le consentement de la personne.")
+        if not emergency_permitted(facts, facts.samu_regulator):
+            who = "par le SAMU" if facts.samu_regulator else "des professionnels en urgence"
+            return _deny("emergency_refused", f"La personne a refusé l'accès {who} à son espace santé.")
+        return _allow("emergency_start", "Accès en urgence : la personne ne l'a pas refusé.")
+    if action == Action.HISTORY_READ:  # TRC-2 "the médecin traitant and the author see theirs"
+        if not person:
+            return _deny("establishment_no_history", "Un établissement ne consulte pas l'historique de l'espace santé.")
+        if facts.administrator and not facts.blocked:  # neither consent nor an emergency widens the history
+            return _allow("professional_history_all", "Médecin traitant ou administrateur de l'espace.", Scope.ALL)
+        return _allow(
+            "professional_history_own",
+            "Un professionnel consulte l'historique de ses propres actions.",
+            Scope.OWN_ACTIONS,
+        )
+    authored = resource is not None and bool(resource.author_id) and resource.author_id in author_keys(actor)
+    if action in {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE} and authored:
+        return _allow("document_author", "L'auteur accède à son propre document.")
+    if action not in {Action.SPACE_VIEW, Action.DOCUMENT_SEARCH, Action.DOCUMENT_READ}:
+        return None
+    level = standing(facts) if person else None
+    if level is None:
+        if action == Action.DOCUMENT_SEARCH:
+            return _allow("professional_own_documents", "Recherche limitée aux documents de l'auteur.", Scope.AUTHORED)
+        return _no_standing(facts)
+    categories = None if level == "administrator" else access_matrix.categories_for(actor.profession_code)
+    include_masked = level == "administrator" or (level == "emergency" and facts.emergency_masked)
+    reason = {
+        "administrator": "Médecin traitant ou professionnel administrateur de l'espace.",
+        "emergency": "Accès en urgence.",
+        "consent": "La personne a autorisé ce professionnel.",
+    }[level]
+    rule = f"professional_{level}"
+    if action == Action.SPACE_VIEW:
+        return _allow(rule, reason)
+    if action == Action.DOCUMENT_SEARCH:
+        return Decision(True, reason, rule, Scope.PROFESSIONAL, categories, include_masked)
+    if resource is None:
+        return _deny("no_document", "Document inconnu.")
+    if categories is not None and resource.category not in categories:
+        return _deny("profession_matrix", "Votre profession n'a pas accès à ce type de document.")
+    if resource.masked and not include_masked:
+        return _deny("masked", "La personne a masqué ce document aux professionnels.")
+    return _allow(rule, reason)
+
+
+CAREGIVER_ACTIONS = {  # FAM-3: read, add, edit — not credentials, contact details, consent, closing, deleting
+    Action.SPACE_VIEW,
+    Action.HISTORY_READ,
+    Action.DOCUMENT_SEARCH,
+    Action.DOCUMENT_READ,
+    Action.DOCUMENT_DEPOSIT,
+    Action.DOCUMENT_MASK,
+    Action.FOLDER_WRITE,
+    Action.SETTINGS_READ,
+}
+REPRESENTATIVE_ACTIONS = CAREGIVER_ACTIONS | {  # FAM-1: the parent manages the child's space
+    Action.SETTINGS_WRITE,
+    Action.ACCESS_MANAGE,
+    Action.FAMILY_MANAGE,
+    Action.HISTORY_REPORT,
+}
+
+
+def _on_behalf(
+    actor: Actor, action: Action, resource: Resource | None, rule: str, who: str, allowed: set[Action]
+) -> Decision:
+    """A legal representative or a caregiver: the patient's view minus what is hidden from them."""
+    if resource is not None and ("INVISIBLE_REPRESENTANTS_LEGAUX" in resource.labels or resource.hidden_from_patient):
+        return _deny(f"hidden_from_{rule}", f"Ce document n'est pas visible des {who}s.")
+    if action not in allowed:
+        return _deny(f"not_for_{rule}", f"Un {who} ne peut pas effectuer cette action.")
+    return _allow(rule, f"Le {who} agit dans l'espace de la personne.", Scope.REPRESENTATIVE)
+
+
+def rule_legal_representative(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """FAM-1, FAM-2: a legal representative of a minor acts in the child's space; documents the minor
+    asked to hide from their representatives stay hidden."""
+    if actor.kind != ActorKind.PATIENT or actor.patient_id == patient_id or not facts.legal_representative:
+        return None
+    return _on_behalf(actor, action, resource, "legal_representative", "représentant légal", REPRESENTATIVE_ACTIONS)
+
+
+def rule_caregiver(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """FAM-3: a caregiver reads, adds and edits; never credentials, contact details, consent, closing,
+    deleting or exporting."""
+    if actor.kind != ActorKind.PATIENT or actor.patient_id == patient_id or not facts.caregiver:
+        return None
+    return _on_behalf(actor, action, resource, "caregiver", "aidant", CAREGIVER_ACTIONS)
+
+
+def rule_own_space(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    if actor.kind == ActorKind.PATIENT and actor.patient_id == patient_id:
+        if action == Action.FAMILY_MANAGE and resource is not None and resource.type == "representative_invitation":
+            return _deny(
+                "representatives_only",
+                "Seul un représentant légal de l'enfant peut inviter le second représentant légal.",
+            )
+        return _allow("own_space", "La personne agit dans son propre espace.")
+    return None
+
+
+def rule_system(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    if actor.kind == ActorKind.SYSTEM:
+        return _allow("system", "Traitement automatique du service.", Scope.ALL)
+    return None
+
+
+RULES: list[Rule] = [
+    rule_enrolment,
+    rule_owner_lifecycle,
+    rule_unknown_space,
+    rule_operator_no_health_data,
+    rule_professional_acts,
+    rule_patient_documents,
+    rule_professional,
+    rule_own_space,
+    rule_legal_representative,
+    rule_caregiver,
+    rule_system,
+]
+
+DEFAULT_DENY = _deny("no_rule", "Vous n'êtes pas autorisé à accéder à cet espace.")
+
+
+def decide(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None = None, facts: Facts | None = None
+) -> Decision:
+    """Allow or deny ``action`` by ``actor`` on ``patient_id``'s space, with the reason."""
+    facts = facts or Facts()
+    for rule in RULES:
+        decision = rule(actor, patient_id, action, resource, facts)
+        if decision is not None:
+            return decision
+    return DEFAULT_DENY

@@ -1,0 +1,59 @@
+"""OAuth 2 token endpoint (client credentials, RFC 6749 §4.4) for systems calling ``/fhir``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse
+
+from carnet.identity.service import clients
+from carnet.web.deps import ServicesDep
+
+router = APIRouter(prefix="/oauth")
+
+
+def oauth_error(status: int, error: str, description: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="carnet"'} if status == 401 else {}
+    headers["Cache-Control"] = "no-store"
+    return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=headers)
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return unquote(user), unquote(password)
+
+
+@router.post("/token")
+def token(
+    request: Request,
+    services: ServicesDep,
+    grant_type: Annotated[str, Form(max_length=40)] = "",
+    client_id: Annotated[str, Form(max_length=100)] = "",
+    client_secret: Annotated[str, Form(max_length=200)] = "",
+    scope: Annotated[str, Form(max_length=500)] = "",
+) -> JSONResponse:
+    client = request.client.host if request.client else "inconnu"
+    if not services.ip_limiter.hit("oauth:" + client):
+        return oauth_error(429, "slow_down", "Trop de demandes de jeton ; réessayez dans une minute.")
+    if grant_type != "client_credentials":
+        return oauth_error(400, "unsupported_grant_type", "Seul grant_type=client_credentials est accepté ici.")
+    credentials = _basic(request) or (client_id, client_secret)
+    with services.db.unit_of_work() as db:
+        try:
+            access_token, expires_in, granted = clients.issue_token(db, *credentials, scope or None)
+        except clients.ClientError as exc:
+            return oauth_error(401, "invalid_client", exc.message)
+    return JSONResponse(
+        {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in, "scope": granted},
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )

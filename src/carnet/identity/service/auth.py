@@ -1,0 +1,318 @@
+"""Login (ENR-5): password (Argon2), second factor (TOTP or e-mailed code), sessions.
+
+Failure paths take the same time whether the login exists or not (a dummy hash is
+verified), failures are counted per typed login so unknown logins lock the same way,
+and per client address by an in-process limiter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from carnet.bootstrap import Services
+from carnet.hall import audit
+from carnet.hall.actors import Actor, ActorKind
+from carnet.identity.tables import LoginThrottle, OneTimeCode, WebSession
+from carnet.mail.outbound import Mail
+from carnet.people.tables import Account, Professional
+from carnet.storage.types import utcnow
+
+GENERIC_FAILURE = "Identifiant ou mot de passe incorrect."
+LOCKED = "Trop de tentatives de connexion. Par sécurité, réessayez dans {minutes} minutes."
+IP_LIMITED = "Trop de tentatives depuis votre connexion. Patientez une minute avant de réessayer."
+MFA_STAGE = "mfa"
+FULL_STAGE = "full"
+MFA_MINUTES = 10
+OTP_MAX_ATTEMPTS = 5
+
+
+class LoginError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@cache
+def hasher(profile: str) -> PasswordHasher:
+    if profile == "test":
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return PasswordHasher()
+
+
+@cache
+def _dummy_hash(profile: str) -> str:
+    return hasher(profile).hash(secrets.token_urlsafe(16))
+
+
+def hash_password(services: Services, password: str) -> str:
+    return hasher(services.settings.argon2_profile).hash(password)
+
+
+def _verify(services: Services, stored: str | None, password: str) -> bool:
+    profile = services.settings.argon2_profile
+    try:
+        return hasher(profile).verify(stored or _dummy_hash(profile), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def actor_for(db: Session, account: Account) -> Actor:
+    """The ``Actor`` an account acts as."""
+    if account.kind == "patient":
+        return Actor(ActorKind.PATIENT, account.id, account.display_name, patient_id=account.patient_id)
+    if account.kind == "professional" and account.professional_id:
+        pro = db.get(Professional, account.professional_id)
+        if pro is not None:
+            return Actor(
+                ActorKind.PROFESSIONAL,
+                account.id,
+                account.display_name,
+                professional_id=pro.id,
+                rpps=pro.rpps,
+                profession_code=pro.profession_code,
+            )
+    if account.kind == "operator":
+        return Actor(ActorKind.OPERATOR, account.id, account.display_name)
+    raise ValueError(f"compte de type inconnu: {account.kind}")
+
+
+def _audit_account(
+    db: Session,
+    account: Account,
+    action: str,
+    outcome: str = "allow",
+    reason: str = "",
+    details: dict[str, object] | None = None,
+) -> None:
+    audit.record(
+        db,
+        actor_for(db, account),
+        action,
+        patient_id=account.patient_id,
+        outcome=outcome,
+        reason=reason,
+        resource_type="account",
+        resource_id=account.id,
+        details=details,
+    )
+
+
+def check_password(services: Services, db: Session, login: str, password: str, client: str) -> Account:
+    """First step of login; raises ``LoginError`` with a French message on any failure."""
+    settings = services.settings
+    if not services.ip_limiter.hit(client):
+        raise LoginError(IP_LIMITED)
+    login = login.strip().lower()
+    key = services.keys.mac("login", login)
+    now = utcnow()
+    throttle = db.get(LoginThrottle, key)
+    account = db.scalar(select(Account).where(Account.login == login)) if login else None
+    ok = _verify(services, account.password_hash if account else None, password)
+    locked_message = LOCKED.format(minutes=settings.login_lockout_minutes)
+    if throttle and throttle.locked_until and throttle.locked_until > now:
+        raise LoginError(locked_message)
+    if ok and account is not None:
+        if throttle:
+            db.delete(throttle)
+        if hasher(settings.argon2_profile).check_needs_rehash(account.password_hash):
+            account.password_hash = hash_password(services, password)
+        return account
+    if throttle is None:
+        throttle = LoginThrottle(login_key=key, failures=0)
+        db.add(throttle)
+    throttle.failures = (throttle.failures or 0) + 1
+    throttle.updated_at = now
+    locked = throttle.failures >= settings.login_max_failures
+    if locked:
+        throttle.failures = 0
+        throttle.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+    if account is not None:
+        _audit_account(
+            db,
+            account,
+            "auth.login_failed",
+            outcome="deny",
+            reason="mot de passe incorrect" + (", compte verrouillé" if locked else ""),
+        )
+    raise LoginError(locked_message if locked else GENERIC_FAILURE)
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+def _session_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(services: Services, db: Session, account: Account, stage: str) -> str:
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    lifetime = (
+        timedelta(minutes=MFA_MINUTES) if stage == MFA_STAGE else timedelta(hours=services.settings.session_max_hours)
+    )
+    db.add(
+        WebSession(
+            id=_session_key(token),
+            account_id=account.id,
+            stage=stage,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    return token
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    key: str
+    stage: str
+    account: Account
+
+
+def load_session(services: Services, db: Session, token: str | None) -> SessionInfo | None:
+    """The live session for a cookie token; expired or idle sessions are removed."""
+    if not token:
+        return None
+    row = db.get(WebSession, _session_key(token))
+    if row is None:
+        return None
+    now = utcnow()
+    idle = timedelta(minutes=services.settings.session_idle_minutes)
+    if row.expires_at <= now or (row.stage == FULL_STAGE and row.last_seen_at + idle <= now):
+        db.delete(row)
+        return None
+    account = db.get(Account, row.account_id)
+    if account is None:
+        return None
+    if (now - row.last_seen_at).total_seconds() > 30:
+        row.last_seen_at = now
+    return SessionInfo(row.id, row.stage, account)
+
+
+def end_session(db: Session, key: str) -> None:
+    db.execute(delete(WebSession).where(WebSession.id == key))
+
+
+def complete_login(services: Services, db: Session, session: SessionInfo, method: str) -> str:
+    """Second factor passed: replace the half session by a full one (no fixation)."""
+    end_session(db, session.key)
+    session.account.last_login_at = utcnow()
+    _audit_account(db, session.account, "auth.login", details={"second_factor": method})
+    return start_session(services, db, session.account, FULL_STAGE)
+
+
+def purge_expired(db: Session) -> int:
+    now = utcnow()
+    result = db.execute(delete(WebSession).where(WebSession.expires_at <= now))
+    db.execute(delete(OneTimeCode).where(OneTimeCode.expires_at <= now - timedelta(days=1)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- second factors ---------------------------------------------------------------------
+
+
+def send_email_code(services: Services, db: Session, account: Account) -> None:
+    """E-mail a fresh 6-digit code; earlier unused codes stop working."""
+    now = utcnow()
+    for old in db.scalars(
+        select(OneTimeCode).where(OneTimeCode.account_id == account.id, OneTimeCode.used_at.is_(None))
+    ):
+        old.used_at = now
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    ttl = services.settings.otp_ttl_minutes
+    db.add(
+        OneTimeCode(
+            account_id=account.id,
+            purpose="login",
+            code_hash=services.keys.mac("otp", f"{account.id}:{code}"),
+            expires_at=now + timedelta(minutes=ttl),
+        )
+    )
+    services.mailer.send(
+        Mail(
+            to=account.email,
+            subject="Votre code de connexion Carnet",
+            text=(
+                f"Bonjour,\n\nVotre code de connexion à Carnet est : {code}\n\n"
+                f"Il est valable {ttl} minutes et ne peut servir qu'une fois.\n"
+                "Si vous n'essayez pas de vous connecter, ignorez ce message et changez votre mot de passe.\n\n"
+                "Carnet — ne répondez pas à ce message."
+            ),
+        )
+    )
+
+
+def verify_email_code(services: Services, db: Session, account: Account, code: str) -> bool:
+    now = utcnow()
+    row = db.scalar(
+        select(OneTimeCode)
+        .where(OneTimeCode.account_id == account.id, OneTimeCode.purpose == "login", OneTimeCode.used_at.is_(None))
+        .order_by(OneTimeCode.created_at.desc())
+    )
+    expected = services.keys.mac("otp", f"{account.id}:{code.strip()}")
+    if row is None or row.expires_at <= now or row.attempts >= OTP_MAX_ATTEMPTS:
+        hmac.compare_digest(expected, expected)
+        return False
+    if hmac.compare_digest(row.code_hash, expected):
+        row.used_at = now
+        return True
+    row.attempts += 1
+    return False
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(secret: str, account: Account) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=account.login, issuer_name="Carnet")
+
+
+def _totp_step(secret: str, code: str) -> int | None:
+    totp = pyotp.TOTP(secret)
+    now = utcnow()
+    for offset in (0, -1, 1):
+        moment = now + timedelta(seconds=30 * offset)
+        if hmac.compare_digest(totp.at(moment), code.strip()):
+            return int(totp.timecode(moment))
+    return None
+
+
+def verify_totp(services: Services, account: Account, code: str) -> bool:
+    """Check a TOTP code (±30 s); a code already used cannot be replayed."""
+    if not account.totp_secret:
+        return False
+    secret = services.keys.unseal(account.totp_secret, "totp")
+    step = _totp_step(secret, code)
+    if step is None or (account.totp_last_step is not None and step <= account.totp_last_step):
+        return False
+    account.totp_last_step = step
+    return True
+
+
+def enable_totp(services: Services, db: Session, account: Account, secret: str, code: str) -> bool:
+    step = _totp_step(secret, code)
+    if step is None:
+        return False
+    account.totp_secret = services.keys.seal(secret, "totp")
+    account.totp_last_step = step
+    _audit_account(db, account, "auth.totp_enabled")
+    return True
+
+
+def disable_totp(db: Session, account: Account) -> None:
+    account.totp_secret = None
+    account.totp_last_step = None
+    _audit_account(db, account, "auth.totp_disabled")

@@ -1,0 +1,129 @@
+"""API clients (establishments, professionals' software) and OAuth 2 client-credentials tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from carnet.hall.actors import Actor, ActorKind
+from carnet.identity.tables import AccessToken, ApiClient
+from carnet.people.model.identifiers import validate_finess, validate_rpps
+from carnet.people.model.professions import profession_label
+from carnet.people.tables import Establishment, Professional
+from carnet.storage.types import utcnow
+
+TOKEN_LIFETIME = timedelta(hours=1)
+SCOPES = {"system/DocumentReference.write", "system/DocumentReference.read", "system/Binary.read"}
+
+
+class ClientError(ValueError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client_id: str
+    client_secret: str
+    name: str
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_client(db: Session, name: str, finess: str | None = None, rpps: str | None = None) -> NewClient:
+    """A client acts as one establishment (FINESS) or one professional of the directory (RPPS)."""
+    if bool(finess) == bool(rpps):
+        raise ClientError("Indiquez soit --finess (établissement), soit --rpps (professionnel).")
+    establishment_id = professional_id = None
+    if finess:
+        finess = validate_finess(finess)
+        establishment = db.scalar(select(Establishment).where(Establishment.finess == finess))
+        if establishment is None:
+            establishment = Establishment(finess=finess, name=name, kind="établissement")
+            db.add(establishment)
+            db.flush()
+        establishment_id = establishment.id
+    else:
+        rpps = validate_rpps(rpps or "")
+        professional = db.scalar(select(Professional).where(Professional.rpps == rpps))
+        if professional is None:
+            raise ClientError(
+                f"Aucun professionnel de l'annuaire n'a le RPPS {rpps} : ajoutez-le d'abord "
+                "(carnet professionals add, ou carnet professionals import de l'extraction de l'Annuaire Santé)."
+            )
+        professional_id = professional.id
+    client_id = "carnet-" + secrets.token_hex(10)
+    secret = secrets.token_urlsafe(32)
+    db.add(
+        ApiClient(
+            client_id=client_id,
+            secret_hash=_digest(secret),
+            name=name,
+            establishment_id=establishment_id,
+            professional_id=professional_id,
+        )
+    )
+    return NewClient(client_id, secret, name)
+
+
+def issue_token(db: Session, client_id: str, client_secret: str, scope: str | None) -> tuple[str, int, str]:
+    """Client-credentials grant; raises ``ClientError`` (invalid_client) without saying which part was wrong."""
+    client = db.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    expected = client.secret_hash if client else _digest(secrets.token_urlsafe(32))
+    if not hmac.compare_digest(expected, _digest(client_secret)) or client is None or client.revoked_at:
+        raise ClientError("Identifiants du client invalides.")
+    granted = " ".join(sorted(SCOPES if not scope else set(scope.split()) & SCOPES))
+    if not granted:
+        raise ClientError("Aucune des portées demandées n'est disponible.")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.execute(delete(AccessToken).where(AccessToken.client_id == client.id, AccessToken.expires_at <= now))
+    db.add(AccessToken(token_hash=_digest(token), client_id=client.id, scope=granted, expires_at=now + TOKEN_LIFETIME))
+    return token, int(TOKEN_LIFETIME.total_seconds()), granted
+
+
+def actor_for_token(db: Session, token: str) -> Actor | None:
+    row = db.get(AccessToken, _digest(token))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    client = db.get(ApiClient, row.client_id)
+    if client is None or client.revoked_at:
+        return None
+    if client.professional_id:
+        pro = db.get(Professional, client.professional_id)
+        if pro is None:
+            return None
+        title = "Dr " if pro.profession_code in {"10", "40"} else ""
+        return Actor(
+            ActorKind.PROFESSIONAL,
+            client.id,
+            f"{title}{pro.first_name} {pro.last_name}",
+            professional_id=pro.id,
+            rpps=pro.rpps,
+            profession_code=pro.profession_code,
+        )
+    establishment = db.get(Establishment, client.establishment_id)
+    if establishment is None:
+        return None
+    return Actor(
+        ActorKind.ESTABLISHMENT,
+        client.id,
+        establishment.name,
+        finess=establishment.finess,
+        establishment_id=establishment.id,
+    )
+
+
+def describe(actor: Actor) -> str:
+    if actor.profession_code:
+        return f"{actor.label} ({profession_label(actor.profession_code).lower()})"
+    return actor.label

@@ -1,0 +1,31 @@
+"""Every table of every capability, gathered into one metadata (migrations, tests, ``carnet migrate``).
+
+Each capability keeps its tables in its own ``tables.py``; this module imports them all so that
+``metadata`` is complete and foreign keys by table name resolve.
+"""
+
+from __future__ import annotations
+
+from carnet.access import tables as access_tables
+from carnet.enrolment import tables as enrolment_tables
+from carnet.family import tables as family_tables
+from carnet.hall import tables as hall_tables
+from carnet.history import tables as history_tables
+from carnet.identity import tables as identity_tables
+from carnet.people import tables as people_tables
+from carnet.storage import tables as storage_tables
+from carnet.storage.base import Base
+from carnet.vault import tables as vault_tables
+
+metadata = Base.metadata
+MODULES = (
+    people_tables,
+    identity_tables,
+    hall_tables,
+    storage_tables,
+    vault_tables,
+    enrolment_tables,
+    access_tables,
+    family_tables,
+    history_tables,
+)

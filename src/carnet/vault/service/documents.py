@@ -1,0 +1,481 @@
+"""The document vault (VLT-1..8): deposit, search, read, mask, delete, replace — all through the hall.
+
+Bodies are sealed with the patient's data key (AAD = document id) before they reach the blob
+store; the search index holds only keyed hashes of stemmed words. Blob writes happen before the
+transaction commits: if it rolls back, ``deposit_many`` removes what it wrote; deletions of blobs
+happen only after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, String, and_, cast, delete, func, insert, or_, select
+from sqlalchemy.orm import Session
+
+from carnet.access.service import grants as access
+from carnet.bootstrap import Services
+from carnet.hall import audit
+from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.guard import AccessDenied, guard, refuse
+from carnet.hall.policy import Action, Decision, Resource, Scope, author_keys
+from carnet.people.service import preferences
+from carnet.storage import keyring
+from carnet.storage.types import new_id, utcnow
+from carnet.vault.model import documents as rules
+from carnet.vault.model.search_terms import terms
+from carnet.vault.service import content
+from carnet.vault.tables import Document, DocumentTerm, Folder
+
+NOT_FOUND = Decision(False, "Ce document n'existe pas ou ne vous est pas accessible.", "document_not_found")
+
+
+@dataclass
+class NewDocument:
+    """What a deposit needs; validated by ``deposit``."""
+
+    patient_id: str
+    type_system: str
+    type_code: str
+    title: str
+    mime_type: str
+    body: bytes
+    confidentiality: list[str] = field(default_factory=list)
+    master_identifier: str | None = None
+    class_code: str | None = None
+    format_code: str | None = None
+    service_date: datetime | None = None
+    submission_set_id: str | None = None
+    replaces_id: str | None = None
+    folder_id: str | None = None
+    filename: str | None = None
+    id: str = field(default_factory=new_id)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    text: str = ""
+    category: str | None = None
+    class_or_category: str | None = None  # MHD ``category``: the XDS class code or Carnet's category
+    type_code: str | None = None
+    author: str | None = None
+    author_id: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    statuses: tuple[str, ...] = ("current",)
+    folder_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    documents: list[Document]
+    total: int
+
+
+def resource_of(document: Document, now: datetime | None = None) -> Resource:
+    return Resource(
+        "document",
+        document.id,
+        author_id=document.author_id,
+        source=document.source,
+        labels=frozenset(document.confidentiality or ()),
+        hidden_from_patient=is_hidden_from_patient(document, now or utcnow()),
+        category=document.category,
+    )
+
+
+def is_hidden_from_patient(document: Document, now: datetime) -> bool:
+    labels = document.confidentiality or []
+    return "INVISIBLE_PATIENT" in labels and (document.reveal_at is None or document.reveal_at > now)
+
+
+def _author_fields(actor: Actor) -> dict[str, object]:
+    if actor.kind == ActorKind.PATIENT:
+        return {"source": "patient", "author_kind": "patient", "author_id": actor.patient_id}
+    author_id = actor.professional_id or actor.establishment_id
+    return {
+        "source": "professional" if actor.kind in {ActorKind.PROFESSIONAL, ActorKind.ESTABLISHMENT} else "service",
+        "author_kind": str(actor.kind),
+        "author_id": author_id,
+        "author_rpps": actor.rpps,
+        "author_finess": actor.finess,
+    }
+
+
+def _blob_key(document_id: str, part: str = "b") -> str:
+    return f"{document_id.replace('-', '')}{part}"
+
+
+def _index(db: Session, data_key: bytes, document: Document, extra_text: str) -> None:
+    words = " ".join([document.title, document.type_display, document.author_label, extra_text])
+    blind = {keyring.blind_term(data_key, term) for term in terms(words)}
+    if blind:
+        db.execute(
+            insert(DocumentTerm),
+            [{"document_id": document.id, "term": t, "patient_id": document.patient_id} for t in blind],
+        )
+
+
+def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, written: list[str]) -> Document:
+    """Check, seal, store and index one document; ``written`` collects blob keys for clean-up."""
+    doc_type = rules.document_type(new.type_system, new.type_code)
+    allowed = rules.MHD_TYPES if actor.kind != ActorKind.PATIENT else set(rules.UPLOAD_TYPES)
+    mime = rules.check_body(new.body, new.mime_type, allowed)
+    if new.filename is not None:
+        rules.check_extension(new.filename, mime)
+    labels = rules.check_confidentiality(new.confidentiality)
+    if preferences.settings_of(db, new.patient_id).mask_new_documents:
+        labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
+    title = " ".join(new.title.split())[:300] or doc_type.display
+    guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
+    replaced = None
+    if new.replaces_id:
+        replaced = db.get(Document, new.replaces_id)
+        if replaced is None or replaced.patient_id != new.patient_id:
+            raise rules.DocumentError("Le document à remplacer n'existe pas pour ce patient.")
+        guard(db, actor, new.patient_id, Action.DOCUMENT_UPDATE, resource_of(replaced))
+        if replaced.status != "current":
+            raise rules.DocumentError("Le document à remplacer n'est plus à jour (déjà remplacé ou annulé).")
+    if new.folder_id:
+        folder = db.get(Folder, new.folder_id)
+        if folder is None or folder.patient_id != new.patient_id:
+            raise rules.DocumentError("Ce dossier n'existe pas.")
+    now = utcnow()
+    preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
+    if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
+        preview = None
+    data_key = keyring.data_key(db, services.keyring, new.patient_id)
+    document = Document(
+        id=new.id,
+        patient_id=new.patient_id,
+        master_identifier=new.master_identifier,
+        status="current",
+        category=doc_type.category,
+        type_system=doc_type.system,
+        type_code=doc_type.code,
+        type_display=doc_type.display,
+        class_code=new.class_code,
+        format_code=new.format_code,
+        title=title,
+        mime_type=mime,
+        size=len(new.body),
+        body_mac=hmac.new(data_key, new.body, hashlib.sha256).hexdigest(),
+        blob_key=_blob_key(new.id),
+        confidentiality=labels,
+        masked="MASQUE_PS" in labels,
+        author_label=actor.label,
+        client_id=actor.id if actor.kind in {ActorKind.PROFESSIONAL, ActorKind.ESTABLISHMENT} else None,
+        folder_id=new.folder_id,
+        replaces_id=new.replaces_id,
+        submission_set_id=new.submission_set_id,
+        service_date=new.service_date,
+        created_at=now,
+        notified_at=now if actor.kind == ActorKind.PATIENT else None,
+        reveal_at=now + timedelta(days=rules.INVISIBLE_PATIENT_REVEAL_DAYS) if "INVISIBLE_PATIENT" in labels else None,
+        **_author_fields(actor),
+    )
+    services.blobs.put(document.blob_key, keyring.seal(data_key, new.body, document.id.encode()))
+    written.append(document.blob_key)
+    if preview is not None:
+        document.preview_blob_key = _blob_key(new.id, "p")
+        document.preview_mime_type = preview.mime_type
+        services.blobs.put(
+            document.preview_blob_key, keyring.seal(data_key, preview.body, b"preview:" + document.id.encode())
+        )
+        written.append(document.preview_blob_key)
+    db.add(document)
+    db.flush()  # the terms reference the document
+    text_source = preview or content.Unwrapped(new.body, mime)
+    _index(db, data_key, document, content.extract_text(text_source.body, text_source.mime_type))
+    if replaced is not None:
+        replaced.status = "superseded"
+    audit.record(
+        db,
+        actor,
+        "document.replace" if replaced else "document.deposit",
+        patient_id=new.patient_id,
+        resource_type="document",
+        resource_id=document.id,
+        details={
+            "type": doc_type.code,
+            "categorie": doc_type.category,
+            **({"remplace": replaced.id} if replaced else {}),
+        },
+    )
+    return document
+
+
+def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument]) -> list[Document]:
+    """All or nothing: one transaction; blobs of a failed batch are removed."""
+    written: list[str] = []
+    try:
+        with services.db.unit_of_work() as db:
+            stored = [deposit(services, db, actor, new, written) for new in batch]
+            db.flush()
+        return stored
+    except BaseException:
+        for key in written:
+            services.blobs.delete(key)
+        raise
+
+
+def _text_filter(data_key: bytes, patient_id: str, text: str) -> Select[Any] | None:
+    wanted = {keyring.blind_term(data_key, t) for t in terms(text)}
+    if not wanted:
+        return None
+    return (
+        select(DocumentTerm.document_id)
+        .where(DocumentTerm.patient_id == patient_id, DocumentTerm.term.in_(wanted))
+        .group_by(DocumentTerm.document_id)
+        .having(func.count() == len(wanted))
+    )
+
+
+def _scope(db: Session, actor: Actor, patient_id: str, decision: Decision) -> list[Any]:
+    """The conditions the policy's decision puts on a search of this space (its scope, applied as is)."""
+    where: list[Any] = []
+    authored = Document.author_id.in_(author_keys(actor) or {"-"})
+    if decision.scope == Scope.AUTHORED:
+        where.append(authored)
+    elif decision.scope == Scope.PROFESSIONAL:
+        seen = []
+        if decision.categories is not None:
+            seen.append(Document.category.in_(decision.categories or {"-"}))
+        if not decision.include_masked:
+            seen.append(Document.masked.is_(False))
+        if seen:
+            where.append(or_(authored, and_(*seen)))
+    elif decision.scope in {Scope.PATIENT, Scope.REPRESENTATIVE}:
+        now = utcnow()
+        where.append((Document.reveal_at.is_(None)) | (Document.reveal_at <= now))
+        if decision.scope == Scope.REPRESENTATIVE:
+            labelled = cast(Document.confidentiality, String).like("%INVISIBLE_REPRESENTANTS_LEGAUX%")
+            hidden = list(db.scalars(select(Document.id).where(Document.patient_id == patient_id, labelled)))
+            if hidden:
+                where.append(Document.id.not_in(hidden))
+    elif decision.scope != Scope.ALL:
+        raise AccessDenied(decision)
+    return where
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many current documents the actor sees, in all, per category and per folder (VLT-1)."""
+
+    total: int
+    categories: dict[str, int]
+    folders: dict[str, int]
+
+
+def counts(db: Session, actor: Actor, patient_id: str) -> Counts:
+    """One grouped query over what the actor's search would list (same decision, same scope)."""
+    decision = guard(db, actor, patient_id, Action.DOCUMENT_SEARCH, Resource("documents"))
+    where = [Document.patient_id == patient_id, Document.status == "current", *_scope(db, actor, patient_id, decision)]
+    rows = db.execute(
+        select(Document.category, Document.folder_id, func.count())
+        .where(*where)
+        .group_by(Document.category, Document.folder_id)
+    ).all()
+    categories: dict[str, int] = {}
+    folders: dict[str, int] = {}
+    for category, folder_id, count in rows:
+        categories[category] = categories.get(category, 0) + count
+        if folder_id:
+            folders[folder_id] = folders.get(folder_id, 0) + count
+    return Counts(sum(categories.values()), categories, folders)
+
+
+def search(services: Services, db: Session, actor: Actor, patient_id: str, filters: SearchFilters) -> Page:
+    """Documents of a patient the actor may see, newest first (VLT-4); the policy sets the scope."""
+    decision = guard(db, actor, patient_id, Action.DOCUMENT_SEARCH, Resource("documents"))
+    where = [
+        Document.patient_id == patient_id,
+        Document.status.in_(filters.statuses),
+        *_scope(db, actor, patient_id, decision),
+    ]
+    if filters.category:
+        where.append(Document.category == filters.category)
+    if filters.class_or_category:
+        where.append(
+            (Document.class_code == filters.class_or_category) | (Document.category == filters.class_or_category)
+        )
+    if filters.type_code:
+        where.append(Document.type_code == filters.type_code)
+    if filters.author:
+        where.append(Document.author_label.ilike(f"%{filters.author}%"))
+    if filters.author_id:
+        where.append((Document.author_rpps == filters.author_id) | (Document.author_finess == filters.author_id))
+    if filters.folder_id:
+        where.append(Document.folder_id == filters.folder_id)
+    if filters.date_from:
+        where.append(Document.created_at >= filters.date_from)
+    if filters.date_to:
+        where.append(Document.created_at < filters.date_to)
+    if filters.text.strip():
+        try:
+            data_key = keyring.data_key(db, services.keyring, patient_id, create=False)
+        except keyring.DataKeyMissing:  # nothing was ever stored for this patient
+            return Page([], 0)
+        matching = _text_filter(data_key, patient_id, filters.text)
+        if matching is not None:
+            where.append(Document.id.in_(matching))
+    total = db.scalar(select(func.count(Document.id)).where(*where)) or 0
+    rows = db.scalars(
+        select(Document)
+        .where(*where)
+        .order_by(Document.created_at.desc(), Document.id.desc())
+        .limit(filters.limit)
+        .offset(filters.offset)
+    )
+    audit.record(db, actor, "document.search", patient_id=patient_id, resource_type="documents")
+    access.note_consultation(db, actor, patient_id, decision)
+    return Page(list(rows), int(total))
+
+
+def _load(db: Session, actor: Actor, document_id: str, action: Action) -> tuple[Document, Decision]:
+    """The document, if the policy allows ``action`` on it. To anyone but the patient, a document they
+    may not see is answered exactly like one that does not exist (the history keeps the real reason)."""
+    document = db.get(Document, document_id)
+    if document is None:
+        refuse(db, actor, str(action), None, NOT_FOUND.reason, Resource("document"), {"demande": document_id[:64]})
+        raise AccessDenied(NOT_FOUND)
+    try:
+        decision = guard(db, actor, document.patient_id, action, resource_of(document))
+    except AccessDenied:
+        if actor.patient_id == document.patient_id and actor.kind == ActorKind.PATIENT:
+            raise
+        raise AccessDenied(NOT_FOUND) from None
+    return document, decision
+
+
+def read(
+    services: Services,
+    db: Session,
+    actor: Actor,
+    document_id: str,
+    preview: bool = False,
+    action: str = "document.read",
+) -> tuple[Document, bytes, str]:
+    """The document and its clear bytes (the embedded PDF when ``preview`` and there is one)."""
+    document, decision = _load(db, actor, document_id, Action.DOCUMENT_READ)
+    data_key = keyring.data_key(db, services.keyring, document.patient_id, create=False)
+    if preview and document.preview_blob_key:
+        sealed = services.blobs.get(document.preview_blob_key)
+        body = keyring.open_sealed(data_key, sealed, b"preview:" + document.id.encode())
+        mime = document.preview_mime_type or "application/octet-stream"
+    else:
+        body = keyring.open_sealed(data_key, services.blobs.get(document.blob_key), document.id.encode())
+        mime = document.mime_type
+    audit.record(db, actor, action, patient_id=document.patient_id, resource_type="document", resource_id=document.id)
+    access.note_consultation(db, actor, document.patient_id, decision)
+    return document, body, mime
+
+
+def set_masked(db: Session, actor: Actor, document_id: str, masked: bool) -> Document:
+    """VLT-5: the patient masks a document from professionals (or shows it again)."""
+    document, _ = _load(db, actor, document_id, Action.DOCUMENT_MASK)
+    document.masked = masked
+    labels = set(document.confidentiality or [])
+    labels = labels | {"MASQUE_PS"} if masked else labels - {"MASQUE_PS"}
+    document.confidentiality = rules.check_confidentiality(sorted(labels))
+    audit.record(
+        db,
+        actor,
+        "document.mask" if masked else "document.unmask",
+        patient_id=document.patient_id,
+        resource_type="document",
+        resource_id=document.id,
+    )
+    return document
+
+
+def set_labels(db: Session, actor: Actor, document_id: str, labels: Iterable[str]) -> Document:
+    """The author changes the confidentiality labels (FHIR PATCH securityLabel)."""
+    document, _ = _load(db, actor, document_id, Action.DOCUMENT_UPDATE)
+    checked = rules.check_confidentiality(list(labels))
+    if "INVISIBLE_PATIENT" in checked and "INVISIBLE_PATIENT" not in (document.confidentiality or []):
+        document.reveal_at = utcnow() + timedelta(days=rules.INVISIBLE_PATIENT_REVEAL_DAYS)
+    document.confidentiality = checked
+    document.masked = "MASQUE_PS" in checked
+    audit.record(
+        db,
+        actor,
+        "document.labels",
+        patient_id=document.patient_id,
+        resource_type="document",
+        resource_id=document.id,
+        details={"labels": checked},
+    )
+    return document
+
+
+def mark_entered_in_error(db: Session, actor: Actor, document_id: str) -> Document:
+    """VLT-7: an author withdraws their document (it stays, marked entered-in-error)."""
+    document, _ = _load(db, actor, document_id, Action.DOCUMENT_UPDATE)
+    document.status = "entered-in-error"
+    audit.record(
+        db,
+        actor,
+        "document.entered_in_error",
+        patient_id=document.patient_id,
+        resource_type="document",
+        resource_id=document.id,
+    )
+    return document
+
+
+def delete_documents(services: Services, actor: Actor, document_ids: Sequence[str]) -> int:
+    """VLT-7: the patient deletes their own uploads, at most 10 at once; blobs go after the commit."""
+    if not document_ids:
+        raise rules.DocumentError("Choisissez au moins un document à supprimer.")
+    if len(document_ids) > rules.MAX_DELETE_BATCH:
+        raise rules.DocumentError(f"Vous pouvez supprimer au plus {rules.MAX_DELETE_BATCH} documents à la fois.")
+    keys: list[str] = []
+    with services.db.unit_of_work() as db:
+        # Every document is checked before any is deleted: one refusal deletes nothing.
+        documents = [
+            _load(db, actor, document_id, Action.DOCUMENT_DELETE)[0] for document_id in dict.fromkeys(document_ids)
+        ]
+        for document in documents:
+            keys += [k for k in (document.blob_key, document.preview_blob_key) if k]
+            db.execute(delete(DocumentTerm).where(DocumentTerm.document_id == document.id))
+            audit.record(
+                db,
+                actor,
+                "document.delete",
+                patient_id=document.patient_id,
+                resource_type="document",
+                resource_id=document.id,
+            )
+            db.delete(document)
+    for key in keys:
+        services.blobs.delete(key)
+    return len(keys)
+
+
+def reveal_due(db: Session, now: datetime | None = None) -> int:
+    """VLT-6 job: INVISIBLE_PATIENT documents become visible one month after deposit."""
+    now = now or utcnow()
+    due = db.scalars(select(Document).where(Document.reveal_at.is_not(None), Document.reveal_at <= now))
+    count = 0
+    for document in due:
+        if "INVISIBLE_PATIENT" in (document.confidentiality or []):
+            document.confidentiality = [c for c in document.confidentiality if c != "INVISIBLE_PATIENT"]
+            audit.record(
+                db,
+                Actor.system(),
+                "document.revealed",
+                patient_id=document.patient_id,
+                resource_type="document",
+                resource_id=document.id,
+            )
+            count += 1
+        document.reveal_at = None
+    return count

@@ -1,0 +1,82 @@
+"""SQLAlchemy tables of vault. The schema itself is created by Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from carnet.storage.base import Base
+from carnet.storage.types import UTCDateTime, new_id, utcnow
+
+
+class Folder(Base):
+    __tablename__ = "folders"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Document(Base):
+    """Metadata of one document of the vault; the body is an encrypted blob (VLT-8)."""
+
+    __tablename__ = "documents"
+    # Covers the listing and its count: filter, order and the policy's scopes (author; a profession's
+    # categories and masked documents) without reading the rows.
+    __table_args__ = (
+        Index(
+            "ix_documents_patient_date", "patient_id", "status", "created_at", "id", "author_id", "category", "masked"
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    master_identifier: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(20), default="current")
+    category: Mapped[str] = mapped_column(String(20))
+    type_system: Mapped[str] = mapped_column(String(60))
+    type_code: Mapped[str] = mapped_column(String(20))
+    type_display: Mapped[str] = mapped_column(String(200))
+    class_code: Mapped[str | None] = mapped_column(String(40))
+    format_code: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    body_mac: Mapped[str] = mapped_column(String(64))  # HMAC(data key, body): no confirmation attack
+    blob_key: Mapped[str] = mapped_column(String(80))
+    preview_mime_type: Mapped[str | None] = mapped_column(String(100))
+    preview_blob_key: Mapped[str | None] = mapped_column(String(80))
+    confidentiality: Mapped[list[str]] = mapped_column(JSON, default=list)
+    masked: Mapped[bool] = mapped_column(default=False)
+    mask_reason: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(20))
+    author_kind: Mapped[str] = mapped_column(String(20))
+    author_id: Mapped[str | None] = mapped_column(String(36))
+    author_label: Mapped[str] = mapped_column(String(200))
+    author_rpps: Mapped[str | None] = mapped_column(String(11))
+    author_finess: Mapped[str | None] = mapped_column(String(9))
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    folder_id: Mapped[str | None] = mapped_column(ForeignKey("folders.id", ondelete="SET NULL"))
+    replaces_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
+    submission_set_id: Mapped[str | None] = mapped_column(String(128))
+    service_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reveal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DocumentTerm(Base):
+    """Blind search index: HMAC (patient data key) of each stemmed, unaccented word of a document."""
+
+    __tablename__ = "document_terms"
+    __table_args__ = (Index("ix_document_terms_patient_term", "patient_id", "term"),)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    term: Mapped[str] = mapped_column(String(24), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(36))

@@ -1,0 +1,289 @@
+"""ENR-2 with a real SMTP server (aiosmtpd): campaign e-mails, bounces, and sending that survives a crash."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select
+
+from carnet.bootstrap import Services, build_services
+from carnet.enrolment.model import activation_codes as codes
+from carnet.enrolment.model.opposition import date_fr, last_day
+from carnet.enrolment.service import campaigns
+from carnet.enrolment.tables import Invitation
+from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.tables import AuditEntry
+from carnet.mail.outbound import Delivery, Mail, SmtpMailer
+from carnet.people.tables import Patient
+from carnet.storage.types import utcnow
+from tests.conftest import empty_tables, make_settings
+from tests.support.enrolment import add_registered, code_in, html_part, text_part
+
+OPERATOR = Actor(ActorKind.OPERATOR, None, "Opérateur de test")
+
+
+@dataclass
+class Inbox:
+    """An SMTP server that keeps what it accepts; some recipients are refused for good (550) or for now (451)."""
+
+    refused: set[str] = field(default_factory=set)
+    busy: set[str] = field(default_factory=set)
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: object, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 Adresse inconnue"
+        if address in self.busy:
+            return "451 4.3.0 Réessayez plus tard"
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[attr-defined,arg-type]
+        return "250 Message accepted for delivery"
+
+    def to(self) -> Counter[str]:
+        return Counter(str(message["To"]) for message in self.messages)
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_services(tmp_path: Path, database_url: str, inbox: tuple[Inbox, int]) -> Iterator[Services]:
+    settings = make_settings(
+        tmp_path / "data", database_url, smtp_url=f"smtp://127.0.0.1:{inbox[1]}", base_url="https://carnet.exemple.fr"
+    )
+    services = build_services(settings)
+    empty_tables(services)
+    yield services
+    services.db.dispose()
+
+
+def test_each_invited_person_receives_a_french_text_and_html_email_with_a_valid_code(
+    smtp_services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    """ENR-2: one e-mail per person with an address, none for the others (they get a letter)."""
+    server, _ = inbox
+    people = add_registered(smtp_services, 6, "2A") + add_registered(smtp_services, 2, "2B", start=100)
+    other = add_registered(smtp_services, 2, "06", start=200)  # not in the campaign's territory
+    campaign = campaigns.start_campaign(smtp_services, "2A,2B", OPERATOR)
+    assert campaigns.count_invitations(smtp_services, campaign.id) == {"email": 4, "letter": 4}
+
+    report = campaigns.send_pending(smtp_services)
+
+    assert report.sent == 4 and report.bounced == report.retried == 0
+    with_email = {p.email: p for p in people if p.email}
+    assert set(server.to()) == set(with_email) and max(server.to().values()) == 1
+    assert not {p.email for p in other} & set(server.to())
+    for message in server.messages:
+        person = with_email[str(message["To"])]
+        text, html = text_part(message), html_part(message)
+        assert message["Subject"] == "Votre espace santé Carnet va être créé"
+        assert f"Bonjour {person.name}," in text
+        assert "https://carnet.exemple.fr/activation" in text and "https://carnet.exemple.fr/opposition" in text
+        assert "vous y opposer" in text and "fermé à tout moment" in text
+        assert "aucune information médicale" in text
+        assert 'href="https://carnet.exemple.fr/opposition"' in html and "<strong>" in html
+        # no health data, and no identifier either: neither the NIR nor the date of birth
+        assert person.ins not in text and person.ins not in html
+        assert "14/03/1985" not in text and "1985" not in text
+        assert not [part for part in message.iter_attachments()]
+        code = code_in(message)
+        with smtp_services.db.unit_of_work() as db:
+            invitation = db.scalar(
+                select(Invitation).where(Invitation.code_hash == smtp_services.keys.mac(codes.MAC_PURPOSE, code))
+            )
+            assert invitation is not None and invitation.patient_id == person.id
+            assert invitation.status == "sent" and invitation.sent_at is not None
+            assert invitation.objection_deadline is not None
+            assert invitation.objection_deadline - invitation.sent_at >= timedelta(days=42)
+            assert invitation.objection_deadline - invitation.sent_at < timedelta(days=43)
+            assert f"jusqu'au {date_fr(last_day(invitation.objection_deadline))} inclus" in text
+            assert smtp_services.keys.unseal(invitation.code_sealed, codes.SEAL_PURPOSE) == code
+    with smtp_services.db.unit_of_work() as db:
+        started = db.scalar(select(func.count()).where(AuditEntry.action == "campaign.started"))
+    assert started == 1
+
+
+def test_a_second_campaign_does_not_invite_the_same_people_again(smtp_services: Services) -> None:
+    add_registered(smtp_services, 4, "2A")
+    first = campaigns.start_campaign(smtp_services, ["2A"], OPERATOR)
+    second = campaigns.start_campaign(smtp_services, ["2A"], OPERATOR)
+    assert sum(campaigns.count_invitations(smtp_services, first.id).values()) == 4
+    assert campaigns.count_invitations(smtp_services, second.id) == {}
+
+
+def test_a_bounced_address_gets_a_letter_instead(smtp_services: Services, inbox: tuple[Inbox, int]) -> None:
+    """A permanent refusal (550) for one recipient: bounced, then a letter; the others are delivered."""
+    server, _ = inbox
+    people = add_registered(smtp_services, 3, "2A", with_email=True)
+    server.refused.add(people[1].email or "")
+    campaign = campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+
+    report = campaigns.send_pending(smtp_services)
+
+    assert (report.sent, report.bounced) == (2, 1)
+    assert set(server.to()) == {people[0].email, people[2].email}
+    with smtp_services.db.unit_of_work() as db:
+        bounced = db.scalar(select(Invitation).where(Invitation.patient_id == people[1].id))
+        assert bounced is not None
+        assert (bounced.status, bounced.channel) == ("bounced", "letter")
+        assert bounced.last_error and bounced.last_error.startswith("rebond : 550")
+    progress = campaigns.campaign_progress(smtp_services, OPERATOR)[0]
+    assert (progress.sent, progress.bounced, progress.letters_waiting) == (2, 1, 1)
+
+    batches = campaigns.render_pending_letters(smtp_services)
+
+    assert [batch.count for batch in batches] == [1]
+    progress = campaigns.campaign_progress(smtp_services, OPERATOR, campaign.id)[0]
+    assert (progress.bounced, progress.letters, progress.letters_waiting) == (1, 1, 0)
+
+
+def test_a_temporary_refusal_is_tried_again_then_becomes_a_letter(
+    smtp_services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    server, _ = inbox
+    person = add_registered(smtp_services, 1, "2A", with_email=True)[0]
+    server.busy.add(person.email or "")
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    for attempt in range(1, campaigns.MAX_ATTEMPTS):
+        assert campaigns.send_pending(smtp_services).retried == 1
+        with smtp_services.db.unit_of_work() as db:
+            invitation = db.scalar(select(Invitation))
+            assert invitation is not None
+            assert (invitation.status, invitation.channel, invitation.attempts) == ("pending", "email", attempt)
+    assert campaigns.send_pending(smtp_services).to_letter == 1
+    with smtp_services.db.unit_of_work() as db:
+        invitation = db.scalar(select(Invitation))
+        assert invitation is not None and (invitation.status, invitation.channel) == ("to_print", "letter")
+    assert server.messages == []
+
+
+class Crash(BaseException):
+    """The process dies (kill -9, power cut): nothing after this point runs."""
+
+
+class CrashingMailer:
+    """Delivers through the real SMTP mailer, and dies after ``after`` messages."""
+
+    def __init__(self, inner: SmtpMailer, after: int) -> None:
+        self.inner = inner
+        self.after = after
+        self.delivered = 0
+
+    def send(self, mail: Mail) -> None:  # pragma: no cover - not used by campaigns
+        self.inner.send(mail)
+
+    def send_many(self, mails: Sequence[Mail]) -> list[Delivery]:
+        results: list[Delivery] = []
+        for mail in mails:
+            if self.delivered == self.after:
+                raise Crash
+            results += self.inner.send_many([mail])
+            self.delivered += 1
+        return results
+
+
+def test_a_crash_mid_chunk_loses_nobody_and_duplicates_at_most_one_chunk(
+    smtp_services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    """The documented bound: a crash re-sends at most CHUNK e-mails (one chunk per connection), each once."""
+    server, _ = inbox
+    chunk = campaigns.CHUNK
+    total = 2 * chunk + 20
+    crash_after = chunk + 20  # the second chunk dies after 20 deliveries
+    people = add_registered(smtp_services, total, "2A", with_email=True)
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    real_mailer = smtp_services.mailer
+    assert isinstance(real_mailer, SmtpMailer)
+    started = utcnow()
+
+    smtp_services.mailer = CrashingMailer(real_mailer, crash_after)  # type: ignore[assignment]
+    with pytest.raises(Crash):
+        campaigns.send_pending(smtp_services, now=started)
+    assert len(server.messages) == crash_after
+
+    # Restarted at once: the chunk that was in flight is still claimed (its lease runs), the rest goes out.
+    smtp_services.mailer = real_mailer
+    assert campaigns.send_pending(smtp_services, now=started + timedelta(minutes=1)).sent == total - 2 * chunk
+    with smtp_services.db.unit_of_work() as db:
+        in_flight = db.scalar(select(func.count()).where(Invitation.status == "sending"))
+    assert in_flight == chunk
+
+    # Once the lease is over, the abandoned chunk is sent again.
+    later = started + campaigns.LEASE + timedelta(minutes=1)
+    assert campaigns.send_pending(smtp_services, now=later).sent == chunk
+
+    received = server.to()
+    assert set(received) == {p.email for p in people}, "personne n'est perdu"
+    duplicated = [address for address, count in received.items() if count > 1]
+    assert max(received.values()) == 2, "jamais plus d'un doublon par personne"
+    assert len(duplicated) == crash_after - chunk <= chunk, "au plus un lot renvoyé"
+    codes_by_person: dict[str, set[str]] = {}
+    for message in server.messages:
+        codes_by_person.setdefault(str(message["To"]), set()).add(code_in(message))
+    assert all(len(found) == 1 for found in codes_by_person.values()), "le doublon porte le même code"
+    with smtp_services.db.unit_of_work() as db:
+        statuses = dict(db.execute(select(Invitation.status, func.count()).group_by(Invitation.status)).all())
+    assert statuses == {"sent": total}
+
+
+def test_parallel_connections_send_each_email_once(smtp_services: Services, inbox: tuple[Inbox, int]) -> None:
+    server, _ = inbox
+    people = add_registered(smtp_services, 3 * campaigns.CHUNK + 7, "2A", with_email=True)
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    seen: list[int] = []
+    report = campaigns.send_pending(smtp_services, connections=4, on_progress=lambda r: seen.append(r.handled))
+    assert report.sent == len(people)
+    assert server.to() == Counter({p.email: 1 for p in people})
+    assert seen == sorted(seen) and seen[-1] == len(people)
+
+
+def test_the_limit_and_an_unreachable_server_leave_the_rest_queued(smtp_services: Services) -> None:
+    add_registered(smtp_services, 5, "2A", with_email=True)
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    assert campaigns.send_pending(smtp_services, limit=2).sent == 2
+    smtp_services.mailer = SmtpMailer("smtp://127.0.0.1:9", "Carnet <ne-pas-repondre@carnet.localhost>")
+    report = campaigns.send_pending(smtp_services)
+    assert report.sent == 0 and report.retried == 3
+    with smtp_services.db.unit_of_work() as db:
+        pending = db.scalar(select(func.count()).where(Invitation.status == "pending"))
+        registered = db.scalar(select(func.count()).where(Patient.status == "registered"))
+    assert pending == 3 and registered == 5
+
+
+def test_several_sending_processes_share_the_queue_without_sending_twice(
+    smtp_services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    """``carnet campaign send --processus 2``: the claims keep the processes apart (SQLite and PostgreSQL)."""
+    server, _ = inbox
+    people = add_registered(smtp_services, 4 * campaigns.CHUNK + 3, "2A", with_email=True)
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    seen: list[int] = []
+
+    report = campaigns.send_with_processes(smtp_services, 2, 2, on_progress=lambda r: seen.append(r.sent))
+
+    assert report.sent == len(people)
+    assert server.to() == Counter({p.email: 1 for p in people})
+    assert campaigns.email_backlog(smtp_services) == 0 and seen[-1] == len(people)

@@ -1,0 +1,148 @@
+"""ENR-2 letters: one print-ready PDF per batch (0600), name + address + code + deadline, a QR code that scans.
+
+The QR code is checked the way a phone sees it: the PDF page is rasterised by poppler's ``pdftoppm``
+(Debian poppler-utils, installed by scripts/test) and decoded by zxing-cpp.
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from PIL import Image
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from carnet.bootstrap import Services
+from carnet.enrolment.model import activation_codes as codes
+from carnet.enrolment.model.opposition import date_fr, last_day
+from carnet.enrolment.service import campaigns
+from carnet.enrolment.tables import Invitation
+from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.guard import AccessDenied
+from carnet.hall.tables import AuditEntry
+from carnet.storage.types import utcnow
+from tests.conftest import IN_CI
+from tests.support.enrolment import add_registered
+
+OPERATOR = Actor(ActorKind.OPERATOR, None, "Opérateur de test")
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def page_image(pdf: Path, page: int, tmp_path: Path) -> Image.Image:
+    if shutil.which("pdftoppm") is None:
+        message = "pdftoppm (Debian poppler-utils) absent : lancez scripts/test qui l'installe"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    prefix = tmp_path / f"page{page}"
+    subprocess.run(
+        ["pdftoppm", "-f", str(page), "-l", str(page), "-r", "150", "-png", "-singlefile", str(pdf), str(prefix)],
+        check=True,
+        capture_output=True,
+    )
+    return Image.open(prefix.with_suffix(".png"))
+
+
+def test_letters_are_batched_into_print_ready_pdfs_with_everything_the_person_needs(
+    services: Services, tmp_path: Path
+) -> None:
+    people = add_registered(services, 7, "2A", with_email=False)
+    campaign = campaigns.start_campaign(services, "2A", OPERATOR)
+
+    batches = campaigns.render_pending_letters(services, batch_size=3)
+
+    assert [batch.count for batch in batches] == [3, 3, 1]
+    assert {batch.campaign_id for batch in batches} == {campaign.id}
+    letters_dir = services.settings.resolved_data_dir / "letters" / campaign.id
+    assert sorted(letters_dir.iterdir()) == sorted(batch.path for batch in batches)
+    by_person = {p.id: p for p in people}
+    seen = 0
+    for batch in batches:
+        assert batch.path == letters_dir / f"{batch.batch}.pdf"
+        assert stat.S_IMODE(batch.path.stat().st_mode) == 0o600, "les courriers portent des codes"
+        reader = PdfReader(batch.path)
+        assert len(reader.pages) == batch.count
+        width, height = (float(v) for v in reader.pages[0].mediabox.upper_right)
+        assert (round(width), round(height)) == (595, 842)  # A4 portrait
+        fonts = reader.pages[0]["/Resources"]["/Font"]
+        assert fonts  # embedded TrueType subsets, as printers require
+        with services.db.unit_of_work() as db:
+            rows = db.scalars(
+                select(Invitation).where(Invitation.letter_batch == batch.batch).order_by(Invitation.id)
+            ).all()
+        for invitation in rows:
+            person = by_person[invitation.patient_id]
+            code = codes.format_code(services.keys.unseal(invitation.code_sealed, codes.SEAL_PURPOSE))
+            texts = [words(page.extract_text()) for page in reader.pages]
+            page_text = next(text for text in texts if code in text)
+            assert f"Madame {person.name}" in page_text
+            assert f"{person.name.split()[1][3:]} cours Napoléon" in page_text
+            assert "20000 AJACCIO" in page_text
+            assert invitation.status == "letter" and invitation.channel == "letter"
+            assert invitation.objection_deadline is not None and invitation.sent_at is not None
+            assert invitation.objection_deadline - invitation.sent_at >= timedelta(days=42 + 7)  # post delay
+            assert f"jusqu'au {date_fr(last_day(invitation.objection_deadline))} inclus" in page_text
+            assert "/opposition" in page_text and "Et ensuite" in page_text and "fermé à tout moment" in page_text
+            assert person.ins not in page_text
+            seen += 1
+    assert seen == 7
+    image = page_image(batches[0].path, 1, tmp_path)
+    found = zxingcpp.read_barcodes(image)
+    assert [(b.format, b.text) for b in found] == [(zxingcpp.BarcodeFormat.QRCode, "http://127.0.0.1:8000/activation")]
+    # the address sits in the right-hand window of a DL envelope: 100-190 mm from the left, 45-90 mm from the top
+    dpi_mm = 150 / 25.4
+    window = image.convert("L").crop((int(100 * dpi_mm), int(40 * dpi_mm), int(190 * dpi_mm), int(92 * dpi_mm)))
+    assert window.getextrema()[0] < 100, "rien n'est imprimé dans la fenêtre"
+    left_of_window = image.convert("L").crop((0, int(40 * dpi_mm), int(95 * dpi_mm), int(92 * dpi_mm)))
+    assert left_of_window.getextrema()[0] > 200, "le bloc adresse déborde de la fenêtre"
+
+
+def test_one_persons_letter_is_printed_again_with_the_same_code_and_audited(services: Services) -> None:
+    person = add_registered(services, 1, "2B", with_email=False)[0]
+    campaigns.start_campaign(services, "2B", OPERATOR)
+    campaigns.render_pending_letters(services)
+    with services.db.unit_of_work() as db:
+        invitation = db.scalar(select(Invitation))
+        assert invitation is not None and invitation.objection_deadline is not None
+        code = codes.format_code(services.keys.unseal(invitation.code_sealed, codes.SEAL_PURPOSE))
+        deadline = invitation.objection_deadline
+
+    document = campaigns.letter_for_patient(services, OPERATOR, person.id)
+
+    tmp = services.settings.resolved_data_dir / "duplicata.pdf"
+    tmp.write_bytes(document)
+    text = words(PdfReader(tmp).pages[0].extract_text())
+    assert code in text and f"Madame {person.name}" in text and "20200 BASTIA" in text
+    assert f"jusqu'au {date_fr(last_day(deadline))} inclus" in text
+    with services.db.unit_of_work() as db:
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "enrolment.letter_reprinted"))
+        assert entry is not None and entry.patient_id == person.id and entry.actor_kind == "operator"
+    patient_actor = Actor(ActorKind.PATIENT, "x", "Quelqu'un", patient_id=person.id)
+    with pytest.raises(AccessDenied):
+        campaigns.letter_for_patient(services, patient_actor, person.id)
+
+
+def test_a_batch_interrupted_while_printing_is_rendered_again_under_the_same_name(services: Services) -> None:
+    add_registered(services, 4, "2A", with_email=False)
+    campaign = campaigns.start_campaign(services, "2A", OPERATOR)
+    started = utcnow()
+    waiting = campaigns._waiting_letters(services, campaign.id)
+    claimed = campaigns._claim_letters(services, waiting, started)  # the process dies after this
+    assert claimed is not None
+
+    assert campaigns.render_pending_letters(services, now=started + timedelta(minutes=1)) == []  # still leased
+    batches = campaigns.render_pending_letters(services, now=started + campaigns.LEASE + timedelta(minutes=1))
+
+    assert [(b.batch, b.count) for b in batches] == [(claimed, 4)]
+    with services.db.unit_of_work() as db:
+        statuses = set(db.scalars(select(Invitation.status)))
+    assert statuses == {"letter"}

@@ -1,0 +1,161 @@
+"""ENR-2/ENR-3 operator console: the three actors, campaigns and progress, phone objections, letters."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from carnet.bootstrap import Services
+from carnet.enrolment.service import campaigns
+from carnet.enrolment.tables import Campaign, Objection
+from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.tables import AuditEntry
+from carnet.people.tables import Patient
+from tests.conftest import csrf_of, log_in, text_of
+from tests.support.actors import Actors
+from tests.support.enrolment import add_registered
+
+OPERATOR = "operateur.cpam"
+CLI_OPERATOR = Actor(ActorKind.OPERATOR, None, "Opérateur (ligne de commande)")
+
+
+@pytest.fixture
+def operator(demo: Services, new_client: Callable[[], TestClient]) -> TestClient:
+    client = new_client()
+    log_in(client, demo, OPERATOR)
+    return client
+
+
+def post_form(client: TestClient, path: str, data: dict[str, str]) -> object:
+    page = client.get("/operateur")
+    return client.post(path, data={**data, "csrf_token": csrf_of(page.text)})
+
+
+def test_an_operator_lands_on_the_console_after_login(demo: Services, new_client: Callable[[], TestClient]) -> None:
+    client = new_client()
+    log_in(client, demo, OPERATOR)
+    assert client.get("/").headers["location"] == "/operateur"
+    page = client.get("/operateur")
+    assert page.status_code == 200
+    assert "Console des conseillers" in text_of(page) and "Conseiller CPAM de Corse" in text_of(page)
+
+
+@pytest.mark.parametrize("path", ["/operateur", "/operateur/campagnes/inconnue"])
+def test_patients_and_professionals_are_refused_and_strangers_sent_to_login(
+    actors: Actors, operator: TestClient, path: str
+) -> None:
+    assert operator.get(path).status_code in {200, 404}
+    for client in (actors.patient, actors.professional):
+        assert client.get(path).status_code == 403
+    anonymous = actors.anonymous.get(path)
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/connexion"
+
+
+def test_a_patient_cannot_start_a_campaign_or_look_people_up(actors: Actors, demo: Services) -> None:
+    person = add_registered(demo, 1, "2A", with_email=False)[0]
+    page = actors.patient.get(f"/espace/{actors.patient_id}")
+    token = csrf_of(page.text)
+    started = actors.patient.post("/operateur/campagnes", data={"departements": "2A", "csrf_token": token})
+    looked_up = actors.professional.post(
+        "/operateur/courrier", data={"nir": person.ins, "naissance": "14/03/1985", "csrf_token": token}
+    )
+    assert started.status_code == 403 and looked_up.status_code == 403
+    with demo.db.unit_of_work() as db:
+        assert db.scalar(select(func.count()).select_from(Campaign)) == 0
+        refusals = db.scalars(select(AuditEntry).where(AuditEntry.outcome == "deny")).all()
+        assert {entry.action for entry in refusals} >= {"enrolment.manage"}
+
+
+def test_an_operator_never_reads_a_patients_space(actors: Actors, operator: TestClient) -> None:
+    for path in ("", "/historique", "/documents", "/parametres"):
+        assert operator.get(f"/espace/{actors.patient_id}{path}").status_code == 403
+
+
+def test_an_operator_starts_a_campaign_and_follows_its_progress(operator: TestClient, demo: Services) -> None:
+    add_registered(demo, 4, "2A")
+    add_registered(demo, 2, "2B", with_email=False, start=50)
+
+    response = post_form(operator, "/operateur/campagnes", {"departements": "2a, 2b"})
+
+    assert response.status_code == 303
+    campaign_url = response.headers["location"].split("?")[0]
+    page = text_of(operator.get(response.headers["location"]))
+    assert "Campagne lancée" in page and "Campagne 2A, 2B" in page
+    campaigns.send_pending(demo)
+    page = text_of(operator.get(campaign_url))
+    assert "Personnes invitées</th><td>6</td>" in page and "E-mails envoyés</th><td>2</td>" in page
+    console = text_of(operator.get("/operateur"))
+    assert "2A, 2B" in console
+
+    produced = post_form(operator, f"{campaign_url}/courriers", {})
+    assert produced.status_code == 303
+    page = operator.get(campaign_url)
+    link = page.text.split(f'href="{campaign_url}/courriers/', 1)[1].split('"', 1)[0]
+    pdf = operator.get(f"{campaign_url}/courriers/{link}")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert len(PdfReader(io.BytesIO(pdf.content)).pages) == 4  # 2 without e-mail in 2A + 2 in 2B
+    with demo.db.unit_of_work() as db:
+        assert db.scalar(select(AuditEntry).where(AuditEntry.action == "letters.downloaded")) is not None
+    [progress] = campaigns.campaign_progress(demo, CLI_OPERATOR)
+    assert (progress.invited, progress.sent, progress.letters, progress.letters_waiting) == (6, 2, 4, 0)
+
+
+def test_a_bad_departement_is_named(operator: TestClient) -> None:
+    response = post_form(operator, "/operateur/campagnes", {"departements": "2A,99"})
+    assert response.status_code == 400 and "Département inconnu : « 99 »" in text_of(response)
+
+
+def test_an_objection_by_phone_is_recorded_with_a_receipt_and_can_be_withdrawn(
+    operator: TestClient, demo: Services
+) -> None:
+    person = add_registered(demo, 1, "2A", with_email=False)[0]
+
+    response = post_form(
+        operator,
+        "/operateur/oppositions",
+        {"nir": person.ins, "naissance": "14/03/1985", "appelant": "representant", "operation": "opposer"},
+    )
+
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Opposition enregistrée" in page
+    with demo.db.unit_of_work() as db:
+        objection = db.scalar(select(Objection))
+        assert objection is not None and objection.channel == "phone"
+        assert "Conseiller CPAM de Corse" in objection.recorded_by and "représentant légal" in objection.recorded_by
+        assert db.scalar(select(Patient.status).where(Patient.id == person.id)) == "opposed"
+        entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "enrolment.objection"))
+        assert entry is not None and entry.actor_kind == "operator"
+    receipt = operator.get(f"/operateur/oppositions/{objection.id}/recepisse")
+    assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf"
+    text = " ".join(PdfReader(io.BytesIO(receipt.content)).pages[0].extract_text().split())
+    assert objection.receipt_number in text and "par téléphone" in text and "représentant légal" in text
+
+    wrong = post_form(
+        operator, "/operateur/oppositions", {"nir": person.ins, "naissance": "01/01/1990", "operation": "opposer"}
+    )
+    assert wrong.status_code == 400 and "Aucune personne ne correspond" in text_of(wrong)
+    withdrawn = post_form(
+        operator, "/operateur/oppositions", {"nir": person.ins, "naissance": "14/03/1985", "operation": "retirer"}
+    )
+    assert "Opposition retirée" in text_of(withdrawn)
+    with demo.db.unit_of_work() as db:
+        assert db.scalar(select(Patient.status).where(Patient.id == person.id)) == "registered"
+
+
+def test_an_operator_prints_one_persons_letter_again(operator: TestClient, demo: Services) -> None:
+    person = add_registered(demo, 1, "2B", with_email=False)[0]
+    early = post_form(operator, "/operateur/courrier", {"nir": person.ins, "naissance": "14/03/1985"})
+    assert early.status_code == 400 and "Aucune invitation" in text_of(early)
+    campaigns.start_campaign(demo, "2B", CLI_OPERATOR)
+    campaigns.render_pending_letters(demo)
+
+    response = post_form(operator, "/operateur/courrier", {"nir": person.ins, "naissance": "14/03/1985"})
+
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    assert person.name in PdfReader(io.BytesIO(response.content)).pages[0].extract_text()

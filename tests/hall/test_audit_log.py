@@ -1,0 +1,87 @@
+"""TRC-1, TRC-4: the audit log is written in the same transaction and tampering is detected."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from carnet.bootstrap import Services
+from carnet.hall import audit
+from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.tables import AuditEntry, AuditHead
+
+PATIENT = "11111111-1111-4111-8111-111111111111"
+ACTOR = Actor(ActorKind.PATIENT, "acc-1", "Marie-Ange SANTONI", patient_id=PATIENT)
+
+
+def _write(services: Services, count: int, patient_id: str = PATIENT) -> None:
+    for index in range(count):
+        with services.db.unit_of_work() as db:
+            audit.record(
+                db,
+                ACTOR,
+                "space.view",
+                patient_id=patient_id,
+                resource_type="space",
+                details={"n": index, "mot": "hémoglobine"},
+            )
+
+
+def test_a_clean_log_verifies(services: Services) -> None:
+    _write(services, 5)
+    _write(services, 2, patient_id=None)  # type: ignore[arg-type]
+    with services.db.unit_of_work() as db:
+        chains, breaks = audit.verify(db)
+    assert chains == 2 and breaks == []
+
+
+def test_an_altered_entry_is_detected(services: Services) -> None:
+    _write(services, 5)
+    with services.db.unit_of_work() as db:
+        db.execute(update(AuditEntry).where(AuditEntry.seq == 3).values(actor_label="Quelqu'un d'autre"))
+        _chains, breaks = audit.verify(db)
+    assert [(b.seq, b.problem) for b in breaks] == [(3, "le contenu de l'entrée a été modifié")]
+
+
+def test_a_deleted_entry_in_the_middle_is_detected(services: Services) -> None:
+    _write(services, 5)
+    with services.db.unit_of_work() as db:
+        db.execute(delete(AuditEntry).where(AuditEntry.seq == 2))
+        _, breaks = audit.verify(db)
+    assert breaks and breaks[0].seq == 2
+
+
+def test_a_deleted_newest_entry_is_detected_through_the_head(services: Services) -> None:
+    _write(services, 3)
+    with services.db.unit_of_work() as db:
+        db.execute(delete(AuditEntry).where(AuditEntry.seq == 3))
+        _, breaks = audit.verify(db)
+    assert [b.problem for b in breaks] == ["la ou les dernières entrées ont été supprimées ou modifiées"]
+
+
+def test_a_rewritten_chain_without_its_head_is_detected(services: Services) -> None:
+    _write(services, 2)
+    with services.db.unit_of_work() as db:
+        db.execute(delete(AuditHead))
+        _, breaks = audit.verify(db)
+    assert breaks
+
+
+def test_the_entry_is_rolled_back_with_the_change_it_records(services: Services) -> None:
+    with pytest.raises(RuntimeError), services.db.unit_of_work() as db:
+        audit.record(db, ACTOR, "space.view", patient_id=PATIENT)
+        raise RuntimeError("the change failed")
+    with services.db.unit_of_work() as db:
+        assert db.scalar(select(func.count()).select_from(AuditEntry)) == 0
+        _, breaks = audit.verify(db)
+    assert breaks == []
+
+
+def test_entries_are_numbered_per_patient(services: Services) -> None:
+    other = "22222222-2222-4222-8222-222222222222"
+    _write(services, 2)
+    _write(services, 3, patient_id=other)
+    with services.db.unit_of_work() as db:
+        seqs = db.execute(select(AuditEntry.chain, AuditEntry.seq).order_by(AuditEntry.id)).all()
+    assert [s for c, s in seqs if c == PATIENT] == [1, 2]
+    assert [s for c, s in seqs if c == other] == [1, 2, 3]

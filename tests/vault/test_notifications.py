@@ -1,0 +1,100 @@
+"""TRC-3 and VLT-6: the patient is told of deposits without health data; INVISIBLE_PATIENT documents are
+announced after two weeks and revealed after a month (jobs with injectable time)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from carnet.bootstrap import Services
+from carnet.hall.actors import Actor, ActorKind
+from carnet.people.service import preferences
+from carnet.storage.types import utcnow
+from carnet.vault.model.documents import CONFIDENTIALITY_SYSTEM_FR
+from carnet.vault.service import documents as vault
+from carnet.vault.service import notifications
+from carnet.vault.tables import Document
+from tests.conftest import csrf_of, outbox_messages
+from tests.support.actors import Actors, Feeders
+from tests.support.documents import document_entry, make_pdf, provide_bundle
+
+EMAIL = "marie-ange.santoni@exemple.fr"
+
+
+def mails_to_patient(services: Services) -> list[object]:
+    return [m for m in outbox_messages(services) if m["To"] == EMAIL]  # type: ignore[index]
+
+
+def deposit(f: Feeders, *docs: list[dict[str, object]]) -> None:
+    response = f.client.post("/fhir", json=provide_bundle(*docs), headers=f.lab)
+    assert response.status_code == 200, response.text
+
+
+def test_one_mail_without_health_data_for_new_documents(feeders: Feeders, demo: Services) -> None:
+    deposit(
+        feeders,
+        document_entry(feeders.ins, make_pdf("Sérologie VIH"), title="Sérologie VIH"),
+        document_entry(feeders.ins, make_pdf("Hémogramme"), title="Hémogramme"),
+    )
+    before = len(mails_to_patient(demo))
+    assert notifications.send_pending(demo) == 1
+    mails = mails_to_patient(demo)
+    assert len(mails) == before + 1
+    body = mails[-1].get_body(preferencelist=("plain",)).get_content()  # type: ignore[attr-defined]
+    assert "2 nouveaux documents ont été déposés" in body
+    for secret in ("VIH", "Sérologie", "Hémogramme", "Laboratoire", "biologie"):
+        assert secret not in body and secret not in mails[-1]["Subject"]  # type: ignore[index]
+    assert notifications.send_pending(demo) == 0  # nothing twice
+
+
+def test_no_mail_when_the_patient_turned_document_notices_off(feeders: Feeders, demo: Services) -> None:
+    me = Actor(ActorKind.PATIENT, "a", "Marie-Ange", patient_id=feeders.patient_id)
+    with demo.db.unit_of_work() as db:
+        preferences.update(db, me, feeders.patient_id, notify_documents=False)
+    deposit(feeders, document_entry(feeders.ins, make_pdf("x")))
+    before = len(mails_to_patient(demo))
+    assert notifications.send_pending(demo) == 0
+    assert len(mails_to_patient(demo)) == before
+    with demo.db.unit_of_work() as db:
+        assert all(d.notified_at for d in db.scalars(select(Document)))
+
+
+def test_invisible_patient_documents_are_announced_after_two_weeks_and_revealed_after_a_month(
+    feeders: Feeders, demo: Services
+) -> None:
+    label = [(CONFIDENTIALITY_SYSTEM_FR, "INVISIBLE_PATIENT")]
+    deposit(feeders, document_entry(feeders.ins, make_pdf("Annonce"), title="Annonce", labels=label))
+    me = Actor(ActorKind.PATIENT, "a", "Marie-Ange", patient_id=feeders.patient_id)
+    before = len(mails_to_patient(demo))
+    assert notifications.send_pending(demo) == 0
+    assert notifications.send_pending(demo, now=utcnow() + timedelta(days=13)) == 0
+    assert notifications.send_pending(demo, now=utcnow() + timedelta(days=15)) == 1
+    assert mails_to_patient(demo)[-1]["Subject"] == "Votre espace santé a été mis à jour"  # type: ignore[index]
+    assert len(mails_to_patient(demo)) == before + 1
+    with demo.db.unit_of_work() as db:
+        assert vault.search(demo, db, me, feeders.patient_id, vault.SearchFilters()).total == 0
+        assert vault.reveal_due(db, now=utcnow() + timedelta(days=29)) == 0
+        assert vault.reveal_due(db, now=utcnow() + timedelta(days=31)) == 1
+    with demo.db.unit_of_work() as db:
+        page = vault.search(demo, db, me, feeders.patient_id, vault.SearchFilters())
+        assert [d.title for d in page.documents] == ["Annonce"]
+
+
+def test_the_patient_chooses_notifications_in_parametres_and_others_cannot(actors: Actors, demo: Services) -> None:
+    url = f"/espace/{actors.patient_id}/parametres"
+    page = actors.patient.get(url)
+    assert page.status_code == 200 and "Dépistages organisés" in page.text
+    response = actors.patient.post(
+        f"{url}/notifications", data={"notify_messages": "oui", "csrf_token": csrf_of(page.text)}
+    )
+    assert response.status_code == 303
+    with demo.db.unit_of_work() as db:
+        prefs = preferences.settings_of(db, actors.patient_id)
+        assert (prefs.notify_documents, prefs.notify_messages) == (False, True)
+    for other in (actors.professional, actors.stranger):
+        token = csrf_of(other.get("/", follow_redirects=True).text)
+        refused = other.post(f"{url}/notifications", data={"notify_documents": "oui", "csrf_token": token})
+        assert refused.status_code == 403
+    with demo.db.unit_of_work() as db:
+        assert preferences.settings_of(db, actors.patient_id).notify_documents is False
