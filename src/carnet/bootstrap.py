@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from carnet.config import Settings
+from carnet.hall.actors import Actor, ActorKind
 from carnet.identity.service.ratelimit import RateLimiter
 from carnet.mail.outbound import OutboxMailer, SmtpMailer, make_mailer
 from carnet.storage.blobs import BlobStore, LocalBlobStore
@@ -36,3 +39,40 @@ def build_services(settings: Settings) -> Services:
         blobs=LocalBlobStore(settings.resolved_data_dir / "blobs"),
         ip_limiter=RateLimiter(settings.login_ip_limit_per_minute, 60.0),
     )
+
+
+# --- the operator's commands (CLI) ------------------------------------------------------------------------
+
+
+def migrate(settings: Settings) -> None:
+    """``carnet migrate``: create the data folder and, on first start, the keys; then bring the database schema
+    up to date (Alembic ``upgrade head``). Safe to call again (nothing changes on an up-to-date instance)."""
+    from carnet.storage.migrate import upgrade  # Alembic is loaded only by the commands that migrate
+
+    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    load_instance_keys(settings.resolved_secret_key_file, settings.resolved_master_key_file)
+    upgrade(settings.resolved_database_url)
+
+
+@contextmanager
+def operator_services(settings: Settings, *, migrate_schema: bool | None = None) -> Iterator[Services]:
+    """The services of one operator command, released when it ends. The schema is brought up to date first:
+    on the embedded default only (``None``), always (``True``) or never (``False``)."""
+    services = build_services(settings)
+    try:
+        if migrate_schema or (migrate_schema is None and settings.is_embedded):
+            migrate(settings)
+        yield services
+    finally:
+        services.db.dispose()
+
+
+def operator_actor() -> Actor:
+    """The person at the command line, as the history names them (their system account)."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = "inconnu"
+    return Actor(ActorKind.OPERATOR, None, f"Opérateur (ligne de commande, compte système {user})")

@@ -12,6 +12,7 @@ from carnet.family import tables as family_tables
 from carnet.hall import tables as hall_tables
 from carnet.history import tables as history_tables
 from carnet.identity import tables as identity_tables
+from carnet.jobs import tables as jobs_tables
 from carnet.people import tables as people_tables
 from carnet.storage import tables as storage_tables
 from carnet.storage.base import Base
@@ -28,4 +29,5 @@ MODULES = (
     access_tables,
     family_tables,
     history_tables,
+    jobs_tables,
 )

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import select
 
 from carnet.access.service import care_teams, directory_search
@@ -156,3 +157,29 @@ def test_teams_commands_refuse_in_french_and_change_nothing(demo: Services, sett
         assert care_teams.add_member(db, operator, team_id, DENTIST)[1] is False  # already in: nothing recorded
         actions = db.scalars(select(AuditEntry.action).where(AuditEntry.resource_type == "care_team")).all()
     assert actions == ["care_team.create", "care_team.member_add"]
+
+
+def test_only_the_services_operators_keep_the_care_teams(demo: Services) -> None:
+    """ACC-1: creating a team, adding or removing a member are asked of the policy (``care_team.manage``):
+    a professional or a patient is refused, the refusal is recorded on the service's chain, nothing changes."""
+    operator = Actor(ActorKind.OPERATOR, None, "Opérateur de test")
+    with demo.db.unit_of_work() as db:
+        team_id = care_teams.create(db, operator, "Cardiologie", LAB_FINESS).id
+    for outsider in (professional(demo, DENTIST), marie_ange(demo)):
+        for attempt in (
+            lambda db, who=outsider: care_teams.create(db, who, "Pneumologie", LAB_FINESS),
+            lambda db, who=outsider: care_teams.add_member(db, who, team_id, DENTIST),
+            lambda db, who=outsider: care_teams.remove_member(db, who, team_id, DENTIST),
+        ):
+            with demo.db.unit_of_work() as db, pytest.raises(AccessDenied) as refused:
+                attempt(db)
+            assert refused.value.decision.reason.startswith("Seuls les conseillers du service")
+    with demo.db.unit_of_work() as db:
+        assert [(t.name, t.members) for t in care_teams.list_teams(db)] == [("Cardiologie", [])]
+        denied = db.scalars(
+            select(AuditEntry).where(AuditEntry.action == "care_team.manage").order_by(AuditEntry.seq)
+        ).all()
+    assert [(e.outcome, e.actor_kind, e.chain) for e in denied] == [("deny", "professional", "-")] * 3 + [
+        ("deny", "patient", "-")
+    ] * 3
+    assert [e.resource_id for e in denied[:3]] == [None, team_id, team_id]

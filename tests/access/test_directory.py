@@ -16,7 +16,8 @@ from carnet.access.service.directory import DirectoryError, DirectoryFileError, 
 from carnet.bootstrap import Services
 from carnet.config import Settings
 from carnet.hall import audit
-from carnet.hall.actors import Actor
+from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.guard import AccessDenied
 from carnet.hall.tables import AuditEntry
 from carnet.identity.tables import ApiClient
 from carnet.people.tables import Professional
@@ -359,3 +360,38 @@ def test_a_client_acts_as_a_professional_of_the_directory_only(
     with services.db.unit_of_work() as db:
         client = db.scalar(select(ApiClient))
         assert client is not None and client.professional_id == professionals(services)[GP].id
+
+
+# --- the policy decides who keeps the directory (ACC-1) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "actor",
+    [
+        Actor(ActorKind.PATIENT, "compte-patient", "Marie-Ange SANTONI", patient_id="espace"),
+        Actor(ActorKind.PROFESSIONAL, "client-pro", "Dr Ferracci", professional_id="pro", rpps="10001234567"),
+    ],
+    ids=["patient", "professionnel"],
+)
+def test_only_the_services_operators_keep_the_directory(services: Services, tmp_path: Path, actor: Actor) -> None:
+    """ACC-1: adding and importing are asked of the policy (``directory.manage``); anyone but an operator (or the
+    service's automatic work) is refused, the refusal is recorded on the service's chain, nothing is written."""
+    with pytest.raises(AccessDenied) as refused, services.db.unit_of_work() as db:
+        add_professional(db, actor, rpps=GP, last_name="FERRACCI", first_name="Jean", profession_code="10")
+    assert refused.value.decision.reason.startswith("Seuls les conseillers du service")
+    with pytest.raises(AccessDenied):
+        import_directory(services.db, write_extract(tmp_path / "annuaire.txt", [GP_CABINET]), actor)
+    assert professionals(services) == {}
+    assert audit_entries(services, "directory.professional_added") == []
+    assert audit_entries(services, "directory.import") == []
+    denied = audit_entries(services, "directory.manage")
+    assert [(e.outcome, e.actor_label, e.resource_type) for e in denied] == [
+        ("deny", actor.label, "professional"),
+        ("deny", actor.label, "directory"),
+    ]
+    assert all(e.chain == audit.NO_PATIENT_CHAIN for e in denied)
+    operator = Actor(ActorKind.OPERATOR, "compte-conseiller", "Conseiller CPAM")
+    with services.db.unit_of_work() as db:
+        assert add_professional(
+            db, operator, rpps=GP, last_name="FERRACCI", first_name="Jean", profession_code="10"
+        ).created

@@ -445,3 +445,53 @@ def test_consent_search_errors(feeders: Feeders) -> None:
     )
     assert unknown.status_code == 200 and unknown.json()["total"] == 0
     assert feeders.client.get("/fhir/Consent/inconnu", headers=feeders.dentist).status_code == 404
+
+
+def test_reading_consents_is_in_the_patients_history(feeders: Feeders, demo: Services) -> None:
+    """ACC-1, ACC-5: reading back a consent, or the list, is decided by the policy (``consent.read``) and written
+    to the patient's history; another professional's attempt is recorded as refused."""
+    consent = post_consent(feeders, feeders.dentist, consent_body(feeders.ins)).json()
+    assert feeders.client.get(f"/fhir/Consent/{consent['id']}", headers=feeders.dentist).status_code == 200
+    listing = f"/fhir/Consent?patient.identifier={INS_SYSTEM}|{feeders.ins}"
+    assert feeders.client.get(listing, headers=feeders.dentist).json()["total"] == 1
+    assert feeders.client.get(f"/fhir/Consent/{consent['id']}", headers=feeders.gp).status_code == 404
+    with demo.db.unit_of_work() as db:
+        entries = db.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.patient_id == feeders.patient_id, AuditEntry.action == "consent.read")
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [(e.actor_label, e.outcome) for e in entries] == [
+        ("Dr Dominique ORSINI", "allow"),
+        ("Dr Dominique ORSINI", "allow"),
+        ("Dr Jean-Baptiste FERRACCI", "deny"),
+    ]
+    assert entries[0].resource_id == consent["id"] and entries[1].details["consentements"] == 1
+
+
+def test_consents_need_their_smart_scopes(feeders: Feeders, demo: Services) -> None:
+    """SMART v2: recording needs system/Consent.c, reading .r, searching .s; TD0.2 needs system/Patient.s."""
+    with demo.db.unit_of_work() as db:
+        created = create_client(db, "Logiciel restreint", rpps=DENTIST_RPPS)
+    response = feeders.client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": created.client_id,
+            "client_secret": created.client_secret,
+            "scope": "system/DocumentReference.rs",
+        },
+    )
+    assert response.status_code == 200, response.text
+    narrow = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    for answer in (
+        post_consent(feeders, narrow, consent_body(feeders.ins)),
+        feeders.client.get("/fhir/Consent/inconnu", headers=narrow),
+        feeders.client.get(f"/fhir/Consent?patient.identifier={INS_SYSTEM}|{feeders.ins}", headers=narrow),
+        td02(feeders, narrow),
+    ):
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["resourceType"] == "OperationOutcome"
+        assert "portée" in answer.json()["issue"][0]["diagnostics"]
+    with demo.db.unit_of_work() as db:
+        assert db.scalars(select(AccessGrant).where(AccessGrant.origin == "fhir")).all() == []

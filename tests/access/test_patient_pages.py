@@ -276,7 +276,7 @@ def test_authorising_the_dentist_lets_him_read_what_his_profession_may_see_until
     assert "(chirurgien-dentiste)" in row and "autorisé" in row and "par vous" in row
 
     assert titles(feeders, feeders.dentist) == (1, {"Numération formule sanguine"})  # no advance directives
-    assert feeders.client.get(f"/fhir/Binary/{directives}", headers=feeders.dentist).status_code == 403
+    assert feeders.client.get(f"/fhir/Binary/{directives}", headers=feeders.dentist).status_code == 404
 
     withdrawn = post(actors.patient, actors, "/retirer", autorisation=grant_id_in(page.text, DENTIST))
     assert withdrawn.status_code == 303  # type: ignore[attr-defined]
@@ -383,7 +383,7 @@ def test_a_blocked_gp_can_still_deposit_but_no_longer_read_and_unblocking_does_n
     assert re.search(rf"<strong>{GP}</strong>, bloqué depuis le", page.text)
 
     assert titles(feeders, feeders.gp) == (1, {"Courrier du médecin traitant"})  # only his own
-    assert feeders.client.get(f"/fhir/Binary/{lab_document}", headers=feeders.gp).status_code == 403
+    assert feeders.client.get(f"/fhir/Binary/{lab_document}", headers=feeders.gp).status_code == 404
     deposit(feeders, feeders.gp, "Ordonnance après blocage")  # deposits still arrive (ACC-3)
 
     unblocked = post(actors.patient, actors, "/debloquer", professionnel=gp)

@@ -24,7 +24,7 @@ from carnet.bootstrap import Services
 from carnet.web.app import create_app
 from tests.conftest import IN_CI
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [

@@ -22,6 +22,7 @@ from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import date_fr, last_day
 from carnet.enrolment.service import campaigns
+from carnet.enrolment.service.campaigns import printing
 from carnet.enrolment.tables import Invitation
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import AccessDenied
@@ -135,8 +136,8 @@ def test_a_batch_interrupted_while_printing_is_rendered_again_under_the_same_nam
     add_registered(services, 4, "2A", with_email=False)
     campaign = campaigns.start_campaign(services, "2A", OPERATOR)
     started = utcnow()
-    waiting = campaigns._waiting_letters(services, campaign.id)
-    claimed = campaigns._claim_letters(services, waiting, started)  # the process dies after this
+    waiting = printing._waiting_letters(services, campaign.id)
+    claimed = printing._claim_letters(services, waiting, started)  # the process dies after this
     assert claimed is not None
 
     assert campaigns.render_pending_letters(services, now=started + timedelta(minutes=1)) == []  # still leased

@@ -101,6 +101,8 @@ def test_an_operator_starts_a_campaign_and_follows_its_progress(operator: TestCl
     assert len(PdfReader(io.BytesIO(pdf.content)).pages) == 4  # 2 without e-mail in 2A + 2 in 2B
     with demo.db.unit_of_work() as db:
         assert db.scalar(select(AuditEntry).where(AuditEntry.action == "letters.downloaded")) is not None
+        produced_entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "letters.produced"))
+        assert produced_entry is not None and produced_entry.actor_kind == "operator"
     [progress] = campaigns.campaign_progress(demo, CLI_OPERATOR)
     assert (progress.invited, progress.sent, progress.letters, progress.letters_waiting) == (6, 2, 4, 0)
 
@@ -159,3 +161,28 @@ def test_an_operator_prints_one_persons_letter_again(operator: TestClient, demo:
 
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
     assert person.name in PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+
+
+def test_only_operators_produce_letters_or_print_receipts_again(actors: Actors, demo: Services) -> None:
+    add_registered(demo, 2, "2A", with_email=False)
+    campaign = campaigns.start_campaign(demo, "2A", CLI_OPERATOR)
+    token = csrf_of(actors.patient.get(f"/espace/{actors.patient_id}").text)
+
+    produced = actors.patient.post(f"/operateur/campagnes/{campaign.id}/courriers", data={"csrf_token": token})
+    receipt = actors.patient.get("/operateur/oppositions/inconnue/recepisse")
+
+    assert produced.status_code == 403 and receipt.status_code == 403  # whatever the id: nothing learnt
+    [progress] = campaigns.campaign_progress(demo, CLI_OPERATOR)
+    assert (progress.letters, progress.letters_waiting) == (0, 2)
+    with demo.db.unit_of_work() as db:
+        refused = set(db.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "deny")))
+        assert "enrolment.manage" in refused
+        assert db.scalar(select(AuditEntry).where(AuditEntry.action == "letters.produced")) is None
+
+
+def test_producing_the_letters_of_an_unknown_campaign_does_nothing(operator: TestClient, demo: Services) -> None:
+    add_registered(demo, 1, "2A", with_email=False)
+    campaigns.start_campaign(demo, "2A", CLI_OPERATOR)
+    assert campaigns.produce_letters(demo, CLI_OPERATOR, "inconnue") == []
+    [progress] = campaigns.campaign_progress(demo, CLI_OPERATOR)
+    assert progress.letters_waiting == 1

@@ -14,15 +14,15 @@ from carnet.enrolment.model.opposition import (
     OBJECTION_PERIOD,
     can_object,
     date_fr,
-    is_minor,
     last_day,
     new_receipt_number,
     objection_deadline,
 )
 from carnet.enrolment.service.campaigns import CampaignError, parse_departements
+from carnet.enrolment.service.identify import FormError, parse_birth_date
 from carnet.enrolment.service.messages import InvitationTemplates, InvitationText, invitation_mail
-from carnet.enrolment.service.opposition import FormError, parse_birth_date
 from carnet.mail.outbound import Mail, mime_bytes
+from carnet.people.model.identifiers import is_minor
 
 
 def test_codes_are_12_unambiguous_characters() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from carnet.bootstrap import Services
 from carnet.enrolment.service import lifecycle
 from carnet.hall import audit
+from carnet.hall.tables import AuditEntry
 from carnet.people.tables import Account, Patient
 from carnet.storage.tables import PatientKey
 from carnet.storage.types import utcnow
@@ -66,6 +67,22 @@ def test_nobody_else_can_close_or_delete_a_space(actors: Actors, demo: Services)
         assert page.status_code == 403 or page.headers["location"] == f"/pro/patients/{actors.patient_id}/documents"
     with demo.db.unit_of_work() as db:
         assert db.get(Patient, actors.patient_id).status == "active"  # type: ignore[union-attr]
+        refused = db.scalars(
+            select(AuditEntry.action).where(AuditEntry.outcome == "deny", AuditEntry.patient_id == actors.patient_id)
+        ).all()
+    assert {"space.close", "space.delete"} <= set(refused)  # the hall decided, and the attempts are in the history
+
+
+def test_the_owner_sees_the_closing_page_and_a_wrong_password_is_counted(actors: Actors, demo: Services) -> None:
+    base = f"/espace/{actors.patient_id}"
+    page = actors.patient.get(f"{base}/parametres/fermeture")
+    assert page.status_code == 200 and "Supprimer définitivement" in text_of(page)
+    wrong = post(actors.patient, f"{base}/parametres/supprimer", mot_de_passe="faux", confirmation="SUPPRIMER")
+    assert wrong.status_code == 400 and "Mot de passe incorrect." in text_of(wrong)  # type: ignore[attr-defined]
+    with demo.db.unit_of_work() as db:
+        assert db.get(Patient, actors.patient_id).status == "active"  # type: ignore[union-attr]
+        failed = db.scalar(select(AuditEntry).where(AuditEntry.action == "auth.login_failed"))
+    assert failed is not None  # the failure was kept, though nothing else was done
 
 
 def test_a_closed_space_is_not_fed(actors: Actors, feeders: Feeders) -> None:

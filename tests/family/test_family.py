@@ -251,19 +251,19 @@ def test_an_expired_or_cancelled_invitation_is_refused_in_french(
     demo: Services, casanova: Family, new_client: NewClient
 ) -> None:
     mother = actor_of(demo, "laetitia.casanova")
-    with demo.db.unit_of_work() as db:
-        old = family.invite_representative(
-            demo, db, mother, casanova.child_id, FATHER_NIR, f"{FATHER}@exemple.fr", now=utcnow() - timedelta(days=15)
-        )
+    old = family.invite_representative(
+        demo, mother, casanova.child_id, FATHER_NIR, f"{FATHER}@exemple.fr", now=utcnow() - timedelta(days=15)
+    )
+    assert isinstance(old, family.Invited)
     father = new_client()
     log_in(father, demo, FATHER)
     page = father.get(f"/famille/invitation?jeton={old.token}")
     assert page.status_code == 410 and "Cette invitation a expiré" in text_of(page)
     assert accept(father, old.token).status_code == 410
-    with demo.db.unit_of_work() as db:
-        fresh = family.invite_representative(
-            demo, db, mother, casanova.child_id, FATHER_NIR, f"{FATHER}@exemple.fr"
-        )  # the expired one no longer counts
+    fresh = family.invite_representative(
+        demo, mother, casanova.child_id, FATHER_NIR, f"{FATHER}@exemple.fr"
+    )  # the expired one no longer counts
+    assert isinstance(fresh, family.Invited)
     parent = new_client()
     log_in(parent, demo, "laetitia.casanova")
     cancelled = post_form(
@@ -301,8 +301,8 @@ def test_only_a_legal_representative_invites_for_a_child(
     with demo.db.unit_of_work() as db:
         assert db.scalar(select(func.count()).select_from(SpaceInvitation)) == 0
     stranger = actor_of(demo, STRANGER)
-    with demo.db.unit_of_work() as db, pytest.raises(AccessDenied):
-        family.invite_representative(demo, db, stranger, casanova.child_id, FATHER_NIR, "x@exemple.fr")
+    with pytest.raises(AccessDenied):
+        family.invite_representative(demo, stranger, casanova.child_id, FATHER_NIR, "x@exemple.fr")
 
     mother = new_client()
     log_in(mother, demo, "laetitia.casanova")
@@ -336,8 +336,8 @@ def test_an_adult_cannot_be_given_a_legal_representative(demo: Services, actors:
 
 def test_a_minor_cannot_invite_a_legal_representative_for_themselves(demo: Services, casanova: Family) -> None:
     child = Actor(ActorKind.PATIENT, None, "Lisandru CASANOVA", patient_id=casanova.child_id)
-    with demo.db.unit_of_work() as db, pytest.raises(AccessDenied):
-        family.invite_representative(demo, db, child, casanova.child_id, FATHER_NIR, f"{FATHER}@exemple.fr")
+    with pytest.raises(AccessDenied):
+        family.invite_representative(demo, child, casanova.child_id, FATHER_NIR, f"{FATHER}@exemple.fr")
 
 
 # --- FAM-2: at 18 the person takes over -----------------------------------------------------------------
@@ -471,16 +471,16 @@ def test_three_caregivers_per_person_pending_invitations_included(demo: Services
 def test_five_helped_persons_per_caregiver(demo: Services, actors: Actors) -> None:
     """Pierre-Paul already helps 5 people: a 6th invitation is refused, and one sent before cannot be accepted."""
     caregiver_id = patient_id_of(demo, first_names="Pierre-Paul")
-    with demo.db.unit_of_work() as db:
-        early = family.invite_caregiver(demo, db, actor_of(demo, PATIENT), actors.patient_id, f"{STRANGER}@exemple.fr")
+    early = family.invite_caregiver(demo, actor_of(demo, PATIENT), actors.patient_id, f"{STRANGER}@exemple.fr")
+    assert isinstance(early, family.Invited)
     for n in range(5):
         helped = add_person(demo, None, f"2500175056{n:03d}", f"Personne{n}", "AIDEE", date(1950, 1, 1))
         with demo.db.unit_of_work() as db:
             db.add(Caregiver(helped_id=helped, caregiver_id=caregiver_id))
     refused = accept(actors.stranger, early.token)
     assert refused.status_code == 400 and "Vous aidez déjà 5 personnes" in text_of(refused)
-    with demo.db.unit_of_work() as db:  # cancelled so that the helped person has room to invite again
-        family.cancel_invitation(db, actor_of(demo, PATIENT), actors.patient_id, early.invitation_id)
+    # cancelled so that the helped person has room to invite again
+    assert family.cancel_invitation(demo, actor_of(demo, PATIENT), actors.patient_id, early.invitation_id) is None
     sixth = invite_caregiver(actors.patient, actors.patient_id, f"{STRANGER}@exemple.fr")
     assert sixth.status_code == 400 and "Cet aidant aide déjà 5 personnes" in text_of(sixth)
     with demo.db.unit_of_work() as db:
@@ -488,10 +488,8 @@ def test_five_helped_persons_per_caregiver(demo: Services, actors: Actors) -> No
 
 
 def test_acceptance_is_refused_when_the_person_already_has_three_caregivers(demo: Services, actors: Actors) -> None:
-    with demo.db.unit_of_work() as db:
-        pending = family.invite_caregiver(
-            demo, db, actor_of(demo, PATIENT), actors.patient_id, f"{STRANGER}@exemple.fr"
-        )
+    pending = family.invite_caregiver(demo, actor_of(demo, PATIENT), actors.patient_id, f"{STRANGER}@exemple.fr")
+    assert isinstance(pending, family.Invited)
     for n in range(3):  # added meanwhile by other means (e.g. before the limit existed)
         helper = add_person(demo, None, f"1700175056{n:03d}", f"Aidant{n}", "PROCHE", date(1970, 1, 1))
         with demo.db.unit_of_work() as db:
@@ -563,8 +561,8 @@ def test_a_caregiver_reads_adds_and_masks_but_manages_nothing(demo: Services, ac
     caregiver = actor_of(demo, STRANGER)
     with demo.db.unit_of_work() as db, pytest.raises(AccessDenied):
         access.grant(db, caregiver, actors.patient_id, professional_id=pro)
-    with demo.db.unit_of_work() as db, pytest.raises(AccessDenied):
-        family.invite_caregiver(demo, db, caregiver, actors.patient_id, "autre@exemple.fr")
+    with pytest.raises(AccessDenied):
+        family.invite_caregiver(demo, caregiver, actors.patient_id, "autre@exemple.fr")
 
 
 def test_removing_a_caregiver_ends_access_at_once(demo: Services, actors: Actors) -> None:

@@ -4,6 +4,7 @@ their errors, search, filters, folders, preview, download, masking and deletion 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,11 +14,11 @@ from sqlalchemy import func, select
 from carnet.bootstrap import Services
 from carnet.hall.tables import AuditEntry
 from carnet.identity.service import auth
-from carnet.people.tables import Account
+from carnet.people.tables import Account, Patient
 from carnet.vault.model.documents import CONFIDENTIALITY_SYSTEM_FR, categories
 from carnet.vault.service import documents as vault
 from carnet.vault.tables import Document, Folder
-from tests.conftest import csrf_of, text_of
+from tests.conftest import csrf_of, log_in, text_of
 from tests.support.actors import Actors, Feeders
 from tests.support.documents import document_entry, make_pdf, provide_bundle
 
@@ -241,7 +242,7 @@ def test_an_invisible_patient_document_is_hidden_everywhere_from_the_patient(act
     assert "Compte rendu d'annonce" not in seen(actors.patient.get(url(actors, "?categorie=BIOLOGIE")))
     for path in (f"/{hidden_id}", f"/{hidden_id}/apercu", f"/{hidden_id}/telecharger"):
         response = actors.patient.get(url(actors, path))
-        assert response.status_code == 403, path
+        assert response.status_code == 404, path  # like a document that does not exist
         assert "Compte rendu d'annonce" not in seen(response)
 
 
@@ -481,3 +482,34 @@ def test_a_deletion_batch_has_one_to_ten_documents(actors: Actors, demo: Service
     ten = actors.patient.post(url(actors, "/supprimer"), data={"ids": ids[:10], "confirmer": "oui", "csrf_token": csrf})
     assert ten.status_code == 303
     assert [d.id for d in documents(demo)] == [ids[10]]
+
+
+# ------------------------------------------------------------------ the space of the address
+
+
+def test_a_document_is_found_only_in_its_own_space_and_otherwise_like_a_missing_one(
+    demo: Services, new_client: Callable[[], TestClient]
+) -> None:
+    """The mother reads her son's documents in his space; asked for in her own space (the address names
+    it), his document answers exactly as a document that does not exist — read, masked or deleted."""
+    with demo.db.unit_of_work() as db:
+        mother_id = db.scalar(select(Patient.id).where(Patient.email == "laetitia.casanova@exemple.fr"))
+        child_id = db.scalar(select(Patient.id).where(Patient.attached_to_id == mother_id))
+    assert mother_id and child_id
+    new = vault.NewDocument(child_id, "urn:carnet:docpat", "DOCPAT09", "Carnet de vaccination", "text/plain", b"BCG")
+    (document,) = vault.deposit_many(demo, patient_actor(demo, mother_id), [new])
+    mother = new_client()
+    log_in(mother, demo, "laetitia.casanova")
+    assert mother.get(f"/espace/{child_id}/documents/{document.id}").status_code == 200
+    own, missing = f"/espace/{mother_id}/documents", "00000000-0000-0000-0000-000000000000"
+    for path in ("/{}", "/{}/apercu", "/{}/telecharger", "/supprimer?ids={}"):
+        elsewhere = mother.get(own + path.format(document.id))
+        assert elsewhere.status_code == 404, path
+        assert seen(elsewhere) == seen(mother.get(own + path.format(missing))), path
+        assert "Carnet de vaccination" not in seen(elsewhere)
+    csrf = csrf_of(mother.get(own).text)
+    masked = mother.post(f"{own}/{document.id}/masquage", data={"masquer": "oui", "csrf_token": csrf})
+    deleted = mother.post(f"{own}/supprimer", data={"ids": document.id, "confirmer": "oui", "csrf_token": csrf})
+    assert (masked.status_code, deleted.status_code) == (404, 404)
+    [kept] = documents(demo)
+    assert (kept.id, kept.masked) == (document.id, False)

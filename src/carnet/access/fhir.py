@@ -7,11 +7,14 @@ it — and why not. The patient (INS identity traits) comes back only to those a
 extensions giving the access status and whether the caller is the médecin traitant; anyone else gets an
 empty searchset whose OperationOutcome says, in French, why and what they can do — never a trait.
 
-``POST /fhir/Consent`` records the patient's consent collected by the professional (``access.record_consent``,
-origin « fhir »); ``GET /fhir/Consent/{id}`` and ``GET /fhir/Consent?patient.identifier=…`` give the
-professional their consents back, « inactive » once the patient withdrew them.
+``POST /fhir/Consent`` records the patient's consent collected by the professional (origin « fhir »);
+``GET /fhir/Consent/{id}`` and ``GET /fhir/Consent?patient.identifier=…`` give the professional their
+consents back, « inactive » once the patient withdrew them (the reading is in the patient's history).
 
-Who may do what is decided by the policy, through ``access`` and the hall; this module translates.
+Each route authenticates the caller with the SMART v2 scope it needs (``carnet.fhir.auth.fhir_actor``),
+parses the request, calls one use case of ``carnet.access.service.consents`` and turns the plain views it
+returns into FHIR resources. Who may do what is decided by the policy, through the service and the hall; a
+refusal's rule is worded here.
 Extension and code system URLs: docs/api.md, « Accès : TD0.2 et Consent ».
 """
 
@@ -28,21 +31,17 @@ from fhir.resources.R4B.bundle import Bundle as BundleModel
 from fhir.resources.R4B.consent import Consent as ConsentModel
 from fhir.resources.R4B.patient import Patient as PatientModel
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from carnet.access.service import grants as access
-from carnet.access.tables import AccessGrant
+from carnet.access.service import consents
+from carnet.access.service.consents import ConsentView
+from carnet.access.service.grants import Status
 from carnet.bootstrap import Services
+from carnet.fhir.auth import fhir_actor
 from carnet.fhir.base import FhirResponse
-from carnet.hall import audit
-from carnet.hall.actors import Actor, ActorKind
+from carnet.fhir.problems import PYDANTIC_FR, Issue, Problem
 from carnet.hall.guard import AccessDenied
-from carnet.people.model.identifiers import INS_NIR_TEST_OID, IdentifierError, parse_nir
-from carnet.people.service import lookup as people
-from carnet.people.tables import Patient, Professional
-from carnet.vault.fhir import INS_SYSTEMS, PYDANTIC_FR, Problem, bearer_actor
+from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID, IdentifierError, parse_nir
 
 router = APIRouter(prefix="/fhir")
 
@@ -56,6 +55,7 @@ OUTCOME_SYSTEM = f"{BASE}/CodeSystem/access-outcome"  # why a TD0.2 look-up foun
 ACCESS_STATUSES = ("authorised", "administrator", "medecin-traitant", "emergency")
 
 INS_PARAMETER = "urn:oid:1.2.250.1.213.1.4.8|<INS>"
+INS_SYSTEMS = {f"urn:oid:{INS_NIR_OID}", f"urn:oid:{INS_NIR_TEST_OID}"}
 FR_CORE_V2_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 IDNPS_SYSTEM = "urn:oid:1.2.250.1.71.4.2.1"  # identifiant national des professionnels de santé: « 8 » + RPPS
 RPPS_SYSTEM = "https://rpps.esante.gouv.fr"
@@ -124,11 +124,6 @@ def _ins_parameter(params: Any, name: str) -> str:
     return _ins_of(system if bar else None, value, name)
 
 
-def _open_space(db: Session, ins: str) -> Patient | None:
-    patient = people.patient_by_ins(db, ins)
-    return patient if patient is not None and patient.status == "active" else None
-
-
 def _outcome(severity: str, code: str, reason: str, text: str, path: str | None = None) -> dict[str, Any]:
     issue: dict[str, Any] = {
         "severity": severity,
@@ -162,7 +157,7 @@ def _searchset(
 # ---------------------------------------------------------------------------------------------- TD0.2
 
 
-def _access_code(status: access.Status) -> str:
+def _access_code(status: Status) -> str:
     if status.medecin_traitant:
         return "medecin-traitant"
     if status.administrator:
@@ -172,8 +167,9 @@ def _access_code(status: access.Status) -> str:
     return "authorised"
 
 
-def patient_resource(patient: Patient, status: access.Status, base_url: str) -> dict[str, Any]:
+def patient_resource(status: Status, base_url: str) -> dict[str, Any]:
     """The INS identity (FR Core INS slice) with the caller's access status in Carnet extensions."""
+    patient = status.patient
     extensions: list[dict[str, Any]] = [
         {"url": EXT_ACCESS_STATUS, "valueCode": _access_code(status)},
         {"url": EXT_MEDECIN_TRAITANT, "valueBoolean": status.medecin_traitant},
@@ -207,16 +203,17 @@ def patient_resource(patient: Patient, status: access.Status, base_url: str) -> 
     return resource
 
 
-def refusal(actor: Actor, status: access.Status) -> tuple[str, str]:
-    """(code, French diagnostics) for a professional who may not read: why, and what they can do."""
+def refusal(why: str, status: Status) -> tuple[str, str]:
+    """(code, French diagnostics) for a caller who may not read (``why``, as the service found it): why, and
+    what they can do."""
     deposit = "Vous pouvez toujours y déposer des documents."
-    if actor.kind != ActorKind.PROFESSIONAL:
+    if why == "establishment":
         return (
             "establishment",
             "Un établissement ne consulte pas l'espace santé d'une personne : seul un professionnel de santé "
             "identifié par son RPPS, et autorisé par elle, le peut (client créé avec --rpps). " + deposit,
         )
-    if status.blocked:
+    if why == "blocked":
         return (
             "blocked",
             "La personne vous a bloqué : vous ne pouvez plus consulter son espace santé, même en urgence. "
@@ -238,29 +235,15 @@ def refusal(actor: Actor, status: access.Status) -> tuple[str, str]:
     )
 
 
-def _look_up(db: Session, services: Services, request: Request, actor: Actor, ins: str) -> dict[str, Any]:
-    unknown = _outcome("information", "not-found", "unknown-space", NO_SPACE, "identifier")
-    patient = _open_space(db, ins)
-    if patient is None:
-        audit.record(  # on the service's chain: no space, and the INS asked for is not kept
-            db,
-            actor,
-            "space.find",
-            outcome="deny",
-            reason="Aucun espace ouvert pour l'INS demandé.",
-            resource_type="space",
-            details={"via": "FHIR (TD0.2)"},
-        )
-        return _searchset(request, [], unknown)
-    try:
-        status = access.status(db, actor, patient, via="FHIR (TD0.2)")
-    except AccessDenied:  # closed meanwhile: the hall has recorded the refusal
-        return _searchset(request, [], unknown)
+def _look_up_bundle(request: Request, services: Services, found: consents.LookUp) -> dict[str, Any]:
+    status = found.status
+    if status is None:
+        return _searchset(request, [], _outcome("information", "not-found", "unknown-space", NO_SPACE, "identifier"))
     if not status.allowed:
-        code, text = refusal(actor, status)
+        code, text = refusal(found.refusal, status)
         return _searchset(request, [], _outcome("warning", "forbidden", code, text))
     base = services.settings.base_url
-    entry = {"fullUrl": f"{base}/fhir/Patient/{patient.id}", "resource": patient_resource(patient, status, base)}
+    entry = {"fullUrl": f"{base}/fhir/Patient/{status.patient.id}", "resource": patient_resource(status, base)}
     return _searchset(request, [entry])
 
 
@@ -268,63 +251,49 @@ def _look_up(db: Session, services: Services, request: Request, actor: Actor, in
 def find_patient(request: Request) -> Response:
     """TD0.2: does an open space exist for this INS, may the caller read it, are they the médecin traitant."""
     services: Services = request.app.state.services
+    actor = fhir_actor(request, services, "system/Patient.s")
     try:
-        with services.db.unit_of_work() as db:
-            actor = bearer_actor(request, services, db)
-            _only(request.query_params, {"identifier", "_format"})
-            ins = _ins_parameter(request.query_params, "identifier")
-            bundle = _look_up(db, services, request, actor, ins)
+        _only(request.query_params, {"identifier", "_format"})
+        ins = _ins_parameter(request.query_params, "identifier")
     except Problem as problem:
         return problem.response()
-    return FhirResponse(bundle)
+    return FhirResponse(_look_up_bundle(request, services, consents.find_space(services, actor, ins)))
 
 
 @router.get("/Patient/{patient_id}")
 def read_patient(request: Request, patient_id: str) -> Response:
     """The ``fullUrl`` of a TD0.2 match: the same patient, to those allowed only (404 to anyone else)."""
     services: Services = request.app.state.services
-    try:
-        with services.db.unit_of_work() as db:
-            actor = bearer_actor(request, services, db)
-            patient = db.get(Patient, patient_id[:64])
-            status = None
-            if patient is not None and patient.status == "active":
-                try:
-                    status = access.status(db, actor, patient, via="FHIR")
-                except AccessDenied:
-                    status = None
-            if patient is None or status is None or not status.allowed:
-                raise Problem([("not-found", "Ce patient n'existe pas ou ne vous est pas accessible.", "")], 404)
-            body = patient_resource(patient, status, services.settings.base_url)
-    except Problem as problem:
-        return problem.response()
-    return FhirResponse(body)
+    actor = fhir_actor(request, services, "system/Patient.r")
+    status = consents.space_status(services, actor, patient_id)
+    if status is None:
+        return Problem([("not-found", "Ce patient n'existe pas ou ne vous est pas accessible.", "")], 404).response()
+    return FhirResponse(patient_resource(status, services.settings.base_url))
 
 
 # --------------------------------------------------------------------------------------------- Consent
 
 
-def consent_resource(db: Session, grant: AccessGrant, patient: Patient) -> dict[str, Any]:
+def consent_resource(consent: ConsentView) -> dict[str, Any]:
     """A stored authorisation as an R4B Consent: « active » until the patient withdraws it."""
-    pro = db.get(Professional, grant.professional_id) if grant.professional_id else None
-    rpps = pro.rpps if pro else ""
-    period: dict[str, str] = {"start": grant.granted_at.isoformat()}
-    if grant.revoked_at is not None:
-        period["end"] = grant.revoked_at.isoformat()
+    period: dict[str, str] = {"start": consent.granted_at.isoformat()}
+    if consent.revoked_at is not None:
+        period["end"] = consent.revoked_at.isoformat()
+    patient = {"system": f"urn:oid:{consent.patient_ins_oid}", "value": consent.patient_ins}
     resource: dict[str, Any] = {
         "resourceType": "Consent",
-        "id": grant.id,
-        "meta": {"lastUpdated": (grant.revoked_at or grant.granted_at).isoformat()},
+        "id": consent.id,
+        "meta": {"lastUpdated": (consent.revoked_at or consent.granted_at).isoformat()},
         "extension": [
-            {"url": EXT_CONSENT_ORIGIN, "valueCode": grant.origin},
-            {"url": EXT_CONSENT_ROLE, "valueCode": ROLE_CODES.get(grant.role, grant.role)},
+            {"url": EXT_CONSENT_ORIGIN, "valueCode": consent.origin},
+            {"url": EXT_CONSENT_ROLE, "valueCode": ROLE_CODES.get(consent.role, consent.role)},
         ],
-        "status": "active" if grant.revoked_at is None else "inactive",
+        "status": "active" if consent.revoked_at is None else "inactive",
         "scope": {"coding": [{"system": CONSENT_SCOPE[0], "code": CONSENT_SCOPE[1]}]},
         "category": [{"coding": [{"system": LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
-        "patient": {"identifier": {"system": f"urn:oid:{patient.ins_oid}", "value": patient.ins}},
-        "dateTime": grant.granted_at.isoformat(),
-        "performer": [{"identifier": {"system": f"urn:oid:{patient.ins_oid}", "value": patient.ins}}],
+        "patient": {"identifier": patient},
+        "dateTime": consent.granted_at.isoformat(),
+        "performer": [{"identifier": patient}],
         "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
         "provision": {
             "type": "permit",
@@ -333,8 +302,8 @@ def consent_resource(db: Session, grant: AccessGrant, patient: Patient) -> dict[
                 {
                     "role": {"coding": [{"system": PARTICIPATION, "code": "PRCP"}]},
                     "reference": {
-                        "identifier": {"system": IDNPS_SYSTEM, "value": f"8{rpps}"},
-                        **({"display": access.professional_name(pro)} if pro else {}),
+                        "identifier": {"system": IDNPS_SYSTEM, "value": f"8{consent.professional_rpps}"},
+                        **({"display": consent.professional_name} if consent.professional_name else {}),
                     },
                 }
             ],
@@ -388,9 +357,8 @@ def _rpps_of(identifier: Any, path: str) -> str | None:
     )
 
 
-def parse_consent(raw: dict[str, Any]) -> ConsentRequest:
-    """Check an incoming Consent as FHIR (fhir.resources R4B), then as what Carnet records; ``Problem``
-    lists every issue, each with the faulty element."""
+def _check_model(raw: dict[str, Any]) -> None:
+    """The Consent as FHIR R4B (fhir.resources): ``Problem`` with the faulty elements, in French."""
     if raw.get("resourceType") != "Consent":
         raise Problem([("invalid", "La ressource envoyée doit être un Consent (resourceType).", "resourceType")])
     try:
@@ -408,7 +376,11 @@ def parse_consent(raw: dict[str, Any]) -> ConsentRequest:
             ]
             or [("structure", "Le Consent n'est pas une ressource FHIR R4 valide.", "Consent")]
         ) from exc
-    issues: list[tuple[str, str, str]] = []
+
+
+def _kind_issues(raw: dict[str, Any]) -> list[Issue]:
+    """An active patient-privacy consent, filed as one: status, scope, category."""
+    issues: list[Issue] = []
     status = raw.get("status")
     if status != "active":
         issues.append(
@@ -437,7 +409,11 @@ def parse_consent(raw: dict[str, Any]) -> ConsentRequest:
                 "Consent.category",
             )
         )
-    ins = ""
+    return issues
+
+
+def _patient_ins(raw: dict[str, Any], issues: list[Issue]) -> str:
+    """The INS of ``Consent.patient`` (an identifier, or a conditional reference); issues are added."""
     patient = _dict(raw.get("patient"))
     identifier = _dict(patient.get("identifier"))
     match = re.fullmatch(r"Patient\?identifier=([^|]+)\|(.+)", str(patient.get("reference") or ""))
@@ -450,11 +426,36 @@ def parse_consent(raw: dict[str, Any]) -> ConsentRequest:
                 "Consent.patient",
             )
         )
-    else:
+        return ""
+    try:
+        return _ins_of(system, value, "patient.identifier")
+    except Problem as problem:
+        issues += [(code, text, "Consent.patient.identifier") for code, text, _ in problem.issues]
+        return ""
+
+
+def _candidates(raw: dict[str, Any], provision: dict[str, Any], issues: list[Issue]) -> list[tuple[str, str]]:
+    """The RPPS the Consent names (provision.actor, performer), each with its path; issues are added."""
+    named: list[tuple[Any, str]] = []
+    for index, item in enumerate(provision.get("actor") or []):
+        reference = _dict(_dict(item).get("reference"))
+        named.append((reference.get("identifier"), f"Consent.provision.actor[{index}].reference.identifier"))
+    for index, item in enumerate(raw.get("performer") or []):
+        named.append((_dict(item).get("identifier"), f"Consent.performer[{index}].identifier"))
+    candidates: list[tuple[str, str]] = []
+    for identifier, path in named:
         try:
-            ins = _ins_of(system, value, "patient.identifier")
+            found = _rpps_of(identifier, path)
         except Problem as problem:
-            issues += [(code, text, "Consent.patient.identifier") for code, text, _ in problem.issues]
+            issues += problem.issues
+            continue
+        if found:
+            candidates.append((found, path))
+    return candidates
+
+
+def _professional_issues(raw: dict[str, Any], issues: list[Issue]) -> list[tuple[str, str]]:
+    """A permit naming one professional, by their RPPS; issues are added."""
     provision = _dict(raw.get("provision"))
     if provision.get("type") != "permit":
         issues.append(
@@ -465,26 +466,7 @@ def parse_consent(raw: dict[str, Any]) -> ConsentRequest:
                 "Consent.provision.type" if provision else "Consent.provision",
             )
         )
-    candidates: list[tuple[str, str]] = []
-    for index, item in enumerate(provision.get("actor") or []):
-        reference = item.get("reference") if isinstance(item, dict) else None
-        path = f"Consent.provision.actor[{index}].reference.identifier"
-        try:
-            found = _rpps_of((reference or {}).get("identifier"), path)
-        except Problem as problem:
-            issues += problem.issues
-            continue
-        if found:
-            candidates.append((found, path))
-    for index, item in enumerate(raw.get("performer") or []):
-        path = f"Consent.performer[{index}].identifier"
-        try:
-            found = _rpps_of(item.get("identifier") if isinstance(item, dict) else None, path)
-        except Problem as problem:
-            issues += problem.issues
-            continue
-        if found:
-            candidates.append((found, path))
+    candidates = _candidates(raw, provision, issues)
     if not candidates and not any(
         path.startswith(("Consent.provision.actor", "Consent.performer")) for _, _, path in issues
     ):
@@ -504,24 +486,19 @@ def parse_consent(raw: dict[str, Any]) -> ConsentRequest:
                 candidates[1][1],
             )
         )
+    return candidates
+
+
+def parse_consent(raw: dict[str, Any]) -> ConsentRequest:
+    """Check an incoming Consent as FHIR (fhir.resources R4B), then as what Carnet records; ``Problem``
+    lists every issue, each with the faulty element."""
+    _check_model(raw)
+    issues = _kind_issues(raw)
+    ins = _patient_ins(raw, issues)
+    candidates = _professional_issues(raw, issues)
     if issues:
         raise Problem(issues)
     return ConsentRequest(ins, candidates[0][0], candidates[0][1])
-
-
-def _professional_only(actor: Actor, path: str) -> None:
-    if actor.kind != ActorKind.PROFESSIONAL or not actor.professional_id:
-        raise Problem(
-            [
-                (
-                    "forbidden",
-                    "Seul un professionnel de santé identifié par son RPPS (client créé avec --rpps) enregistre ou "
-                    "lit des consentements ; un établissement ne le peut pas.",
-                    path,
-                )
-            ],
-            403,
-        )
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -532,6 +509,28 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise Problem([("structure", "Le corps de la requête doit être une ressource FHIR (objet JSON).", "Consent")])
     return parsed
+
+
+PROFESSIONALS_ONLY = (
+    "Seul un professionnel de santé identifié par son RPPS (client créé avec --rpps) enregistre ou lit des "
+    "consentements ; un établissement ne le peut pas."
+)
+NOT_FOR_ONESELF = (
+    "Vous ne pouvez enregistrer un consentement que pour vous-même : le RPPS du professionnel autorisé n'est pas "
+    "celui de votre logiciel."
+)
+
+
+def _refused(denied: AccessDenied, path: str) -> Problem:
+    """The policy's refusal of a consent, worded for the professional's software."""
+    rule = denied.decision.rule
+    if rule == "unknown_space":
+        return Problem([("not-found", NO_SPACE, "Consent.patient.identifier")], 404)
+    if rule == "professionals_only":
+        return Problem([("forbidden", PROFESSIONALS_ONLY, path)], 403)
+    if rule == "consent_not_own":
+        return Problem([("forbidden", NOT_FOR_ONESELF, path)], 403)
+    return Problem([("forbidden", denied.decision.reason, path)], 403)
 
 
 @router.post("/Consent")
@@ -548,66 +547,26 @@ async def create_consent(request: Request) -> Response:
 
 
 def _create_consent(services: Services, request: Request, raw: bytes) -> Response:
-    with services.db.unit_of_work() as db:
-        actor = bearer_actor(request, services, db)  # a missing token is told before a malformed body
-        asked = parse_consent(_json_object(raw))
-        _professional_only(actor, asked.rpps_path)
-        if asked.rpps != actor.rpps:
-            raise Problem(
-                [
-                    (
-                        "forbidden",
-                        "Vous ne pouvez enregistrer un consentement que pour vous-même : le RPPS du professionnel "
-                        "autorisé n'est pas celui de votre logiciel.",
-                        asked.rpps_path,
-                    )
-                ],
-                403,
-            )
-        patient = _open_space(db, asked.ins)
-        if patient is None:
-            raise Problem([("not-found", NO_SPACE, "Consent.patient.identifier")], 404)
-        before = db.scalar(
-            select(AccessGrant.id).where(
-                AccessGrant.patient_id == patient.id,
-                AccessGrant.professional_id == actor.professional_id,
-                AccessGrant.role == "reader",
-                AccessGrant.revoked_at.is_(None),
-            )
-        )
-        try:
-            grant = access.record_consent(db, actor, patient.id, "fhir")
-        except AccessDenied as denied:
-            if denied.decision.rule == "unknown_space":
-                raise Problem([("not-found", NO_SPACE, "Consent.patient.identifier")], 404) from denied
-            raise Problem([("forbidden", denied.decision.reason, asked.rpps_path)], 403) from denied
-        body = consent_resource(db, grant, patient)
-    location = f"{services.settings.base_url}/fhir/Consent/{grant.id}"
-    return FhirResponse(body, status_code=201 if grant.id != before else 200, headers={"Location": location})
+    actor = fhir_actor(request, services, "system/Consent.c")  # a missing token is told before a malformed body
+    asked = parse_consent(_json_object(raw))
+    try:
+        recorded = consents.record_fhir_consent(services, actor, asked.ins, asked.rpps)
+    except AccessDenied as denied:
+        raise _refused(denied, asked.rpps_path) from denied
+    location = f"{services.settings.base_url}/fhir/Consent/{recorded.consent.id}"
+    body = consent_resource(recorded.consent)
+    return FhirResponse(body, status_code=201 if recorded.created else 200, headers={"Location": location})
 
 
 @router.get("/Consent/{consent_id}")
 def read_consent(request: Request, consent_id: str) -> Response:
     """A consent, to the professional it authorises only (404 to anyone else, without saying whether it exists)."""
     services: Services = request.app.state.services
-    try:
-        with services.db.unit_of_work() as db:
-            actor = bearer_actor(request, services, db)
-            grant = db.get(AccessGrant, consent_id[:64])
-            patient = db.get(Patient, grant.patient_id) if grant is not None else None
-            if (
-                grant is None
-                or patient is None
-                or patient.status != "active"
-                or actor.kind != ActorKind.PROFESSIONAL
-                or grant.professional_id is None
-                or grant.professional_id != actor.professional_id
-            ):
-                raise Problem([("not-found", "Ce consentement n'existe pas ou ne vous concerne pas.", "")], 404)
-            body = consent_resource(db, grant, patient)
-    except Problem as problem:
-        return problem.response()
-    return FhirResponse(body)
+    actor = fhir_actor(request, services, "system/Consent.r")
+    consent = consents.read_consent(services, actor, consent_id)
+    if consent is None:
+        return Problem([("not-found", "Ce consentement n'existe pas ou ne vous concerne pas.", "")], 404).response()
+    return FhirResponse(consent_resource(consent))
 
 
 @router.get("/Consent")
@@ -615,35 +574,22 @@ def search_consents(request: Request) -> Response:
     """The caller's consents for one patient, newest first (``status=active|inactive`` to filter)."""
     services: Services = request.app.state.services
     params = request.query_params
+    actor = fhir_actor(request, services, "system/Consent.s")
     try:
-        with services.db.unit_of_work() as db:
-            actor = bearer_actor(request, services, db)
-            _only(params, {"patient.identifier", "status", "_format"})
-            ins = _ins_parameter(params, "patient.identifier")
-            wanted = params.get("status")
-            if wanted not in {None, "active", "inactive"}:
-                raise _search_problem("Le paramètre status vaut active ou inactive.", "status")
-            _professional_only(actor, "patient.identifier")
-            patient = _open_space(db, ins)
-            if patient is None:
-                outcome = _outcome("information", "not-found", "unknown-space", NO_SPACE, "patient.identifier")
-                bundle = _searchset(request, [], outcome)
-            else:
-                query = select(AccessGrant).where(
-                    AccessGrant.patient_id == patient.id, AccessGrant.professional_id == actor.professional_id
-                )
-                if wanted == "active":
-                    query = query.where(AccessGrant.revoked_at.is_(None))
-                elif wanted == "inactive":
-                    query = query.where(AccessGrant.revoked_at.is_not(None))
-                base = services.settings.base_url
-                bundle = _searchset(
-                    request,
-                    [
-                        {"fullUrl": f"{base}/fhir/Consent/{g.id}", "resource": consent_resource(db, g, patient)}
-                        for g in db.scalars(query.order_by(AccessGrant.granted_at.desc(), AccessGrant.id))
-                    ],
-                )
+        _only(params, {"patient.identifier", "status", "_format"})
+        ins = _ins_parameter(params, "patient.identifier")
+        wanted = params.get("status")
+        if wanted not in {None, "active", "inactive"}:
+            raise _search_problem("Le paramètre status vaut active ou inactive.", "status")
+        try:
+            found = consents.search_consents(services, actor, ins, wanted)
+        except AccessDenied as denied:
+            raise _refused(denied, "patient.identifier") from denied
     except Problem as problem:
         return problem.response()
-    return FhirResponse(bundle)
+    if not found.space_found:
+        outcome = _outcome("information", "not-found", "unknown-space", NO_SPACE, "patient.identifier")
+        return FhirResponse(_searchset(request, [], outcome))
+    base = services.settings.base_url
+    entries = [{"fullUrl": f"{base}/fhir/Consent/{c.id}", "resource": consent_resource(c)} for c in found.consents]
+    return FhirResponse(_searchset(request, entries))

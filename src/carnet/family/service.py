@@ -13,6 +13,12 @@ parent gave. A wrong person is refused (and the attempt kept in the child's hist
 stays usable by the right one.
 
 E-mails never name the child nor carry health data.
+
+Pages call the use cases (``my_spaces``, ``family_page``, ``invite_representative``, ``invite_caregiver``,
+``cancel_invitation``, ``remove_caregiver``, ``stop_helping``, ``invitation_page``, ``accept``,
+``acting_label``): each opens its unit of work and returns plain views — a request that cannot be done as
+asked comes back as ``NotDone`` (the French reason, and what to show again). The helpers taking a
+``Session`` are for other services sharing their transaction (notifications, jobs).
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ import hmac
 import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -35,13 +42,14 @@ from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import facts_for, guard, refuse
 from carnet.hall.policy import Action, Resource, decide
+from carnet.hall.vocabulary import PatientStatus
 from carnet.mail.outbound import Mail
-from carnet.people.model.identifiers import IdentifierError, is_minor, parse_nir
+from carnet.people.model.identifiers import IdentifierError, display_name, is_minor, parse_nir
 from carnet.people.service import preferences
+from carnet.people.service.lookup import PatientView, patient_view
 from carnet.people.tables import Account, Patient
 from carnet.storage.types import utcnow
 from carnet.vault.service.documents import resource_of
-from carnet.vault.tables import Document
 
 log = logging.getLogger("carnet.family")
 
@@ -64,8 +72,17 @@ class FamilyError(ValueError):
         self.status = status
 
 
-def display_name(patient: Patient) -> str:
-    return f"{patient.first_names} {patient.used_name or patient.birth_name}"
+class _Named(Protocol):
+    @property
+    def first_names(self) -> str: ...
+    @property
+    def birth_name(self) -> str: ...
+    @property
+    def used_name(self) -> str | None: ...
+
+
+def full_name(patient: _Named) -> str:
+    return display_name(patient.first_names, patient.birth_name, patient.used_name)
 
 
 def token_hash(token: str) -> str:
@@ -91,6 +108,105 @@ def _contact(db: Session, patient_id: str) -> str | None:
         return email
     patient = db.get(Patient, patient_id)
     return patient.email if patient else None
+
+
+def _own_view(db: Session, actor: Actor) -> PatientView | None:
+    """The header of the actor's own space (pages about their links show it), if they have one."""
+    own = db.get(Patient, actor.patient_id) if actor.patient_id else None
+    return patient_view(own) if own is not None else None
+
+
+# --- what pages show ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    """An invitation still waiting for its answer, as the space's family page lists it."""
+
+    id: str
+    kind: str  # representative | caregiver
+    email: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FamilyOverview:
+    """A space's legal representatives, caregivers and pending invitations (its family page)."""
+
+    patient: PatientView
+    minor: bool
+    own: bool  # the viewer's own space
+    representatives: tuple[PatientView, ...] = ()
+    representative_invitations: tuple[PendingInvitation, ...] = ()
+    caregivers: tuple[PatientView, ...] = ()
+    caregiver_invitations: tuple[PendingInvitation, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return full_name(self.patient)
+
+    @property
+    def can_invite_representative(self) -> bool:
+        return self.minor and len(self.representatives) + len(self.representative_invitations) < MAX_REPRESENTATIVES
+
+    @property
+    def can_invite_caregiver(self) -> bool:
+        return len(self.caregivers) + len(self.caregiver_invitations) < MAX_CAREGIVERS
+
+
+@dataclass(frozen=True)
+class NotDone:
+    """A request that could not be done as asked: the French reason, the HTTP status, and what the page
+    shows again — the space's family page (``overview``) or the header of the viewer's own space."""
+
+    message: str
+    status: int
+    patient: PatientView | None = None
+    overview: FamilyOverview | None = None
+
+
+@dataclass(frozen=True)
+class SpaceLink:
+    patient: PatientView
+    relation: str  # own | representative | caregiver
+
+    @property
+    def relation_label(self) -> str:
+        return RELATIONS[self.relation]
+
+
+@dataclass(frozen=True)
+class FamilySpaces:
+    """The spaces a person may act in (their own first), and the header of their own space."""
+
+    own: PatientView | None
+    links: tuple[SpaceLink, ...]
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    """What the invitee is shown before accepting (never the child's name)."""
+
+    kind: str
+    inviter: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class InvitationPage:
+    """The invitation page: the invitation (or why it cannot be used) and the invitee's own space."""
+
+    own: PatientView | None
+    view: InvitationView | None = None
+    error: str = ""
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Invited:
+    invitation_id: str
+    token: str  # only in the e-mail (and returned for the caller's tests); the database keeps its hash
+    expires_at: datetime
 
 
 # --- who is linked to whom ----------------------------------------------------------------------------
@@ -172,14 +288,44 @@ def _lock(db: Session, *patient_ids: str) -> None:
         db.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
 
 
+# --- a space's family page ------------------------------------------------------------------------------
+
+
+def _pending_views(rows: Sequence[SpaceInvitation]) -> tuple[PendingInvitation, ...]:
+    return tuple(PendingInvitation(row.id, row.kind, row.email, row.expires_at) for row in rows)
+
+
+def overview(db: Session, actor: Actor, patient_id: str, now: datetime | None = None) -> FamilyOverview:
+    """The space's family page, if the policy lets ``actor`` manage it (``FAMILY_MANAGE``)."""
+    now = now or utcnow()
+    guard(db, actor, patient_id, Action.FAMILY_MANAGE, Resource("family"))
+    patient = db.get(Patient, patient_id)
+    assert patient is not None  # the policy denies unknown spaces
+    minor = is_minor(patient.birth_date, now.date())
+    return FamilyOverview(
+        patient_view(patient),
+        minor,
+        actor.patient_id == patient_id,
+        tuple(patient_view(p) for p in representatives_of(db, patient)) if minor else (),
+        _pending_views(pending_invitations(db, patient_id, "representative", now)) if minor else (),
+        tuple(patient_view(p) for p in caregivers_of(db, patient_id)),
+        _pending_views(pending_invitations(db, patient_id, "caregiver", now)),
+    )
+
+
+def family_page(services: Services, actor: Actor, patient_id: str) -> FamilyOverview:
+    """FAM-1, FAM-3: a space's legal representatives, caregivers and pending invitations."""
+    with services.db.unit_of_work() as db:
+        return overview(db, actor, patient_id)
+
+
+def _not_done(db: Session, actor: Actor, patient_id: str, exc: FamilyError) -> NotDone:
+    """The family page to show again, with why the request was not done."""
+    page = overview(db, actor, patient_id)
+    return NotDone(exc.message, exc.status, page.patient, page)
+
+
 # --- inviting -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Invited:
-    invitation_id: str
-    token: str  # only in the e-mail (and returned for the caller's tests); the database keeps its hash
-    expires_at: datetime
 
 
 def _new_invitation(
@@ -198,6 +344,15 @@ def _new_invitation(
     )
     db.add(row)
     db.flush()
+    audit.record(
+        db,
+        actor,
+        "family.representative_invited" if kind == "representative" else "family.caregiver_invited",
+        patient_id=patient_id,
+        resource_type="invitation",
+        resource_id=row.id,
+        details={"jusqu_au": row.expires_at.date().isoformat()},
+    )
     return Invited(row.id, token, row.expires_at)
 
 
@@ -209,24 +364,14 @@ def _child(db: Session, child_id: str, now: datetime) -> Patient:
     return child
 
 
-def invite_representative(
-    services: Services, db: Session, actor: Actor, child_id: str, nir: str, email: str, now: datetime | None = None
-) -> Invited:
-    """FAM-1: from the child's space, invite the second legal representative (NIR + e-mail, 14 days)."""
-    now = now or utcnow()
-    guard(db, actor, child_id, Action.FAMILY_MANAGE, Resource("representative_invitation"))
-    child = _child(db, child_id, now)
-    try:
-        ins = parse_nir(nir).value
-    except IdentifierError as exc:
-        raise FamilyError(exc.message) from None
-    address = _email(email)
+def _check_representative(db: Session, child: Patient, ins: str, now: datetime) -> None:
+    """FAM-1: not the child, not already a representative nor invited, at most two representatives."""
     if ins == child.ins:
         raise FamilyError("Ce numéro de sécurité sociale est celui de l'enfant : saisissez celui de l'autre parent.")
     representatives = representatives_of(db, child)
     if any(person.ins == ins for person in representatives):
         raise FamilyError("Cette personne est déjà représentant légal de l'enfant.")
-    pending = pending_invitations(db, child_id, "representative", now)
+    pending = pending_invitations(db, child.id, "representative", now)
     if any(invitation.nir == ins for invitation in pending):
         raise FamilyError(
             "Une invitation est déjà en attente pour cette personne : annulez-la pour en envoyer une autre."
@@ -236,16 +381,20 @@ def invite_representative(
             "Un enfant a au plus deux représentants légaux : ils sont déjà désignés ou invités. "
             "Annulez l'invitation en attente pour en envoyer une nouvelle."
         )
+
+
+def _invite_representative(
+    services: Services, db: Session, actor: Actor, child_id: str, nir: str, email: str, now: datetime
+) -> Invited:
+    guard(db, actor, child_id, Action.FAMILY_MANAGE, Resource("representative_invitation"))
+    child = _child(db, child_id, now)
+    try:
+        ins = parse_nir(nir).value
+    except IdentifierError as exc:
+        raise FamilyError(exc.message) from None
+    address = _email(email)
+    _check_representative(db, child, ins, now)
     invited = _new_invitation(db, actor, child_id, "representative", address, ins, now)
-    audit.record(
-        db,
-        actor,
-        "family.representative_invited",
-        patient_id=child_id,
-        resource_type="invitation",
-        resource_id=invited.invitation_id,
-        details={"jusqu_au": invited.expires_at.date().isoformat()},
-    )
     services.mailer.send(
         Mail(
             address,
@@ -260,14 +409,19 @@ def invite_representative(
     return invited
 
 
-def invite_caregiver(
-    services: Services, db: Session, actor: Actor, patient_id: str, email: str, now: datetime | None = None
-) -> Invited:
-    """FAM-3: invite a caregiver by e-mail (14 days); at most 3 per person, pending invitations included."""
-    now = now or utcnow()
-    guard(db, actor, patient_id, Action.FAMILY_MANAGE, Resource("caregiver_invitation"))
-    address = _email(email)
-    _lock(db, patient_id)
+def invite_representative(
+    services: Services, actor: Actor, child_id: str, nir: str, email: str, now: datetime | None = None
+) -> Invited | NotDone:
+    """FAM-1: from the child's space, invite the second legal representative (NIR + e-mail, 14 days)."""
+    with services.db.unit_of_work() as db:
+        try:
+            return _invite_representative(services, db, actor, child_id, nir, email, now or utcnow())
+        except FamilyError as exc:
+            return _not_done(db, actor, child_id, exc)
+
+
+def _check_caregiver(db: Session, patient_id: str, address: str, now: datetime) -> None:
+    """FAM-3: at most 3 caregivers (pending invitations included), not oneself, 5 helped per caregiver."""
     pending = pending_invitations(db, patient_id, "caregiver", now)
     if _caregiver_count(db, patient_id) + len(pending) >= MAX_CAREGIVERS:
         raise FamilyError(
@@ -284,16 +438,16 @@ def invite_caregiver(
             raise FamilyError("Cette personne est déjà votre aidant.")
         if _helped_count(db, caregiver_id) >= MAX_HELPED:
             raise FamilyError(f"Cet aidant aide déjà {MAX_HELPED} personnes : il ne peut pas en aider davantage.")
+
+
+def _invite_caregiver(
+    services: Services, db: Session, actor: Actor, patient_id: str, email: str, now: datetime
+) -> Invited:
+    guard(db, actor, patient_id, Action.FAMILY_MANAGE, Resource("caregiver_invitation"))
+    address = _email(email)
+    _lock(db, patient_id)
+    _check_caregiver(db, patient_id, address, now)
     invited = _new_invitation(db, actor, patient_id, "caregiver", address, None, now)
-    audit.record(
-        db,
-        actor,
-        "family.caregiver_invited",
-        patient_id=patient_id,
-        resource_type="invitation",
-        resource_id=invited.invitation_id,
-        details={"jusqu_au": invited.expires_at.date().isoformat()},
-    )
     services.mailer.send(
         Mail(
             address,
@@ -309,10 +463,18 @@ def invite_caregiver(
     return invited
 
 
-def cancel_invitation(
-    db: Session, actor: Actor, patient_id: str, invitation_id: str, now: datetime | None = None
-) -> None:
-    now = now or utcnow()
+def invite_caregiver(
+    services: Services, actor: Actor, patient_id: str, email: str, now: datetime | None = None
+) -> Invited | NotDone:
+    """FAM-3: invite a caregiver by e-mail (14 days); at most 3 per person, pending invitations included."""
+    with services.db.unit_of_work() as db:
+        try:
+            return _invite_caregiver(services, db, actor, patient_id, email, now or utcnow())
+        except FamilyError as exc:
+            return _not_done(db, actor, patient_id, exc)
+
+
+def _cancel_invitation(db: Session, actor: Actor, patient_id: str, invitation_id: str, now: datetime) -> None:
     guard(db, actor, patient_id, Action.FAMILY_MANAGE, Resource("invitation", invitation_id[:64]))
     invitation = db.get(SpaceInvitation, invitation_id)
     if invitation is None or invitation.patient_id != patient_id:
@@ -331,16 +493,19 @@ def cancel_invitation(
     )
 
 
+def cancel_invitation(
+    services: Services, actor: Actor, patient_id: str, invitation_id: str, now: datetime | None = None
+) -> NotDone | None:
+    """FAM-1, FAM-3: cancel a pending invitation (its link stops working); None once done."""
+    with services.db.unit_of_work() as db:
+        try:
+            _cancel_invitation(db, actor, patient_id, invitation_id, now or utcnow())
+        except FamilyError as exc:
+            return _not_done(db, actor, patient_id, exc)
+        return None
+
+
 # --- accepting ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InvitationView:
-    """What the invitee is shown before accepting (never the child's name)."""
-
-    kind: str
-    inviter: str
-    expires_at: datetime
 
 
 def _usable(db: Session, token: str, now: datetime) -> SpaceInvitation:
@@ -365,62 +530,65 @@ def view_invitation(db: Session, token: str, now: datetime | None = None) -> Inv
     return InvitationView(invitation.kind, inviter.display_name if inviter else "Une personne", invitation.expires_at)
 
 
+def invitation_page(services: Services, actor: Actor, token: str) -> InvitationPage:
+    """What the invitee, logged in, is shown before accepting: who invites them and until when — or why the
+    link cannot be used (unknown, cancelled, used, expired)."""
+    with services.db.unit_of_work() as db:
+        own = _own_view(db, actor)
+        try:
+            return InvitationPage(own, view_invitation(db, token))
+        except FamilyError as exc:
+            return InvitationPage(own, error=exc.message, status=exc.status)
+
+
 def _wrong_person(db: Session, actor: Actor, invitation: SpaceInvitation, message: str) -> FamilyError:
     refuse(db, actor, "family.accept", invitation.patient_id, message, Resource("invitation", invitation.id))
     return FamilyError(message, 403)
 
 
-def accept(db: Session, actor: Actor, token: str, now: datetime | None = None) -> Patient:
-    """The invitee, logged in to their own space, accepts; returns the space they may now act in."""
-    now = now or utcnow()
-    if actor.kind != ActorKind.PATIENT or actor.patient_id is None:
-        raise FamilyError(
-            "Cette invitation s'adresse à une personne qui a un espace santé : connectez-vous avec votre compte "
-            "personnel Carnet pour l'accepter.",
-            403,
-        )
-    # The invitee acts on their own links, from their own space.
-    guard(db, actor, actor.patient_id, Action.FAMILY_MANAGE, Resource("invitation"))
-    invitation = _usable(db, token, now)
-    space = db.get(Patient, invitation.patient_id)
-    me = db.get(Patient, actor.patient_id)
-    if space is None or me is None or space.status != "active":
-        raise FamilyError("Cet espace santé n'est plus ouvert : l'invitation ne peut pas être acceptée.", 410)
-    if me.id == space.id:
+def _check_new_representative(
+    db: Session, actor: Actor, invitation: SpaceInvitation, space: Patient, me: Patient, now: datetime
+) -> None:
+    """FAM-1: the invitee's NIR is the one the parent gave; the child is still a minor, with room."""
+    if not hmac.compare_digest(me.ins, invitation.nir or ""):
         raise _wrong_person(
-            db, actor, invitation, "Cette invitation concerne votre propre espace : elle s'adresse à un proche."
+            db,
+            actor,
+            invitation,
+            "Cette invitation est destinée à une autre personne : le numéro de sécurité sociale de votre espace "
+            "ne correspond pas à celui indiqué par le parent.",
         )
-    _lock(db, space.id, me.id)
-    if invitation.kind == "representative":
-        if not hmac.compare_digest(me.ins, invitation.nir or ""):
-            raise _wrong_person(
-                db,
-                actor,
-                invitation,
-                "Cette invitation est destinée à une autre personne : le numéro de sécurité sociale de votre espace "
-                "ne correspond pas à celui indiqué par le parent.",
-            )
-        if not is_minor(space.birth_date, now.date()):
-            raise FamilyError("Cette personne est désormais majeure : elle gère seule son espace santé.", 410)
-        if any(person.id == me.id for person in representatives_of(db, space)):
-            raise FamilyError("Vous êtes déjà représentant légal de cet enfant.")
-        if len(representatives_of(db, space)) >= MAX_REPRESENTATIVES:
-            raise FamilyError("Cet enfant a déjà deux représentants légaux.")
-    else:
-        if is_minor(me.birth_date, now.date()):
-            raise _wrong_person(db, actor, invitation, "Un aidant doit être majeur.")
-        if db.get(Caregiver, (space.id, me.id)) is not None:
-            raise FamilyError("Vous êtes déjà aidant de cette personne.")
-        if _caregiver_count(db, space.id) >= MAX_CAREGIVERS:
-            raise FamilyError(
-                f"La personne qui vous invite a déjà {MAX_CAREGIVERS} aidants : elle doit en retirer un avant que "
-                "vous puissiez accepter."
-            )
-        if _helped_count(db, me.id) >= MAX_HELPED:
-            raise FamilyError(
-                f"Vous aidez déjà {MAX_HELPED} personnes : vous ne pouvez pas en aider davantage. "
-                "Arrêtez d'aider l'une d'elles pour accepter cette invitation."
-            )
+    if not is_minor(space.birth_date, now.date()):
+        raise FamilyError("Cette personne est désormais majeure : elle gère seule son espace santé.", 410)
+    representatives = representatives_of(db, space)
+    if any(person.id == me.id for person in representatives):
+        raise FamilyError("Vous êtes déjà représentant légal de cet enfant.")
+    if len(representatives) >= MAX_REPRESENTATIVES:
+        raise FamilyError("Cet enfant a déjà deux représentants légaux.")
+
+
+def _check_new_caregiver(
+    db: Session, actor: Actor, invitation: SpaceInvitation, space: Patient, me: Patient, now: datetime
+) -> None:
+    """FAM-3: an adult, not yet a caregiver here; 3 caregivers per person, 5 persons per caregiver."""
+    if is_minor(me.birth_date, now.date()):
+        raise _wrong_person(db, actor, invitation, "Un aidant doit être majeur.")
+    if db.get(Caregiver, (space.id, me.id)) is not None:
+        raise FamilyError("Vous êtes déjà aidant de cette personne.")
+    if _caregiver_count(db, space.id) >= MAX_CAREGIVERS:
+        raise FamilyError(
+            f"La personne qui vous invite a déjà {MAX_CAREGIVERS} aidants : elle doit en retirer un avant que "
+            "vous puissiez accepter."
+        )
+    if _helped_count(db, me.id) >= MAX_HELPED:
+        raise FamilyError(
+            f"Vous aidez déjà {MAX_HELPED} personnes : vous ne pouvez pas en aider davantage. "
+            "Arrêtez d'aider l'une d'elles pour accepter cette invitation."
+        )
+
+
+def _claim(db: Session, actor: Actor, invitation: SpaceInvitation, space: Patient, me: Patient, now: datetime) -> None:
+    """Use the invitation (once, even when two acceptances race) and create the link it offers."""
     claimed = db.execute(
         update(SpaceInvitation)
         .where(
@@ -435,38 +603,60 @@ def accept(db: Session, actor: Actor, token: str, now: datetime | None = None) -
         raise FamilyError("Cette invitation a déjà été acceptée : elle ne peut servir qu'une fois.", 410)
     if invitation.kind == "representative":
         db.add(LegalRepresentative(minor_id=space.id, representative_id=me.id, since=now))
-        action = "family.representative_added"
     else:
         db.add(Caregiver(helped_id=space.id, caregiver_id=me.id, since=now))
-        action = "family.caregiver_added"
     db.flush()
     audit.record(
         db,
         actor,
-        action,
+        "family.representative_added" if invitation.kind == "representative" else "family.caregiver_added",
         patient_id=space.id,
         resource_type="invitation",
         resource_id=invitation.id,
         details={"qui": actor.label},
     )
+
+
+def _accept(db: Session, actor: Actor, token: str, now: datetime) -> Patient:
+    """The invitee, logged in to their own space, accepts; returns the space they may now act in."""
+    if actor.kind != ActorKind.PATIENT or actor.patient_id is None:
+        raise FamilyError(
+            "Cette invitation s'adresse à une personne qui a un espace santé : connectez-vous avec votre compte "
+            "personnel Carnet pour l'accepter.",
+            403,
+        )
+    # The invitee acts on their own links, from their own space.
+    guard(db, actor, actor.patient_id, Action.FAMILY_MANAGE, Resource("invitation"))
+    invitation = _usable(db, token, now)
+    space = db.get(Patient, invitation.patient_id)
+    me = db.get(Patient, actor.patient_id)
+    if space is None or me is None or space.status != PatientStatus.ACTIVE:
+        raise FamilyError("Cet espace santé n'est plus ouvert : l'invitation ne peut pas être acceptée.", 410)
+    if me.id == space.id:
+        raise _wrong_person(
+            db, actor, invitation, "Cette invitation concerne votre propre espace : elle s'adresse à un proche."
+        )
+    _lock(db, space.id, me.id)
+    if invitation.kind == "representative":
+        _check_new_representative(db, actor, invitation, space, me, now)
+    else:
+        _check_new_caregiver(db, actor, invitation, space, me, now)
+    _claim(db, actor, invitation, space, me, now)
     return space
 
 
+def accept(services: Services, actor: Actor, token: str, now: datetime | None = None) -> NotDone | None:
+    """FAM-1, FAM-3: the invitee accepts; None once done, else why not (with their own space's header).
+    A wrong person's attempt is kept in the history of the space they were invited to."""
+    with services.db.unit_of_work() as db:
+        try:
+            _accept(db, actor, token, now or utcnow())
+        except FamilyError as exc:
+            return NotDone(exc.message, exc.status, _own_view(db, actor))
+        return None
+
+
 # --- removing caregivers ------------------------------------------------------------------------------
-
-
-def remove_caregiver(db: Session, actor: Actor, helped_id: str, caregiver_id: str) -> None:
-    """FAM-3: the helped person (or their legal representative) removes a caregiver, at any time."""
-    guard(db, actor, helped_id, Action.FAMILY_MANAGE, Resource("caregiver", caregiver_id[:64]))
-    _end_help(db, actor, helped_id, caregiver_id, "la personne aidée")
-
-
-def stop_helping(db: Session, actor: Actor, helped_id: str) -> None:
-    """FAM-3: the caregiver stops helping — a decision about their own links, taken from their own space."""
-    if actor.patient_id is None:
-        raise FamilyError("Vous n'êtes pas aidant de cette personne.", 404)
-    guard(db, actor, actor.patient_id, Action.FAMILY_MANAGE, Resource("caregiver", helped_id[:64]))
-    _end_help(db, actor, helped_id, actor.patient_id, "l'aidant")
 
 
 def _end_help(db: Session, actor: Actor, helped_id: str, caregiver_id: str, by: str) -> None:
@@ -483,55 +673,35 @@ def _end_help(db: Session, actor: Actor, helped_id: str, caregiver_id: str, by: 
         patient_id=helped_id,
         resource_type="caregiver",
         resource_id=caregiver_id,
-        details={"qui": display_name(caregiver) if caregiver else "", "par": by},
+        details={"qui": full_name(caregiver) if caregiver else "", "par": by},
     )
 
 
-# --- what a space's family page shows, and whose spaces one may act in --------------------------------
+def remove_caregiver(services: Services, actor: Actor, helped_id: str, caregiver_id: str) -> NotDone | None:
+    """FAM-3: the helped person (or their legal representative) removes a caregiver, at any time."""
+    with services.db.unit_of_work() as db:
+        guard(db, actor, helped_id, Action.FAMILY_MANAGE, Resource("caregiver", caregiver_id[:64]))
+        try:
+            _end_help(db, actor, helped_id, caregiver_id, "la personne aidée")
+        except FamilyError as exc:
+            return _not_done(db, actor, helped_id, exc)
+        return None
 
 
-@dataclass
-class FamilyOverview:
-    patient: Patient
-    minor: bool
-    representatives: list[Patient] = field(default_factory=list)
-    representative_invitations: list[SpaceInvitation] = field(default_factory=list)
-    caregivers: list[Patient] = field(default_factory=list)
-    caregiver_invitations: list[SpaceInvitation] = field(default_factory=list)
-
-    @property
-    def can_invite_representative(self) -> bool:
-        return self.minor and len(self.representatives) + len(self.representative_invitations) < MAX_REPRESENTATIVES
-
-    @property
-    def can_invite_caregiver(self) -> bool:
-        return len(self.caregivers) + len(self.caregiver_invitations) < MAX_CAREGIVERS
+def stop_helping(services: Services, actor: Actor, helped_id: str) -> NotDone | None:
+    """FAM-3: the caregiver stops helping — a decision about their own links, taken from their own space."""
+    with services.db.unit_of_work() as db:
+        if actor.patient_id is None:
+            return NotDone("Vous n'êtes pas aidant de cette personne.", 404)
+        guard(db, actor, actor.patient_id, Action.FAMILY_MANAGE, Resource("caregiver", helped_id[:64]))
+        try:
+            _end_help(db, actor, helped_id, actor.patient_id, "l'aidant")
+        except FamilyError as exc:
+            return NotDone(exc.message, exc.status, _own_view(db, actor))
+        return None
 
 
-def overview(db: Session, actor: Actor, patient_id: str, now: datetime | None = None) -> FamilyOverview:
-    now = now or utcnow()
-    guard(db, actor, patient_id, Action.FAMILY_MANAGE, Resource("family"))
-    patient = db.get(Patient, patient_id)
-    assert patient is not None
-    minor = is_minor(patient.birth_date, now.date())
-    return FamilyOverview(
-        patient,
-        minor,
-        representatives_of(db, patient) if minor else [],
-        pending_invitations(db, patient_id, "representative", now) if minor else [],
-        caregivers_of(db, patient_id),
-        pending_invitations(db, patient_id, "caregiver", now),
-    )
-
-
-@dataclass(frozen=True)
-class SpaceLink:
-    patient: Patient
-    relation: str  # own | representative | caregiver
-
-    @property
-    def relation_label(self) -> str:
-        return RELATIONS[self.relation]
+# --- whose spaces one may act in ----------------------------------------------------------------------
 
 
 def relation(db: Session, actor: Actor, patient_id: str) -> str | None:
@@ -554,6 +724,15 @@ def acting_as(db: Session, actor: Actor, patient_id: str) -> str | None:
     return RELATIONS[found] if found and found != "own" else None
 
 
+def acting_label(services: Services, actor: Actor, patient_id: str) -> str | None:
+    """``acting_as`` in its own unit of work, for the banner of every page of a space (nothing is recorded:
+    the page itself asked the policy)."""
+    if actor.kind != ActorKind.PATIENT or actor.patient_id in {None, patient_id}:
+        return None
+    with services.db.unit_of_work() as db:
+        return acting_as(db, actor, patient_id)
+
+
 def spaces_of(db: Session, actor: Actor) -> list[SpaceLink]:
     """The spaces the person may act in: their own, their children's, those of the people they help."""
     if actor.kind != ActorKind.PATIENT or actor.patient_id is None:
@@ -561,7 +740,7 @@ def spaces_of(db: Session, actor: Actor) -> list[SpaceLink]:
     me = actor.patient_id
     guard(db, actor, me, Action.SPACE_VIEW, Resource("family"))
     own = db.get(Patient, me)
-    links = [SpaceLink(own, "own")] if own is not None else []
+    links = [SpaceLink(patient_view(own), "own")] if own is not None else []
     candidates = db.scalars(
         select(Patient)
         .where(
@@ -576,8 +755,19 @@ def spaces_of(db: Session, actor: Actor) -> list[SpaceLink]:
     for patient in candidates:
         found = relation(db, actor, patient.id)  # only what the policy lets them open
         if found in {"representative", "caregiver"}:
-            links.append(SpaceLink(patient, found))
+            links.append(SpaceLink(patient_view(patient), found))
     return links
+
+
+def my_spaces(services: Services, actor: Actor) -> FamilySpaces | None:
+    """FAM-1, FAM-3 « Mes espaces et mes proches »; None for whoever has no space of their own (a
+    professional, an operator): the page is a person's."""
+    if actor.kind != ActorKind.PATIENT or not actor.patient_id:
+        return None
+    with services.db.unit_of_work() as db:
+        links = spaces_of(db, actor)
+        own = next((link.patient for link in links if link.relation == "own"), None)
+        return FamilySpaces(own, tuple(links))
 
 
 # --- FAM-2: at 18 the person takes over their own space -----------------------------------------------
@@ -597,12 +787,14 @@ def majority(services: Services, now: datetime | None = None) -> int:
     system = Actor.system()
     with services.db.unit_of_work() as db:  # two index look-ups (attached_to_id, legal_representatives)
         attached = select(Patient.id, Patient.birth_date).where(
-            Patient.attached_to_id.is_not(None), Patient.birth_date <= loose_cutoff, Patient.status == "active"
+            Patient.attached_to_id.is_not(None),
+            Patient.birth_date <= loose_cutoff,
+            Patient.status == PatientStatus.ACTIVE,
         )
         represented = (
             select(Patient.id, Patient.birth_date)
             .join(LegalRepresentative, LegalRepresentative.minor_id == Patient.id)
-            .where(Patient.birth_date <= loose_cutoff, Patient.status == "active")
+            .where(Patient.birth_date <= loose_cutoff, Patient.status == PatientStatus.ACTIVE)
         )
         due = sorted({pid for pid, born in db.execute(attached.union(represented)) if not is_minor(born, today)})
     done = 0
@@ -610,7 +802,7 @@ def majority(services: Services, now: datetime | None = None) -> int:
         with services.db.unit_of_work() as db:
             for patient_id in due[start : start + MAJORITY_CHUNK]:
                 young = db.get(Patient, patient_id)
-                if young is None or young.status != "active":
+                if young is None or young.status != PatientStatus.ACTIVE:
                     continue
                 done += _come_of_age(services, db, system, young, now)
     if done:
@@ -649,6 +841,14 @@ def _come_of_age(services: Services, db: Session, system: Actor, young: Patient,
             **({} if has_account else {"code_d_activation": "courrier" if activation_offered else "à envoyer"}),
         },
     )
+    _tell_of_majority(services, db, young, former, has_account)
+    return True
+
+
+def _tell_of_majority(
+    services: Services, db: Session, young: Patient, former: Sequence[Patient], has_account: bool
+) -> None:
+    """The former representatives are told; the young adult too, when they have an account."""
     for person in former:
         address = _contact(db, person.id)
         if address:
@@ -671,7 +871,6 @@ def _come_of_age(services: Services, db: Session, system: Actor, young: Patient,
                     "Vos représentants légaux n'y ont plus accès." + SIGNATURE,
                 )
             )
-    return True
 
 
 def _offer_activation(services: Services, db: Session, young: Patient, now: datetime) -> bool:
@@ -690,14 +889,15 @@ CAREGIVER_NOTICE = (
 )
 
 
-def notify_caregivers(services: Services, db: Session, helped_id: str, documents: Sequence[Document]) -> int:
+def tell_caregivers(services: Services, db: Session, helped_id: str, deposited: Sequence[Resource]) -> int:
     """Tell the caregivers of ``helped_id`` that documents were deposited (for the notification job).
 
-    Each caregiver is told of the documents the policy lets them read (not those hidden from the patient or
-    from representatives and caregivers), if they keep document notifications on in their own settings.
-    The e-mail names neither the person nor the documents. Returns the number of e-mails sent.
+    ``deposited`` are the documents as the policy knows them (``Resource("document", …)``, labels
+    included). Each caregiver is told of the documents the policy lets them read (not those hidden from
+    the patient or from representatives and caregivers), if they keep document notifications on in their
+    own settings. The e-mail names neither the person nor the documents. Returns the number of e-mails sent.
     """
-    if not documents:
+    if not deposited:
         return 0
     sent = 0
     for caregiver_id in list(db.scalars(select(Caregiver.caregiver_id).where(Caregiver.helped_id == helped_id))):
@@ -707,7 +907,7 @@ def notify_caregivers(services: Services, db: Session, helped_id: str, documents
         actor = Actor(ActorKind.PATIENT, account.id, account.display_name, patient_id=caregiver_id)
         facts = facts_for(db, actor, helped_id)
         count = sum(
-            1 for document in documents if decide(actor, helped_id, Action.DOCUMENT_READ, resource_of(document), facts)
+            1 for document in deposited if decide(actor, helped_id, Action.DOCUMENT_READ, document, facts).allowed
         )
         if not count:
             continue
@@ -721,3 +921,9 @@ def notify_caregivers(services: Services, db: Session, helped_id: str, documents
         )
         sent += 1
     return sent
+
+
+def notify_caregivers(services: Services, db: Session, helped_id: str, documents: Sequence[Any]) -> int:
+    """``tell_caregivers`` for the vault's document rows (each turned into the policy's resource by the
+    vault's service): the family never reads the vault's tables."""
+    return tell_caregivers(services, db, helped_id, [resource_of(document) for document in documents])

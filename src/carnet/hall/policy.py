@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from carnet.access.model import matrix as access_matrix
 from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.vocabulary import PatientStatus
 
 
 class Action(StrEnum):
@@ -43,13 +44,19 @@ class Action(StrEnum):
     SPACE_OPEN = "space.open"  # create (open) a registered person's space: after 6 weeks, or by an operator
     ACCESS_MANAGE = "access.manage"  # authorise, revoke, block, unblock, médecin traitant, administrators
     CONSENT_RECORD = "consent.record"  # a professional records the patient's consent (oral, or over FHIR)
+    CONSENT_READ = "consent.read"  # a professional reads back the consents that authorise them (over FHIR)
     EMERGENCY_START = "emergency.start"  # break-the-glass, or the SAMU regulator on a call
     FAMILY_MANAGE = "family.manage"  # invite the second legal representative, invite or remove caregivers
     HISTORY_REPORT = "history.report"  # report a suspicious entry of the history
+    CARE_TEAM_MANAGE = "care_team.manage"  # create a care team, add or remove a member (the service-wide "-" space)
+    DIRECTORY_MANAGE = "directory.manage"  # add or update a professional, import the Annuaire Santé (idem)
+    CLIENT_MANAGE = "client.manage"  # register a system (establishment, professional's software) for the FHIR API
 
 
 DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
 ENROLMENT_ACTIONS = {Action.ENROLMENT_MANAGE, Action.ENROLMENT_OBJECT, Action.ENROLMENT_LETTER, Action.SPACE_OPEN}
+OPERATOR_ACTIONS = {Action.CARE_TEAM_MANAGE, Action.DIRECTORY_MANAGE, Action.CLIENT_MANAGE}
+CONSENT_ACTIONS = {Action.CONSENT_RECORD, Action.CONSENT_READ}
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ class Facts:
     """What the service layer knows about the actor and the patient when it asks."""
 
     patient_exists: bool = True
-    patient_status: str = "active"
+    patient_status: str = PatientStatus.ACTIVE
     legal_representative: bool = False  # a legal representative of this minor (FAM-1)
     caregiver: bool = False  # a caregiver the person chose (FAM-3)
     consent: bool = False  # an active authorisation of the professional, or of a care team they are in (ACC-1)
@@ -134,9 +141,9 @@ def rule_owner_lifecycle(
             "lifecycle_owner_only", "Seule la personne elle-même peut fermer, rouvrir ou supprimer son espace."
         )
     allowed_from = {
-        Action.SPACE_CLOSE: {"active"},
-        Action.SPACE_REOPEN: {"closed"},
-        Action.SPACE_DELETE: {"active", "closed"},
+        Action.SPACE_CLOSE: {PatientStatus.ACTIVE},
+        Action.SPACE_REOPEN: {PatientStatus.CLOSED},
+        Action.SPACE_DELETE: {PatientStatus.ACTIVE, PatientStatus.CLOSED},
     }[action]
     if facts.patient_status not in allowed_from:
         return _deny("lifecycle_state", "Cette action n'est pas possible dans l'état actuel de l'espace.")
@@ -164,6 +171,41 @@ def rule_enrolment(
     return _deny("enrolment_operators_only", "Seuls les conseillers du service peuvent effectuer cette action.")
 
 
+def rule_operator_work(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ACC-1: the service's operators (and its automatic work) keep the directory of professionals and the care
+    teams that patients authorise; these concern no one's space, so this rule decides whatever the status."""
+    if action not in OPERATOR_ACTIONS:
+        return None
+    if actor.kind in {ActorKind.OPERATOR, ActorKind.SYSTEM}:
+        return _allow(
+            "directory_operator", "Les conseillers du service tiennent l'annuaire des professionnels et les équipes."
+        )
+    return _deny(
+        "directory_operators_only",
+        "Seuls les conseillers du service tiennent l'annuaire des professionnels et les équipes de soins.",
+    )
+
+
+def rule_consents(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """ACC-1: a consent collected by a professional is recorded, and read back, by an identified professional
+    only — whatever the space, so that anyone else learns nothing about it — and for themselves only: a
+    ``Resource("consent")`` names (``author_id``) the professional the consent authorises. What remains (an
+    open space, a block) is decided by the rules below."""
+    if action not in CONSENT_ACTIONS:
+        return None
+    if actor.kind != ActorKind.PROFESSIONAL or not actor.professional_id:
+        return _deny("professionals_only", "Seul un professionnel de santé identifié peut faire cette démarche.")
+    if resource is not None and resource.type == "consent" and resource.author_id != actor.professional_id:
+        return _deny(
+            "consent_not_own", "Un professionnel n'enregistre et ne lit que les consentements qui l'autorisent."
+        )
+    return None
+
+
 def rule_operator_no_health_data(
     actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
 ) -> Decision | None:
@@ -176,7 +218,7 @@ def rule_operator_no_health_data(
 def rule_unknown_space(
     actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
 ) -> Decision | None:
-    if not facts.patient_exists or facts.patient_status != "active":
+    if not facts.patient_exists or facts.patient_status != PatientStatus.ACTIVE:
         return _deny("unknown_space", "Cet espace n'existe pas ou n'est pas ouvert.")
     return None
 
@@ -258,6 +300,8 @@ def rule_professional(
         return _allow("professional_deposit", "Les professionnels alimentent l'espace santé.")
     if action == Action.SPACE_FIND:
         return _allow("professional_find", "Un professionnel vérifie l'existence de l'espace et ses droits.")
+    if action == Action.CONSENT_READ:  # an identified professional, their own consents (rule_consents)
+        return _allow("consent_read", "Le professionnel relit les consentements qui l'autorisent.")
     if action in PROFESSIONAL_ACTS:  # an identified professional (rule_professional_acts)
         if facts.blocked:
             return _deny("blocked", "La personne vous a bloqué : seule elle peut vous autoriser à nouveau.")
@@ -379,8 +423,10 @@ def rule_system(
 
 
 RULES: list[Rule] = [
+    rule_operator_work,
     rule_enrolment,
     rule_owner_lifecycle,
+    rule_consents,
     rule_unknown_space,
     rule_operator_no_health_data,
     rule_professional_acts,

@@ -10,6 +10,10 @@ Professionals read a history too ("the médecin traitant and the author see thei
 carries the scope this module applies — ``Scope.ALL`` (the médecin traitant / administrator: the whole
 history) or ``Scope.OWN_ACTIONS`` (any other professional: the entries of their own actions only). They
 never report an entry (``HISTORY_REPORT`` is the person's).
+
+Pages call the use cases (``history_page``, ``report_page``, ``report_entry``), which open the unit of
+work; ``history_view`` and ``alerts`` are the helpers other services call inside theirs. The words of
+each action live in ``carnet.history.labels``.
 """
 
 from __future__ import annotations
@@ -18,127 +22,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
-from carnet.access.service.grants import professional_name
-from carnet.access.tables import EmergencyAccess, FirstAccess
+from carnet.access.service import history_facts
+from carnet.bootstrap import Services
 from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.hall.guard import facts_for, guard
 from carnet.hall.policy import Action, Resource, Scope, decide
 from carnet.hall.tables import AuditEntry
+from carnet.history.labels import ACTOR_KINDS, DETAILED, KIND_EXTRAS, words
 from carnet.history.tables import AccessReport
-from carnet.people.model.professions import profession_label
-from carnet.people.tables import Account, Professional
+from carnet.people.service.lookup import PatientView, enter_space
+from carnet.people.tables import Account
 from carnet.storage.types import utcnow
-from carnet.vault.service import documents as vault
-from carnet.vault.tables import Document
-
-ACTIONS = {  # action: (what was done, what was attempted when refused)
-    "auth.login": ("s'est connecté(e) à l'espace", "connexion"),
-    "auth.login_failed": ("a échoué à se connecter (mot de passe incorrect)", "connexion"),
-    "auth.logout": ("s'est déconnecté(e)", "déconnexion"),
-    "auth.totp_enabled": ("a activé la validation par application d'authentification", "activation"),
-    "auth.totp_disabled": ("a désactivé la validation par application d'authentification", "désactivation"),
-    "history.read": ("a consulté l'historique", "consultation de l'historique"),
-    "space.view": ("a ouvert l'espace santé", "ouverture de l'espace santé"),
-    "space.find": ("a recherché l'espace santé", "recherche de l'espace santé"),
-    "settings.read": ("a consulté les paramètres", "consultation des paramètres"),
-    "settings.write": ("a modifié les paramètres", "modification des paramètres"),
-    "space.created": ("a créé l'espace santé", "création de l'espace santé"),
-    "enrolment.objection": ("s'est opposé(e) à la création de l'espace santé", "opposition"),
-    "enrolment.objection_withdrawn": ("a retiré l'opposition à la création de l'espace santé", "retrait d'opposition"),
-    "enrolment.receipt_printed": ("a imprimé le récépissé d'opposition", "impression du récépissé"),
-    "enrolment.letter_reprinted": ("a réimprimé le courrier d'invitation", "réimpression du courrier"),
-    "space.activated": ("a activé l'espace santé", "activation de l'espace santé"),
-    "space.closed": ("a fermé l'espace santé", "fermeture de l'espace santé"),
-    "space.reopened": ("a rouvert l'espace santé", "réouverture de l'espace santé"),
-    "space.deleted": ("a supprimé définitivement l'espace santé", "suppression de l'espace santé"),
-    "folder.create": ("a créé un dossier", "création d'un dossier"),
-    "document.deposit": ("a déposé un document", "dépôt d'un document"),
-    "document.replace": ("a remplacé un document par une nouvelle version", "remplacement d'un document"),
-    "document.search": ("a consulté la liste des documents", "consultation de la liste des documents"),
-    "document.read": ("a consulté un document", "consultation d'un document"),
-    "document.metadata": ("a consulté la description d'un document", "consultation d'un document"),
-    "document.download": ("a téléchargé un document", "téléchargement d'un document"),
-    "document.mask": ("a masqué un document aux professionnels", "masquage d'un document"),
-    "document.unmask": ("a rendu un document visible aux professionnels", "démasquage d'un document"),
-    "document.delete": ("a supprimé un document", "suppression d'un document"),
-    "document.labels": ("a changé la confidentialité d'un document", "modification d'un document"),
-    "document.entered_in_error": ("a annulé un document déposé par erreur", "annulation d'un document"),
-    "document.revealed": ("a rendu visible un document après la consultation d'annonce", "révélation"),
-    "document.update": ("a modifié un document", "modification d'un document"),
-    "folder.write": ("a modifié un dossier", "modification d'un dossier"),
-    "space.close": ("a fermé l'espace santé", "fermeture de l'espace santé"),
-    "space.reopen": ("a rouvert l'espace santé", "réouverture de l'espace santé"),
-    "space.delete": ("a supprimé l'espace santé", "suppression de l'espace santé"),
-    # ACC-1..4: access to the space (refused attempts are recorded under the policy's action names)
-    "access.grant": ("a autorisé un professionnel ou une équipe de soins", "modification des accès"),
-    "access.revoke": ("a retiré une autorisation d'accès", "modification des accès"),
-    "access.block": ("a bloqué un professionnel", "modification des accès"),
-    "access.unblock": ("a débloqué un professionnel", "modification des accès"),
-    "access.consent_recorded": (
-        "a enregistré le consentement à l'accès à l'espace santé",
-        "déclaration de consentement",
-    ),
-    "access.manage": ("a modifié les accès à l'espace santé", "modification des accès"),
-    "consent.record": ("a enregistré le consentement à l'accès à l'espace santé", "déclaration de consentement"),
-    "emergency.access": ("a accédé à l'espace santé en urgence", "demande d'accès en urgence"),
-    "emergency.start": ("a accédé à l'espace santé en urgence", "demande d'accès en urgence"),
-    "history.report": ("a signalé une entrée de l'historique", "démarche de signalement"),
-    # FAM-1..3: legal representatives and caregivers
-    "family.manage": ("a géré les représentants légaux et les aidants", "gestion des représentants légaux et aidants"),
-    "family.representative_invited": ("a invité le second représentant légal", "invitation d'un représentant légal"),
-    "family.representative_added": (
-        "a accepté l'invitation et devient représentant légal dans l'espace santé",
-        "acceptation d'une invitation",
-    ),
-    "family.caregiver_invited": ("a invité un aidant", "invitation d'un aidant"),
-    "family.caregiver_added": (
-        "a accepté l'invitation et devient aidant dans l'espace santé",
-        "acceptation d'une invitation",
-    ),
-    "family.invitation_cancelled": ("a annulé une invitation", "annulation d'une invitation"),
-    "family.accept": ("a accepté une invitation", "acceptation d'une invitation"),
-    "family.caregiver_removed": ("a retiré un aidant", "gestion des aidants"),
-    "family.majority": (
-        "a confié l'espace santé à la personne devenue majeure : ses représentants légaux n'y ont plus accès",
-        "prise en main à la majorité",
-    ),
-    # The directory of professionals (events about no patient; listed here so that every action has words)
-    "directory.professional_added": ("a ajouté un professionnel à l'annuaire", "modification de l'annuaire"),
-    "directory.professional_updated": ("a mis à jour un professionnel de l'annuaire", "modification de l'annuaire"),
-    "directory.import": ("a importé l'annuaire des professionnels", "importation de l'annuaire"),
-    "care_team.create": ("a créé une équipe de soins", "création d'une équipe de soins"),
-    "care_team.member_add": ("a ajouté un membre à une équipe de soins", "modification d'une équipe de soins"),
-    "care_team.member_remove": ("a retiré un membre d'une équipe de soins", "modification d'une équipe de soins"),
-}
-DETAILED = {  # the same actions told with what the audit entry's details name (who, which status, why)
-    "access.grant": "a autorisé {qui} — {statut}",
-    "access.revoke": "a retiré l'accès de {qui} — {statut}",
-    "access.block": "a bloqué {qui}",
-    "access.unblock": "a débloqué {qui}",
-    "family.caregiver_removed": "a retiré l'aidant {qui}",
-    "access.consent_recorded": "a enregistré le consentement à l'accès à l'espace santé ({origine})",
-    "emergency.access": "a accédé à l'espace santé en urgence ({type}) — motif : « {motif} »",
-}
-ACTOR_KINDS = {
-    "patient": "",
-    "representative": "représentant légal",
-    "caregiver": "aidant",
-    "professional": "professionnel de santé",
-    "establishment": "établissement",
-    "app": "service connecté",
-    "operator": "conseiller Carnet",
-    "system": "",
-}
-PREFIXES = {  # words for actions added later under a known family of actions
-    "access.": ("a modifié les accès à l'espace santé", "modification des accès"),
-    "family.": ("a modifié les représentants légaux ou les aidants", "gestion des représentants légaux et aidants"),
-    "directory.": ("a modifié l'annuaire des professionnels", "modification de l'annuaire"),
-    "emergency.": ("a accédé à l'espace santé en urgence", "demande d'accès en urgence"),
-}
+from carnet.vault.service.hidden import unseen_documents
 
 ALL = "tout"
 PROFESSIONALS = "professionnels"
@@ -208,6 +107,8 @@ KIND_ACTIONS = {
     },
     "urgences": {"emergency.access", "emergency.start"},
 }
+for _kind, _more in KIND_EXTRAS.items():  # actions whose words another capability keeps
+    KIND_ACTIONS.setdefault(_kind, set()).update(_more)
 KIND_PREFIXES = {"acces": ("family.", "access.")}
 LIMIT = 100
 EMERGENCY_SHOWN_FOR = timedelta(days=365)
@@ -266,6 +167,23 @@ class HistoryView:
     own_actions: bool = False  # the policy gave the viewer only the entries of their own actions
 
 
+@dataclass(frozen=True)
+class HistoryPage:
+    """The history page of a space: whose space it is (the header) and what the viewer may read of it."""
+
+    patient: PatientView
+    view: HistoryView
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """The « Signaler » form: the entry to report, and why the last attempt failed (French), if it did."""
+
+    patient: PatientView
+    line: HistoryLine
+    error: str = ""
+
+
 def _own_accounts(db: Session, patient_id: str) -> set[str]:
     """The accounts of the person whose space it is (their own activity)."""
     return set(db.scalars(select(Account.id).where(Account.patient_id == patient_id)))
@@ -314,15 +232,6 @@ def _kind_condition(kind: str) -> ColumnElement[bool] | None:
     return or_(*conditions)
 
 
-def _words(action: str) -> tuple[str, str]:
-    if action in ACTIONS:
-        return ACTIONS[action]
-    for prefix, words in PREFIXES.items():
-        if action.startswith(prefix):
-            return words
-    return (f"a effectué l'action « {action} »", action)
-
-
 def _detailed(entry: AuditEntry) -> str | None:
     template = DETAILED.get(entry.action)
     details: dict[str, Any] = entry.details if isinstance(entry.details, dict) else {}
@@ -340,7 +249,7 @@ def describe(entry: AuditEntry, viewer: Actor, own: set[str] | None = None, repo
     else:
         kind = ACTOR_KINDS.get(entry.actor_kind, "")
         who = f"{entry.actor_label} ({kind})" if kind else entry.actor_label
-    done, attempted = _words(entry.action)
+    done, attempted = words(entry.action)
     denied = entry.outcome == "deny"
     if denied and entry.action != "auth.login_failed":
         what = f"a tenté une {attempted} — refusée"
@@ -395,36 +304,10 @@ def emergencies(db: Session, patient_id: str, since: datetime, by: Actor | None 
     return lines
 
 
-def _unseen_documents(db: Session, actor: Actor, patient_id: str) -> set[str]:
-    """Documents the viewer may not read (FAM-2, VLT-6): the history says nothing of them — not their
-    deposit, not a refused look — so that it reads as if they did not exist (the audit keeps everything).
-    Only labelled documents can be hidden from the patient's side (INVISIBLE_PATIENT,
-    INVISIBLE_REPRESENTANTS_LEGAUX), so only those are put to the policy."""
-    labelled = cast(Document.confidentiality, String).like("%INVISIBLE%")
-    candidates = db.scalars(select(Document).where(Document.patient_id == patient_id, labelled))
-    facts = facts_for(db, actor, patient_id)
-    now = utcnow()
-    return {
-        document.id
-        for document in candidates
-        if not decide(actor, patient_id, Action.DOCUMENT_READ, vault.resource_of(document, now), facts).allowed
-    }
-
-
-def history_view(db: Session, actor: Actor, patient_id: str, query: HistoryQuery | None = None) -> HistoryView:
-    """TRC-2: one tab of the history, filtered, with the emergency accesses on top whatever the tab.
-
-    The policy decides who reads it and which entries (the decision's scope, applied here as the vault
-    applies a search's): the person, their legal representatives and caregivers, the médecin traitant or
-    an administrator (``Scope.ALL``) read the whole history — minus what concerns documents they may not
-    see; any other professional (``Scope.OWN_ACTIONS``) reads only the entries recorded under their own
-    id: what they did in the portal (look-ups, refused attempts, deposits, consultations). Actions of their
-    software are recorded under the API client's id, so they are not among them.
-    """
-    query = query or HistoryQuery()
-    decision = guard(db, actor, patient_id, Action.HISTORY_READ, Resource("history"))
-    own_actions = decision.scope == Scope.OWN_ACTIONS
-    own = _own_accounts(db, patient_id)
+def _entries_query(
+    db: Session, actor: Actor, patient_id: str, query: HistoryQuery, own: set[str], own_actions: bool
+) -> Select[AuditEntry]:
+    """The entries of this space the reader may read, in this tab, for these filters (most recent first)."""
     select_entries = select(AuditEntry).where(AuditEntry.chain == patient_id)
     if own_actions:
         select_entries = select_entries.where(_own_actions(actor))
@@ -435,12 +318,31 @@ def history_view(db: Session, actor: Actor, patient_id: str, query: HistoryQuery
         select_entries = select_entries.where(AuditEntry.at >= query.date_from)
     if query.date_to is not None:
         select_entries = select_entries.where(AuditEntry.at < query.date_to)
-    unseen = _unseen_documents(db, actor, patient_id)
+    # FAM-2, VLT-6: nothing of documents the reader may not read — not their deposit, not a refused look —
+    # so that the history reads as if they did not exist (the audit keeps everything).
+    unseen = unseen_documents(db, actor, patient_id)
     if unseen:
         select_entries = select_entries.where(
             or_(AuditEntry.resource_id.is_(None), AuditEntry.resource_id.not_in(unseen))
         )
-    entries = list(db.scalars(select_entries.order_by(AuditEntry.seq.desc()).limit(query.limit + 1)))
+    return select_entries.order_by(AuditEntry.seq.desc()).limit(query.limit + 1)
+
+
+def history_view(db: Session, actor: Actor, patient_id: str, query: HistoryQuery | None = None) -> HistoryView:
+    """TRC-2: one tab of the history, filtered, with the emergency accesses on top whatever the tab.
+
+    The policy decides who reads it and which entries (the decision's scope, applied here as the vault
+    applies a search's): the person, their legal representatives and caregivers, the médecin traitant or
+    an administrator (``Scope.ALL``) read the whole history — minus what concerns documents they may not
+    see; any other professional (``Scope.OWN_ACTIONS``) reads only the entries recorded under their own
+    id: what they did in the portal (look-ups, refused attempts, deposits, consultations). Actions of their
+    software are recorded under the API client's id, so they are not among them. Reading is recorded.
+    """
+    query = query or HistoryQuery()
+    decision = guard(db, actor, patient_id, Action.HISTORY_READ, Resource("history"))
+    own_actions = decision.scope == Scope.OWN_ACTIONS
+    own = _own_accounts(db, patient_id)
+    entries = list(db.scalars(_entries_query(db, actor, patient_id, query, own, own_actions)))
     more = len(entries) > query.limit
     entries = entries[: query.limit]
     reported = _reported_ids(db, patient_id, [entry.id for entry in entries])
@@ -455,6 +357,21 @@ def read_history(db: Session, actor: Actor, patient_id: str, limit: int = LIMIT)
     """The history the policy lets ``actor`` read, most recent first (every tab): the whole of it, or a
     professional's own actions (see ``history_view``)."""
     return history_view(db, actor, patient_id, HistoryQuery(limit=limit)).lines
+
+
+def history_page(services: Services, actor: Actor, patient_id: str, query: HistoryQuery | None = None) -> HistoryPage:
+    """TRC-2, the history page of a space: one tab, filtered (``history_view``), and whose space it is.
+    A reader the policy refuses gets ``AccessDenied`` (the refusal is in the history)."""
+    with services.db.unit_of_work() as db:
+        view = history_view(db, actor, patient_id, query)
+        patient = enter_space(db, actor, patient_id, Action.HISTORY_READ, Resource("history"))
+        return HistoryPage(patient, view)
+
+
+def space_history(services: Services, actor: Actor, patient_id: str, query: HistoryQuery | None = None) -> HistoryView:
+    """``history_view`` in its own unit of work, for an interface that shows its own header."""
+    with services.db.unit_of_work() as db:
+        return history_view(db, actor, patient_id, query)
 
 
 def _entry_of(db: Session, actor: Actor, patient_id: str, entry_id: int) -> tuple[AuditEntry, set[str]]:
@@ -475,20 +392,20 @@ def entry_to_report(db: Session, actor: Actor, patient_id: str, entry_id: int) -
     return describe(entry, actor, own, bool(_reported_ids(db, patient_id, [entry.id])))
 
 
-def report(db: Session, actor: Actor, patient_id: str, entry_id: int, comment: str = "") -> AccessReport:
+def report(db: Session, actor: Actor, patient_id: str, entry_id: int, comment: str = "") -> None:
     """TRC-2: the person reports an access or an action they find suspicious; stored for the service's
-    staff, recorded in the history (without the comment, which may speak of health)."""
+    staff, recorded in the history (without the comment, which may speak of health). Reporting twice
+    changes nothing."""
     comment = comment.strip()
     if len(comment) > COMMENT_MAX:
         raise HistoryError(f"Votre commentaire dépasse {COMMENT_MAX} caractères : raccourcissez-le.")
     entry, _ = _entry_of(db, actor, patient_id, entry_id)
     existing = db.scalar(
-        select(AccessReport).where(AccessReport.patient_id == patient_id, AccessReport.audit_entry_id == entry.id)
+        select(AccessReport.id).where(AccessReport.patient_id == patient_id, AccessReport.audit_entry_id == entry.id)
     )
     if existing is not None:
-        return existing
-    row = AccessReport(patient_id=patient_id, audit_entry_id=entry.id, comment=comment, reported_by=actor.label)
-    db.add(row)
+        return
+    db.add(AccessReport(patient_id=patient_id, audit_entry_id=entry.id, comment=comment, reported_by=actor.label))
     db.flush()
     audit.record(
         db,
@@ -499,7 +416,32 @@ def report(db: Session, actor: Actor, patient_id: str, entry_id: int, comment: s
         resource_id=str(entry.id),
         details={"action_signalee": entry.action, "date": entry.at.isoformat()},
     )
-    return row
+
+
+def _report_page(db: Session, actor: Actor, patient_id: str, entry_id: int, error: str = "") -> ReportPage:
+    line = entry_to_report(db, actor, patient_id, entry_id)
+    patient = enter_space(db, actor, patient_id, Action.HISTORY_REPORT, Resource("history"))
+    return ReportPage(patient, line, error)
+
+
+def report_page(services: Services, actor: Actor, patient_id: str, entry_id: int) -> ReportPage:
+    """The « Signaler » form of one entry; ``HistoryError`` when there is no such entry (404) or it may not
+    be reported (someone else's actions only); ``AccessDenied`` when the policy refuses."""
+    with services.db.unit_of_work() as db:
+        return _report_page(db, actor, patient_id, entry_id)
+
+
+def report_entry(
+    services: Services, actor: Actor, patient_id: str, entry_id: int, comment: str = ""
+) -> ReportPage | None:
+    """TRC-2 « Signaler »: None once reported; else the form to show again with the reason (a comment too
+    long, an entry that may not be reported). ``HistoryError`` when the entry cannot even be shown."""
+    with services.db.unit_of_work() as db:
+        try:
+            report(db, actor, patient_id, entry_id, comment)
+        except HistoryError as exc:
+            return _report_page(db, actor, patient_id, entry_id, exc.message)
+        return None
 
 
 @dataclass(frozen=True)
@@ -517,26 +459,20 @@ def alerts(db: Session, actor: Actor, patient_id: str, now: datetime | None = No
     if not decision.allowed or decision.scope == Scope.OWN_ACTIONS:
         return []
     since = (now or utcnow()) - ALERTS_FOR
-    found: list[Alert] = []
-    urgent = db.execute(
-        select(EmergencyAccess, Professional)
-        .join(Professional, Professional.id == EmergencyAccess.professional_id)
-        .where(EmergencyAccess.patient_id == patient_id, EmergencyAccess.started_at >= since)
-        .order_by(EmergencyAccess.started_at.desc())
-        .limit(20)
-    )
-    for row, pro in urgent:
-        kind = "SAMU" if row.kind == "samu" else "bris de glace"
-        text = f"Accès en urgence ({kind}) par {professional_name(pro)} — motif : « {row.reason} »"
-        found.append(Alert(row.started_at, "urgence", text))
-    first = db.execute(
-        select(FirstAccess, Professional)
-        .join(Professional, Professional.id == FirstAccess.professional_id)
-        .where(FirstAccess.patient_id == patient_id, FirstAccess.at >= since)
-        .order_by(FirstAccess.at.desc())
-        .limit(20)
-    )
-    for consulted, by in first:
-        who = f"{professional_name(by)} ({profession_label(by.profession_code).lower()})"
-        found.append(Alert(consulted.at, "premiere_consultation", f"Première consultation de l'espace par {who}"))
+    found = [
+        Alert(
+            urgent.at,
+            "urgence",
+            f"Accès en urgence ({urgent.kind}) par {urgent.professional} — motif : « {urgent.reason} »",
+        )
+        for urgent in history_facts.emergencies_since(db, patient_id, since)
+    ]
+    found += [
+        Alert(
+            first.at,
+            "premiere_consultation",
+            f"Première consultation de l'espace par {first.professional} ({first.profession.lower()})",
+        )
+        for first in history_facts.first_consultations_since(db, patient_id, since)
+    ]
     return sorted(found, key=lambda alert: alert.at, reverse=True)

@@ -10,8 +10,9 @@ from urllib.parse import unquote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 
+from carnet.identity.model import ScopeError
 from carnet.identity.service import clients
-from carnet.web.deps import ServicesDep
+from carnet.web.deps import ServicesDep, client_address
 
 router = APIRouter(prefix="/oauth")
 
@@ -42,17 +43,17 @@ def token(
     client_secret: Annotated[str, Form(max_length=200)] = "",
     scope: Annotated[str, Form(max_length=500)] = "",
 ) -> JSONResponse:
-    client = request.client.host if request.client else "inconnu"
-    if not services.ip_limiter.hit("oauth:" + client):
+    if not services.ip_limiter.hit("oauth:" + client_address(request)):
         return oauth_error(429, "slow_down", "Trop de demandes de jeton ; réessayez dans une minute.")
     if grant_type != "client_credentials":
         return oauth_error(400, "unsupported_grant_type", "Seul grant_type=client_credentials est accepté ici.")
     credentials = _basic(request) or (client_id, client_secret)
-    with services.db.unit_of_work() as db:
-        try:
-            access_token, expires_in, granted = clients.issue_token(db, *credentials, scope or None)
-        except clients.ClientError as exc:
-            return oauth_error(401, "invalid_client", exc.message)
+    try:
+        access_token, expires_in, granted = clients.request_token(services, *credentials, scope or None)
+    except clients.ClientError as exc:
+        return oauth_error(401, "invalid_client", exc.message)
+    except ScopeError as exc:
+        return oauth_error(400, "invalid_scope", str(exc))
     return JSONResponse(
         {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in, "scope": granted},
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},

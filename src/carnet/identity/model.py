@@ -1,4 +1,5 @@
-"""Password rules (ENR-4): at least 9 characters with lower, upper, digit and special."""
+"""Identity rules: passwords (ENR-4: at least 9 characters with lower, upper, digit and special) and the
+SMART on FHIR scopes a system may be granted."""
 
 from __future__ import annotations
 
@@ -19,3 +20,58 @@ def password_problems(password: str) -> list[str]:
     if all(c.isalnum() for c in password):
         problems.append("un caractère spécial (par exemple ! ? - _ @)")
     return problems
+
+
+# --- SMART on FHIR v2 scopes (system/<Resource>.<cruds>) for the systems calling /fhir --------------------
+
+PERMISSIONS = "cruds"  # create, read, update, delete, search — the order SMART v2 writes them in
+V1_ALIASES = {"read": "rs", "write": "cud", "*": "cruds"}  # SMART v1 names, still accepted in requests
+CLIENT_SCOPES: dict[str, str] = {  # what a client of Carnet may ever be granted
+    "DocumentReference": "crus",
+    "Binary": "r",
+    "Patient": "rs",
+    "Consent": "crs",
+}
+
+
+class ScopeError(ValueError):
+    pass
+
+
+def parse_scopes(text: str) -> dict[str, set[str]]:
+    """``"system/DocumentReference.rs system/Binary.read"`` → ``{"DocumentReference": {"r", "s"}, "Binary": …}``.
+    Raises ``ScopeError`` (French) on anything that is not a system-level scope of SMART v1 or v2."""
+    scopes: dict[str, set[str]] = {}
+    for item in text.split():
+        context, _, rest = item.partition("/")
+        resource, _, permissions = rest.partition(".")
+        permissions = V1_ALIASES.get(permissions, permissions)
+        if context != "system" or not resource or not permissions or set(permissions) - set(PERMISSIONS):
+            raise ScopeError(f"Portée non reconnue : « {item} » (attendu par exemple system/DocumentReference.crs).")
+        scopes.setdefault(resource, set()).update(permissions)
+    return scopes
+
+
+def format_scopes(scopes: dict[str, set[str]]) -> str:
+    return " ".join(
+        f"system/{resource}.{''.join(p for p in PERMISSIONS if p in perms)}"
+        for resource, perms in sorted(scopes.items())
+        if perms
+    )
+
+
+def narrow(requested: str | None) -> str:
+    """The scopes granted for a client-credentials request: all a client may have, or the requested ones
+    narrowed to those (SMART Backend Services). Empty when nothing requested is available."""
+    allowed = {resource: set(perms) for resource, perms in CLIENT_SCOPES.items()}
+    if not requested:
+        return format_scopes(allowed)
+    wanted = parse_scopes(requested)
+    return format_scopes({r: perms & allowed.get(r, set()) for r, perms in wanted.items()})
+
+
+def permits(granted: str, needed: str) -> bool:
+    """Whether the granted scopes cover ``needed`` (one resource, one or more permissions)."""
+    want = parse_scopes(needed)
+    have = parse_scopes(granted)
+    return all(perms <= have.get(resource, set()) for resource, perms in want.items())

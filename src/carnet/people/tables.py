@@ -12,6 +12,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from carnet.hall.vocabulary import PatientStatus
 from carnet.storage.base import Base
 from carnet.storage.types import UTCDateTime, new_id, utcnow
 
@@ -39,7 +40,7 @@ class Patient(Base):
     attached_to_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"), index=True)
     # registered (imported) → active (space open) | opposed ; active → closed (archived) → active ;
     # deleted (keys destroyed). Only "active" spaces can be used (policy rule unknown_space).
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    status: Mapped[str] = mapped_column(String(20), default=PatientStatus.ACTIVE.value)
     ouvrant_droit_ins: Mapped[str | None] = mapped_column(String(15))
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,48 +1,31 @@
 """The patient's document vault in the portal (VLT-1, 3, 4, 5, 7): list, upload, folders, preview,
-download, masking and deletion — every read and write through ``services.vault`` (the policy decides).
+download, masking and deletion.
 
-Each page first checks that the viewer may enter the space (``SPACE_VIEW``, like every page of the
-space); the vault services then decide, document by document, and write the history.
+Each page parses its request, calls one use case of ``carnet.vault.service.portal`` (which enters the space
+through the policy, asks the vault and writes the history) and renders what it returns. A document that is
+not in the space of the address, does not exist or may not be read gets the same « Document introuvable » (404).
 """
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import PurePosixPath
+from dataclasses import replace
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-from starlette.exceptions import HTTPException
 
 from carnet.bootstrap import Services
-from carnet.hall import audit
-from carnet.hall.guard import AccessDenied, guard
-from carnet.hall.policy import Action, Resource
-from carnet.people.service import preferences
-from carnet.people.tables import Patient
+from carnet.people.service.lookup import PatientView
 from carnet.vault.model import documents as rules
-from carnet.vault.service import documents as vault
-from carnet.vault.tables import Document, Folder
-from carnet.web.deps import ServicesDep, Viewer, csrf_protect
-from carnet.web.portal import _space, render
+from carnet.vault.service import portal
+from carnet.vault.service.documents import NOT_FOUND, DocumentNotFound, DocumentView
+from carnet.web import documents_view as view
+from carnet.web.deps import ServicesDep, Viewer, csrf_protect, render, require_viewer
+from carnet.web.documents_view import ListQuery
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
-PARIS = ZoneInfo("Europe/Paris")
-PER_PAGE = 20
-FOLDER_NAME_MAX = 100
-ACCEPT = ",".join(ext for extensions in rules.UPLOAD_TYPES.values() for ext in extensions)
-MIME_OF_EXTENSION = {ext: mime for mime, extensions in rules.UPLOAD_TYPES.items() for ext in extensions}
-NO_PREVIEW = "Aperçu indisponible pour ce format : téléchargez le document."
 MESSAGES = {
     "ajoute": "Votre document a été ajouté.",
     "dossier": "Le dossier a été créé.",
@@ -54,79 +37,24 @@ MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class ListQuery:
-    """The filters of the list page, as they travel in its address."""
-
-    categorie: str = ""
-    dossier: str = ""
-    auteur: str = ""
-    du: str = ""
-    au: str = ""
-    q: str = ""
-    page: int = 1
-
-    def params(self, **changes: object) -> dict[str, str]:
-        values = asdict(replace(self, **changes))  # type: ignore[arg-type]
-        params = {k: str(v).strip() for k, v in values.items() if k != "page" and str(v).strip()}
-        if values["page"] > 1:
-            params["page"] = str(values["page"])
-        return params
-
-    def link(self, base: str, **changes: object) -> str:
-        params = self.params(**changes)
-        return f"{base}?{urlencode(params)}" if params else base
-
-    @property
-    def encoded(self) -> str:
-        return urlencode(self.params())
-
-    @property
-    def filtered(self) -> bool:
-        return any(self.params(page=1).values())
-
-
 def _base(patient_id: str) -> str:
     return f"/espace/{patient_id}/documents"
 
 
-def _folders(db: Session, patient_id: str) -> list[Folder]:
-    """The patient's folders (called once the page's guard has let the viewer in)."""
-    return list(db.scalars(select(Folder).where(Folder.patient_id == patient_id).order_by(Folder.name, Folder.id)))
-
-
-def _parse_day(value: str, label: str, errors: list[str]) -> date | None:
-    if not value.strip():
-        return None
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        errors.append(f"La date « {label} » n'est pas valide : choisissez une date (jour, mois, année).")
-        return None
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=PARIS).astimezone(UTC)
-
-
-def _filters(query: ListQuery, errors: list[str]) -> vault.SearchFilters:
-    day_from = _parse_day(query.du, "ajouté depuis le", errors)
-    day_to = _parse_day(query.au, "ajouté jusqu'au", errors)
-    return vault.SearchFilters(
-        text=query.q,
-        category=query.categorie or None,
-        author=query.auteur.strip() or None,
-        folder_id=query.dossier or None,
-        date_from=_start_of(day_from) if day_from else None,
-        date_to=_start_of(day_to + timedelta(days=1)) if day_to else None,
-        limit=PER_PAGE,
-        offset=(query.page - 1) * PER_PAGE,
+def _not_found(request: Request, services: Services) -> Response:
+    """A document of another space, one that does not exist and one the viewer may not read: one answer."""
+    return render(
+        request, services, "error.html", status_code=404, title="Document introuvable", message=NOT_FOUND.reason
     )
+
+
+# ------------------------------------------------------------------ list (VLT-1, VLT-4)
 
 
 def _list_page(
     request: Request,
     services: Services,
+    viewer: Viewer,
     patient_id: str,
     query: ListQuery,
     *,
@@ -139,20 +67,9 @@ def _list_page(
     if query.categorie not in categories:
         query = replace(query, categorie="")
     errors = [error] if error else []
-    with services.db.unit_of_work() as db:
-        viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        counts = vault.counts(db, viewer.actor, patient_id)
-        folders = _folders(db, patient_id)
-        if query.dossier not in {f.id for f in folders}:
-            query = replace(query, dossier="")
-        filters = _filters(query, errors)
-        page = vault.search(services, db, viewer.actor, patient_id, filters)
-        pages = max(1, math.ceil(page.total / PER_PAGE))
-        if query.page > pages:  # past the end (documents were deleted): show the last page
-            query = replace(query, page=pages)
-            filters = replace(filters, offset=(pages - 1) * PER_PAGE)
-            page = vault.search(services, db, viewer.actor, patient_id, filters)
-        mask_default = preferences.read(db, viewer.actor, patient_id).mask_new_documents
+    filters = view.search_filters(query, errors)
+    found = portal.list_documents(services, viewer.actor, patient_id, filters)
+    query = replace(query, dossier=found.folder_id, page=found.listing.page)
     return render(
         request,
         services,
@@ -160,22 +77,22 @@ def _list_page(
         status_code=status_code,
         title="Mes documents",
         viewer=viewer,
-        patient=patient,
+        patient=found.patient,
         current="documents",
         docs_url=_base(patient_id),
         query=query,
         categories=categories,
-        category_counts=counts.categories,
-        folder_counts=counts.folders,
-        total_all=counts.total,
-        folders=folders,
-        folder_names={f.id: f.name for f in folders},
-        documents=page.documents,
-        total=page.total,
-        pages=pages,
+        category_counts=found.counts.categories,
+        folder_counts=found.counts.folders,
+        total_all=found.counts.total,
+        folders=found.folders,
+        folder_names={f.id: f.name for f in found.folders},
+        documents=found.listing.documents,
+        total=found.listing.total,
+        pages=found.listing.pages,
         message=MESSAGES.get(message, ""),
         errors=errors,
-        mask_default=mask_default,
+        mask_default=found.mask_default,
         folder_name=folder_name,
         max_delete=rules.MAX_DELETE_BATCH,
     )
@@ -195,9 +112,9 @@ def documents_list(
     page: Annotated[str, Query(max_length=6)] = "1",
     message: Annotated[str, Query(max_length=30)] = "",
 ) -> Response:
-    number = int(page) if page.isdigit() and int(page) > 0 else 1
-    query = ListQuery(categorie, dossier, auteur, du, au, q, number)
-    return _list_page(request, services, patient_id, query, message=message)
+    viewer = require_viewer(request, services)
+    query = ListQuery(categorie, dossier, auteur, du, au, q, view.page_number(page))
+    return _list_page(request, services, viewer, patient_id, query, message=message)
 
 
 # ------------------------------------------------------------------ folders (VLT-1)
@@ -210,28 +127,19 @@ def folder_create(
     patient_id: str,
     nom: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    name = " ".join(nom.split())
-    error = None
-    with services.db.unit_of_work() as db:
-        viewer, _ = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        guard(db, viewer.actor, patient_id, Action.FOLDER_WRITE, Resource("folder"))
-        if not name:
-            error = "Donnez un nom au dossier."
-        elif len(name) > FOLDER_NAME_MAX:
-            error = f"Le nom du dossier ne doit pas dépasser {FOLDER_NAME_MAX} caractères ({len(name)} saisis)."
-        elif name.casefold() in {f.name.casefold() for f in _folders(db, patient_id)}:
-            error = f"Vous avez déjà un dossier nommé « {name} »."
-        else:
-            folder = Folder(patient_id=patient_id, name=name)
-            db.add(folder)
-            db.flush()
-            audit.record(
-                db, viewer.actor, "folder.create", patient_id=patient_id, resource_type="folder", resource_id=folder.id
-            )
-            folder_id = folder.id
-    if error:
+    viewer = require_viewer(request, services)
+    try:
+        folder_id = portal.create_folder(services, viewer.actor, patient_id, nom)
+    except rules.DocumentError as exc:
         return _list_page(
-            request, services, patient_id, ListQuery(), error=error, status_code=400, folder_name=nom[:FOLDER_NAME_MAX]
+            request,
+            services,
+            viewer,
+            patient_id,
+            ListQuery(),
+            error=exc.message,
+            status_code=400,
+            folder_name=nom[: rules.FOLDER_NAME_MAX],
         )
     url = ListQuery(dossier=folder_id).link(_base(patient_id), page=1)
     return RedirectResponse(f"{url}&message=dossier", status_code=303)
@@ -244,12 +152,12 @@ def _upload_page(
     request: Request,
     services: Services,
     viewer: Viewer,
-    patient: Patient,
-    folders: list[Folder],
+    patient_id: str,
     *,
     error: str | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
+    form = portal.upload_form(services, viewer.actor, patient_id)
     return render(
         request,
         services,
@@ -257,12 +165,12 @@ def _upload_page(
         status_code=400 if error else 200,
         title="Ajouter un document",
         viewer=viewer,
-        patient=patient,
+        patient=form.patient,
         current="documents",
-        docs_url=_base(patient.id),
+        docs_url=_base(patient_id),
         types=rules.patient_types(),
-        folders=folders,
-        accept=ACCEPT,
+        folders=form.folders,
+        accept=view.ACCEPT,
         error=error,
         values=values or {},
     )
@@ -272,21 +180,8 @@ def _upload_page(
 def upload_form(
     request: Request, services: ServicesDep, patient_id: str, dossier: Annotated[str, Query(max_length=36)] = ""
 ) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        folders = _folders(db, patient_id)
-    return _upload_page(request, services, viewer, patient, folders, values={"dossier": dossier})
-
-
-def _declared_mime(filename: str, content_type: str | None) -> str:
-    """What the file says it is: its extension first, the browser's type otherwise (the vault checks the bytes)."""
-    suffix = PurePosixPath(filename.lower()).suffix
-    return MIME_OF_EXTENSION.get(suffix) or (content_type or "application/octet-stream")
-
-
-def _too_big(size: int) -> str:
-    megabytes = f"{size / 1_048_576:.1f}".replace(".", ",")
-    return f"Le document dépasse la taille maximale de 5 Mo ({megabytes} Mo)."
+    viewer = require_viewer(request, services)
+    return _upload_page(request, services, viewer, patient_id, values={"dossier": dossier})
 
 
 @router.post("/espace/{patient_id}/documents/ajouter", response_class=HTMLResponse)
@@ -299,40 +194,19 @@ def upload_submit(
     titre: Annotated[str, Form(max_length=300)] = "",
     dossier: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        folders = _folders(db, patient_id)
+    viewer = require_viewer(request, services)
     values = {"type": type_code, "titre": titre, "dossier": dossier}
-    filename = ((fichier.filename or "") if fichier else "").replace("\\", "/").split("/")[-1].strip()
-    error = None
-    body = b""
-    if fichier is None or not filename:
-        error = "Choisissez le fichier à ajouter."
-    elif type_code not in {t.code for t in rules.patient_types()}:
-        error = "Choisissez le type du document."
-    elif fichier.size is not None and fichier.size > rules.MAX_SIZE:
-        error = _too_big(fichier.size)  # refused before reading it
-    else:
-        body = fichier.file.read(rules.MAX_SIZE + 1)
-        if len(body) > rules.MAX_SIZE:
-            error = _too_big(fichier.size or len(body))
-    if error is None and fichier is not None:
-        new = vault.NewDocument(
-            patient_id=patient_id,
-            type_system=rules.PATIENT_TYPE_SYSTEM,
-            type_code=type_code,
-            title=titre.strip() or PurePosixPath(filename).stem,
-            mime_type=_declared_mime(filename, fichier.content_type),
-            body=body,
-            folder_id=dossier or None,
-            filename=filename,
-        )
+    known = type_code in {t.code for t in rules.patient_types()}
+    sent = view.read_upload(fichier, known, "Choisissez le fichier à ajouter.")
+    error = sent.error
+    if error is None:
+        upload = portal.Upload(sent.filename, sent.mime_type, sent.body, type_code, titre, dossier or None)
         try:
-            vault.deposit_many(services, viewer.actor, [new])
+            portal.upload(services, viewer.actor, patient_id, upload)
         except rules.DocumentError as exc:
             error = exc.message
     if error:
-        return _upload_page(request, services, viewer, patient, folders, error=error, values=values)
+        return _upload_page(request, services, viewer, patient_id, error=error, values=values)
     return RedirectResponse(f"{_base(patient_id)}?message=ajoute", status_code=303)
 
 
@@ -343,10 +217,9 @@ def upload_submit(
 def mask_default(
     request: Request, services: ServicesDep, patient_id: str, actif: Annotated[str, Form(max_length=5)] = ""
 ) -> Response:
+    viewer = require_viewer(request, services)
     on = actif == "oui"
-    with services.db.unit_of_work() as db:
-        viewer, _ = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        preferences.update(db, viewer.actor, patient_id, mask_new_documents=on)
+    portal.set_mask_default(services, viewer.actor, patient_id, on)
     message = "masquage-actif" if on else "masquage-inactif"
     return RedirectResponse(f"{_base(patient_id)}?message={message}", status_code=303)
 
@@ -362,8 +235,8 @@ def _delete_page(
     request: Request,
     services: Services,
     viewer: Viewer,
-    patient: Patient,
-    documents: list[Document],
+    patient: PatientView,
+    documents: list[DocumentView],
     *,
     error: str | None = None,
     status_code: int = 200,
@@ -383,35 +256,23 @@ def _delete_page(
     )
 
 
-def _batch_error(ids: list[str]) -> str | None:
-    if not ids:
-        return "Choisissez au moins un document à supprimer."
-    if len(ids) > rules.MAX_DELETE_BATCH:
-        return (
-            f"Vous pouvez supprimer au plus {rules.MAX_DELETE_BATCH} documents à la fois : "
-            f"vous en avez choisi {len(ids)}."
-        )
-    return None
-
-
-def _confirm_delete(request: Request, services: Services, patient_id: str, ids: list[str]) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        error = _batch_error(ids)
-        documents = []
-        if error is None:
-            for document_id in ids:
-                document, _, _ = vault.read(services, db, viewer.actor, document_id, action="document.metadata")
-                _same_space(document, patient_id)
-                documents.append(document)
-    return _delete_page(request, services, viewer, patient, documents, error=error, status_code=400 if error else 200)
+def _confirm_delete(request: Request, services: Services, viewer: Viewer, patient_id: str, ids: list[str]) -> Response:
+    try:
+        asked = portal.deletion(services, viewer.actor, patient_id, ids)
+    except DocumentNotFound:
+        return _not_found(request, services)
+    status_code = 400 if asked.error else 200
+    return _delete_page(
+        request, services, viewer, asked.patient, asked.documents, error=asked.error, status_code=status_code
+    )
 
 
 @router.get("/espace/{patient_id}/documents/supprimer", response_class=HTMLResponse)
 def delete_confirm(
     request: Request, services: ServicesDep, patient_id: str, ids: Annotated[list[str] | None, Query()] = None
 ) -> Response:
-    return _confirm_delete(request, services, patient_id, _selected(ids))
+    viewer = require_viewer(request, services)
+    return _confirm_delete(request, services, viewer, patient_id, _selected(ids))
 
 
 @router.post("/espace/{patient_id}/documents/supprimer", response_class=HTMLResponse)
@@ -422,35 +283,26 @@ def delete_submit(
     ids: Annotated[list[str] | None, Form()] = None,
     confirmer: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
+    viewer = require_viewer(request, services)
     selected = _selected(ids)
-    if confirmer != "oui" or _batch_error(selected):
-        return _confirm_delete(request, services, patient_id, selected)
-    with services.db.unit_of_work() as db:
-        viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
+    if confirmer != "oui" or rules.deletion_batch_error(selected):
+        return _confirm_delete(request, services, viewer, patient_id, selected)
+    error, status_code = None, 303
     try:
-        vault.delete_documents(services, viewer.actor, selected)
+        portal.delete(services, viewer.actor, patient_id, selected)
+    except DocumentNotFound:
+        return _not_found(request, services)
     except rules.DocumentError as exc:
-        return _delete_page(request, services, viewer, patient, [], error=exc.message, status_code=400)
-    except AccessDenied as exc:
-        if exc.decision.rule != "professional_document_kept":
-            raise
-        return _delete_page(request, services, viewer, patient, [], error=exc.decision.reason, status_code=403)
+        error, status_code = exc.message, 400
+    except portal.DeletionRefused as exc:
+        error, status_code = exc.message, 403
+    if error:
+        patient = portal.space_of(services, viewer.actor, patient_id)
+        return _delete_page(request, services, viewer, patient, [], error=error, status_code=status_code)
     return RedirectResponse(f"{_base(patient_id)}?message=supprime", status_code=303)
 
 
 # ------------------------------------------------------------------ one document (VLT-4, VLT-5)
-
-
-def _same_space(document: Document, patient_id: str) -> None:
-    """The address names the space: a document of another space is not found here."""
-    if document.patient_id != patient_id:
-        raise HTTPException(404)
-
-
-def _preview_kind(mime: str) -> str | None:
-    if mime not in rules.PREVIEWABLE:
-        return None
-    return "pdf" if mime == "application/pdf" else "text" if mime == "text/plain" else "image"
 
 
 @router.get("/espace/{patient_id}/documents/{document_id}", response_class=HTMLResponse)
@@ -461,33 +313,27 @@ def document_page(
     document_id: str,
     message: Annotated[str, Query(max_length=30)] = "",
 ) -> Response:
-    text = None
-    with services.db.unit_of_work() as db:
-        viewer, patient = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        document, body, mime = vault.read(
-            services, db, viewer.actor, document_id, preview=True, action="document.metadata"
-        )
-        _same_space(document, patient_id)
-        kind = _preview_kind(mime)
-        if kind == "text":  # shown on this page itself: this is the consultation
-            document, body, mime = vault.read(services, db, viewer.actor, document_id, preview=True)
-            text = body.decode("utf-8", errors="replace")
-        folder = db.get(Folder, document.folder_id) if document.folder_id else None
+    viewer = require_viewer(request, services)
+    try:
+        shown = portal.document_page(services, viewer.actor, patient_id, document_id)
+    except DocumentNotFound:
+        return _not_found(request, services)
+    document = shown.document
     return render(
         request,
         services,
         "documents/document.html",
         title=document.title,
         viewer=viewer,
-        patient=patient,
+        patient=shown.patient,
         current="documents",
         docs_url=_base(patient_id),
         document=document,
         category=rules.categories().get(document.category, document.category),
-        folder=folder,
-        kind=kind,
-        text=text,
-        no_preview=NO_PREVIEW,
+        folder=shown.folder,
+        kind=shown.kind,
+        text=shown.text,
+        no_preview=view.NO_PREVIEW,
         message=MESSAGES.get(message, ""),
     )
 
@@ -495,46 +341,26 @@ def document_page(
 @router.get("/espace/{patient_id}/documents/{document_id}/apercu")
 def document_preview(request: Request, services: ServicesDep, patient_id: str, document_id: str) -> Response:
     """The document itself, inline, for the frame or image of the document page (same origin only)."""
-    with services.db.unit_of_work() as db:
-        viewer, _ = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        document, body, mime = vault.read(services, db, viewer.actor, document_id, preview=True)
-        _same_space(document, patient_id)
-    if _preview_kind(mime) is None:
-        return render(request, services, "error.html", status_code=415, title="Aperçu indisponible", message=NO_PREVIEW)
-    return Response(
-        body,
-        media_type=f"{mime}; charset=utf-8" if mime == "text/plain" else mime,
-        headers={
-            "Content-Disposition": f'inline; filename="{safe_filename(document.title, mime)}"',
-            "Content-Security-Policy": (
-                "default-src 'none'; object-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
-            ),
-            "X-Frame-Options": "SAMEORIGIN",
-        },
-    )
+    viewer = require_viewer(request, services)
+    try:
+        content = portal.document_content(services, viewer.actor, patient_id, document_id, preview=True)
+    except DocumentNotFound:
+        return _not_found(request, services)
+    if not view.previewable(content):
+        return render(
+            request, services, "error.html", status_code=415, title="Aperçu indisponible", message=view.NO_PREVIEW
+        )
+    return view.inline(content)
 
 
 @router.get("/espace/{patient_id}/documents/{document_id}/telecharger")
 def document_download(request: Request, services: ServicesDep, patient_id: str, document_id: str) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer, _ = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        document, body, mime = vault.read(services, db, viewer.actor, document_id, action="document.download")
-        _same_space(document, patient_id)
-    return Response(
-        body,
-        media_type=mime,
-        headers={"Content-Disposition": f'attachment; filename="{safe_filename(document.title, mime)}"'},
-    )
-
-
-def safe_filename(title: str, mime: str) -> str:
-    """An ASCII file name from the title (« Bilan d'hémoglobine » → Bilan-d-hemoglobine.pdf)."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", ascii_title).strip("-.")[:80].strip("-.") or "document"
-    extensions = rules.UPLOAD_TYPES.get(mime) or ((".xml",) if "xml" in mime else ("",))
-    if extensions[0] and stem.lower().endswith(tuple(extensions)):
-        return stem
-    return stem + extensions[0]
+    viewer = require_viewer(request, services)
+    try:
+        content = portal.document_content(services, viewer.actor, patient_id, document_id, preview=False)
+    except DocumentNotFound:
+        return _not_found(request, services)
+    return view.attachment(content)
 
 
 @router.post("/espace/{patient_id}/documents/{document_id}/masquage")
@@ -546,11 +372,12 @@ def document_mask(
     masquer: Annotated[str, Form(max_length=5)] = "",
     retour: Annotated[str, Form(max_length=600)] = "",
 ) -> Response:
+    viewer = require_viewer(request, services)
     masked = masquer == "oui"
-    with services.db.unit_of_work() as db:
-        viewer, _ = _space(request, services, db, patient_id, Action.SPACE_VIEW, Resource("space"))
-        document = vault.set_masked(db, viewer.actor, document_id, masked)
-        _same_space(document, patient_id)
+    try:
+        portal.mask(services, viewer.actor, patient_id, document_id, masked)
+    except DocumentNotFound:
+        return _not_found(request, services)
     message = "masque" if masked else "demasque"
     if retour == "document":
         return RedirectResponse(f"{_base(patient_id)}/{document_id}?message={message}", status_code=303)

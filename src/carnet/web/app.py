@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,15 +24,19 @@ from carnet.enrolment.pages import operator as operator_pages
 from carnet.enrolment.pages import opposition as opposition_pages
 from carnet.family import pages as family_pages
 from carnet.fhir import base as fhir
+from carnet.fhir.auth import FhirAuthError
 from carnet.hall.guard import AccessDenied
+from carnet.hall.vocabulary import PARIS
+from carnet.history import pages as history_pages
 from carnet.identity import api as oauth
+from carnet.identity import pages as login_pages
+from carnet.people import pages as space_pages
 from carnet.vault import fhir as mhd
 from carnet.vault import pages as vault_pages
-from carnet.web import api, portal, security
+from carnet.web import api, dev_pages, security
 from carnet.web.deps import LoginRequired, template_context
 
 HERE = Path(__file__).parent
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def date_fr(moment: datetime) -> str:
@@ -95,6 +98,13 @@ def _install_error_handlers(app: FastAPI, services: Services) -> None:
             return respond(request, 401, "Authentification requise.", "Connexion requise")
         return RedirectResponse("/connexion", status_code=303)
 
+    @app.exception_handler(FhirAuthError)
+    async def fhir_auth_failed(request: Request, exc: FhirAuthError) -> Response:
+        response = fhir.operation_outcome(exc.status, "login" if exc.status == 401 else "forbidden", exc.message)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="carnet"'
+        return response
+
     @app.exception_handler(AccessDenied)
     async def denied(request: Request, exc: AccessDenied) -> Response:
         return respond(request, 403, "Vous n'avez pas accès à cet espace.", "Accès refusé")
@@ -123,7 +133,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.add_middleware(security.SecurityMiddleware, services=services)
     _install_error_handlers(app, services)
-    app.include_router(portal.router)
+    app.include_router(login_pages.router)
+    app.include_router(space_pages.router)
+    app.include_router(history_pages.router)
+    app.include_router(dev_pages.router)
     app.include_router(activation.router)
     app.include_router(lifecycle_pages.router)
     app.include_router(vault_pages.router)

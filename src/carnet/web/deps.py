@@ -1,4 +1,7 @@
-"""Request-scoped helpers for the portal: services, the logged-in account, CSRF."""
+"""Request-scoped helpers shared by every page module: services, the logged-in viewer, CSRF, rendering.
+
+No capability logic lives here: who may do what is the policy's business, reached through services.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from fastapi.responses import HTMLResponse
 
 from carnet.bootstrap import Services
-from carnet.hall.actors import Actor
+from carnet.hall.actors import Actor, ActorKind
 from carnet.identity.service import auth
-from carnet.people.tables import Account
+from carnet.identity.service.auth import AccountView
 from carnet.web.security import CSRF_FIELD, UNSAFE_METHODS, check_csrf, csrf_token_for
 
 
@@ -42,20 +45,36 @@ async def csrf_protect(request: Request, services: ServicesDep) -> None:
         check_csrf(services, request.cookies.get("carnet_csrf"), submitted)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Viewer:
-    """The logged-in account and the actor it acts as."""
+    """The logged-in account (plain data) and the actor it acts as."""
 
-    account: Account
+    account: AccountView
     actor: Actor
     session_key: str
 
 
-def load_viewer(request: Request, services: Services, db: Session, stage: str) -> Viewer | None:
-    info = auth.load_session(services, db, request.cookies.get(session_cookie_name(services)))
-    if info is None or info.stage != stage:
+def session_token(request: Request, services: Services) -> str | None:
+    return request.cookies.get(session_cookie_name(services))
+
+
+def load_viewer(request: Request, services: Services, stage: str = auth.FULL_STAGE) -> Viewer | None:
+    session = auth.current_session(services, session_token(request, services), stage)
+    if session is None:
         return None
-    return Viewer(info.account, auth.actor_for(db, info.account), info.key)
+    return Viewer(session.account, session.actor, session.key)
+
+
+def require_viewer(request: Request, services: Services) -> Viewer:
+    viewer = load_viewer(request, services)
+    if viewer is None:
+        raise LoginRequired
+    request.state.viewer = viewer
+    return viewer
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "inconnu"
 
 
 def template_context(request: Request, services: Services, **extra: Any) -> dict[str, Any]:
@@ -65,3 +84,22 @@ def template_context(request: Request, services: Services, **extra: Any) -> dict
         "dev_pages": services.settings.show_dev_pages,
         **extra,
     }
+
+
+def render(
+    request: Request, services: Services, template: str, status_code: int = 200, **context: object
+) -> HTMLResponse:
+    templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(
+        request, template, template_context(request, services, **context), status_code=status_code
+    )
+    return response
+
+
+def home_url(actor: Actor) -> str:
+    """Where each kind of actor lands after logging in."""
+    if actor.kind == ActorKind.PATIENT and actor.patient_id:
+        return f"/espace/{actor.patient_id}"
+    if actor.kind == ActorKind.OPERATOR:
+        return "/operateur"
+    return "/pro"

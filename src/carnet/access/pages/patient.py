@@ -1,31 +1,24 @@
 """The patient's « Accès » page (ACC-1..4): who may read the space, the médecin traitant, authorising a
 professional or a care team, blocking and unblocking, and the emergency accesses.
 
-Every change goes through ``services.access`` (the policy decides, through the hall, and the history
-records). The page is for those who may read the space's access settings (the person, their legal
-representatives, their caregivers — read only); anyone else gets the same 403 as for any page of the
-space, and learns nothing, not even the names of the person's professionals.
+Each route calls one use case of ``carnet.access.service.patient_access`` (which opens the unit of work;
+the policy decides, through the hall, and the history records) and renders what it returns. The page is
+for those who may read the space's access settings (the person, their legal representatives, their
+caregivers — read only); anyone else gets the same 403 as for any page of the space, and learns nothing,
+not even the names of the person's professionals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 
-from carnet.access.service import directory_search
-from carnet.access.service import grants as access
+from carnet.access.service import patient_access as access
+from carnet.access.service.patient_access import AccessPage, Done, Shown
 from carnet.bootstrap import Services
-from carnet.hall.guard import AccessDenied, facts_for, guard
-from carnet.hall.policy import Action, Resource, decide
-from carnet.people.tables import Patient, Professional
-from carnet.web.deps import ServicesDep, Viewer, csrf_protect
-from carnet.web.portal import _space, render
+from carnet.web.deps import ServicesDep, Viewer, csrf_protect, render, require_viewer
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
@@ -55,121 +48,52 @@ BLOCK_TEXT = (
     "déposer des documents. Pour le débloquer, il faudra l'autoriser à nouveau."
 )
 SEARCHES = {"medecin", "pro", "equipe"}
-EMERGENCY_KINDS = {"samu": "SAMU", "bris_de_glace": "Bris de glace"}
-MEDECIN_TRAITANT = access.ROLES["medecin_traitant"]
 
 
 def _base(patient_id: str) -> str:
     return f"/espace/{patient_id}/acces"
 
 
-@dataclass
-class Search:
-    """A search of the directory typed in one of the page's three forms, and what it found."""
-
-    target: str = ""  # medecin | pro | equipe
-    text: str = ""
-    role: str = "reader"
-    professionals: list[directory_search.ProfessionalHit] = field(default_factory=list)
-    teams: list[directory_search.CareTeamHit] = field(default_factory=list)
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class EmergencyView:
-    at: datetime
-    who: str
-    kind: str
-    reason: str
-    until: datetime
-
-
-def _may_manage(db: Session, viewer: Viewer, patient_id: str) -> bool:
-    """Show the forms only to whom the policy lets change access (the routes ask the policy again)."""
-    facts = facts_for(db, viewer.actor, patient_id)
-    return decide(viewer.actor, patient_id, Action.ACCESS_MANAGE, Resource("access"), facts).allowed
-
-
-def _context(
-    db: Session,
-    viewer: Viewer,
-    patient: Patient,
-    *,
-    search: Search | None = None,
-    error: str = "",
-    message: str = "",
-) -> dict[str, Any]:
-    overview = access.overview(db, viewer.actor, patient.id)
-    blocked_ids = {professional_id for professional_id, _, _ in overview.blocked}
-    emergencies = []
-    for row in overview.emergencies:
-        pro = db.get(Professional, row.professional_id)
-        emergencies.append(
-            EmergencyView(
-                row.started_at,
-                access.professional_name(pro) if pro else "Professionnel",
-                EMERGENCY_KINDS.get(row.kind, row.kind),
-                row.reason,
-                row.expires_at,
-            )
-        )
-    medecin = next((grant for grant in overview.grants if grant.role == MEDECIN_TRAITANT), None)
+def _context(viewer: Viewer, page: AccessPage, *, error: str = "", message: str = "") -> dict[str, Any]:
     return {
         "title": "Accès à mon espace",
         "viewer": viewer,
-        "patient": patient,
-        "grants": overview.grants,
-        "blocked": overview.blocked,
-        "blocked_ids": blocked_ids,
-        "emergencies": emergencies,
-        "medecin": medecin,
-        "can_manage": _may_manage(db, viewer, patient.id),
-        "search": search or Search(),
+        "patient": page.patient,
+        "grants": page.grants,
+        "blocked": page.blocked,
+        "blocked_ids": page.blocked_ids,
+        "emergencies": page.emergencies,
+        "medecin": page.medecin,
+        "can_manage": page.can_manage,
+        "search": page.search,
         "role_choices": ROLE_CHOICES,
         "block_text": BLOCK_TEXT,
         "error": error,
         "message": message,
-        "base": _base(patient.id),
+        "base": _base(page.patient.id),
         "current": "acces",
     }
 
 
-def _enter(request: Request, services: Services, db: Session, patient_id: str) -> tuple[Viewer, Patient]:
-    """Who may read the space's access settings comes in; anyone else gets the space's usual 403."""
-    return _space(request, services, db, patient_id, Action.SETTINGS_READ, Resource("access"))
+def _show(request: Request, services: Services, viewer: Viewer, shown: Shown) -> Response:
+    context = _context(viewer, shown.page, error=shown.error)
+    return render(request, services, "access.html", status_code=shown.status, **context)
 
 
-def _change(
-    request: Request, services: Services, patient_id: str, operation: Callable[[Session, Viewer], str]
-) -> Response:
-    """Run one change; success → back to the page with its message; a refusal → the page, saying why."""
-    with services.db.unit_of_work() as db:
-        viewer, patient = _enter(request, services, db, patient_id)
-        try:
-            message = operation(db, viewer)
-        except access.AccessError as exc:
-            context, status = _context(db, viewer, patient, error=exc.message), 400
-        except directory_search.SearchError as exc:
-            context, status = _context(db, viewer, patient, error=exc.message), 400
-        except AccessDenied as exc:
-            context, status = _context(db, viewer, patient, error=exc.decision.reason), 403
-        else:
-            return RedirectResponse(f"{_base(patient_id)}?message={message}", status_code=303)
-    return render(request, services, "access.html", status_code=status, **context)
-
-
-def _manage(db: Session, viewer: Viewer, patient_id: str) -> None:
-    guard(db, viewer.actor, patient_id, Action.ACCESS_MANAGE, Resource("access"))
+def _after(request: Request, services: Services, viewer: Viewer, patient_id: str, outcome: Done | Shown) -> Response:
+    """A change made → back to the page with its message; refused → the page, saying why."""
+    if isinstance(outcome, Done):
+        return RedirectResponse(f"{_base(patient_id)}?message={outcome.message}", status_code=303)
+    return _show(request, services, viewer, outcome)
 
 
 @router.get("/espace/{patient_id}/acces", response_class=HTMLResponse)
 def access_page(
     request: Request, services: ServicesDep, patient_id: str, message: Annotated[str, Query(max_length=20)] = ""
 ) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer, patient = _enter(request, services, db, patient_id)
-        context = _context(db, viewer, patient, message=MESSAGES.get(message, ""))
-    return render(request, services, "access.html", **context)
+    viewer = require_viewer(request, services)
+    page = access.access_page(services, viewer.actor, patient_id)
+    return render(request, services, "access.html", **_context(viewer, page, message=MESSAGES.get(message, "")))
 
 
 @router.post("/espace/{patient_id}/acces/recherche", response_class=HTMLResponse)
@@ -183,24 +107,11 @@ def access_search(
 ) -> Response:
     """Search the directory (a professional's name or RPPS, a care team's name); sent in the form's body,
     never in the address."""
-    search = Search(pour if pour in SEARCHES else "pro", q.strip(), role if role in ROLE_CHOICES else "reader")
-    status = 200
-    with services.db.unit_of_work() as db:
-        viewer, patient = _enter(request, services, db, patient_id)
-        try:
-            _manage(db, viewer, patient_id)
-            if search.target == "equipe":
-                search.teams = directory_search.search_care_teams(db, search.text)
-            else:
-                professions = directory_search.DOCTORS if search.target == "medecin" else None
-                search.professionals = directory_search.search_professionals(db, search.text, professions=professions)
-        except directory_search.SearchError as exc:
-            search.error, status = exc.message, 400
-        except AccessDenied as exc:
-            context = _context(db, viewer, patient, error=exc.decision.reason)
-            return render(request, services, "access.html", status_code=403, **context)
-        context = _context(db, viewer, patient, search=search)
-    return render(request, services, "access.html", status_code=status, **context)
+    viewer = require_viewer(request, services)
+    target = pour if pour in SEARCHES else "pro"
+    chosen = role if role in ROLE_CHOICES else "reader"
+    shown = access.search_directory(services, viewer.actor, patient_id, target, q.strip(), chosen)
+    return _show(request, services, viewer, shown)
 
 
 @router.post("/espace/{patient_id}/acces/medecin-traitant", response_class=HTMLResponse)
@@ -211,13 +122,9 @@ def declare_medecin_traitant(
     professionnel: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
     """ACC-2: declare (or change) the médecin traitant."""
-
-    def operation(db: Session, viewer: Viewer) -> str:
-        _manage(db, viewer, patient_id)
-        access.grant(db, viewer.actor, patient_id, professional_id=professionnel, role="medecin_traitant")
-        return "medecin"
-
-    return _change(request, services, patient_id, operation)
+    viewer = require_viewer(request, services)
+    outcome = access.declare_medecin_traitant(services, viewer.actor, patient_id, professionnel)
+    return _after(request, services, viewer, patient_id, outcome)
 
 
 @router.post("/espace/{patient_id}/acces/autoriser", response_class=HTMLResponse)
@@ -229,14 +136,9 @@ def authorise_professional(
     role: Annotated[str, Form(max_length=20)] = "reader",
 ) -> Response:
     """ACC-1, ACC-2: authorise a professional, as « autorisé » or « administrateur »."""
-
-    def operation(db: Session, viewer: Viewer) -> str:
-        if role not in ROLE_CHOICES:
-            raise access.AccessError("Choisissez le statut : autorisé ou administrateur.")
-        access.grant(db, viewer.actor, patient_id, professional_id=professionnel or None, role=role)
-        return "autorise"
-
-    return _change(request, services, patient_id, operation)
+    viewer = require_viewer(request, services)
+    outcome = access.authorise_professional(services, viewer.actor, patient_id, professionnel, role)
+    return _after(request, services, viewer, patient_id, outcome)
 
 
 @router.post("/espace/{patient_id}/acces/equipe", response_class=HTMLResponse)
@@ -247,12 +149,9 @@ def authorise_team(
     equipe: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
     """ACC-1: authorise a care team as a whole."""
-
-    def operation(db: Session, viewer: Viewer) -> str:
-        access.grant(db, viewer.actor, patient_id, care_team_id=equipe or None)
-        return "equipe"
-
-    return _change(request, services, patient_id, operation)
+    viewer = require_viewer(request, services)
+    outcome = access.authorise_team(services, viewer.actor, patient_id, equipe)
+    return _after(request, services, viewer, patient_id, outcome)
 
 
 @router.post("/espace/{patient_id}/acces/retirer", response_class=HTMLResponse)
@@ -263,12 +162,9 @@ def withdraw(
     autorisation: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
     """ACC-1: withdraw an authorisation (given by the person, or the consent a professional recorded)."""
-
-    def operation(db: Session, viewer: Viewer) -> str:
-        access.revoke(db, viewer.actor, patient_id, autorisation)
-        return "retire"
-
-    return _change(request, services, patient_id, operation)
+    viewer = require_viewer(request, services)
+    outcome = access.withdraw(services, viewer.actor, patient_id, autorisation)
+    return _after(request, services, viewer, patient_id, outcome)
 
 
 @router.post("/espace/{patient_id}/acces/bloquer", response_class=HTMLResponse)
@@ -280,38 +176,26 @@ def block(
     confirmer: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     """ACC-3: block a professional, after a confirmation page that says what it means."""
-    if confirmer != "oui":
-        with services.db.unit_of_work() as db:
-            viewer, patient = _enter(request, services, db, patient_id)
-            try:
-                _manage(db, viewer, patient_id)
-            except AccessDenied as exc:
-                context = _context(db, viewer, patient, error=exc.decision.reason)
-                return render(request, services, "access.html", status_code=403, **context)
-            pro = db.get(Professional, professionnel) if professionnel else None
-            if pro is None:
-                context = _context(db, viewer, patient, error="Ce professionnel n'est pas dans l'annuaire.")
-                return render(request, services, "access.html", status_code=400, **context)
-            name = access.professional_name(pro)
-        return render(
-            request,
-            services,
-            "access_block.html",
-            title="Bloquer un professionnel",
-            viewer=viewer,
-            patient=patient,
-            professional_id=pro.id,
-            name=name,
-            block_text=BLOCK_TEXT,
-            base=_base(patient_id),
-            current="acces",
-        )
-
-    def operation(db: Session, viewer: Viewer) -> str:
-        access.block(db, viewer.actor, patient_id, professionnel)
-        return "bloque"
-
-    return _change(request, services, patient_id, operation)
+    viewer = require_viewer(request, services)
+    if confirmer == "oui":
+        outcome = access.block(services, viewer.actor, patient_id, professionnel)
+        return _after(request, services, viewer, patient_id, outcome)
+    confirmation = access.confirm_block(services, viewer.actor, patient_id, professionnel)
+    if isinstance(confirmation, Shown):
+        return _show(request, services, viewer, confirmation)
+    return render(
+        request,
+        services,
+        "access_block.html",
+        title="Bloquer un professionnel",
+        viewer=viewer,
+        patient=confirmation.patient,
+        professional_id=confirmation.professional_id,
+        name=confirmation.name,
+        block_text=BLOCK_TEXT,
+        base=_base(patient_id),
+        current="acces",
+    )
 
 
 @router.post("/espace/{patient_id}/acces/debloquer", response_class=HTMLResponse)
@@ -322,9 +206,6 @@ def unblock(
     professionnel: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
     """ACC-3: lift a block; a new authorisation is needed for the professional to read again."""
-
-    def operation(db: Session, viewer: Viewer) -> str:
-        access.unblock(db, viewer.actor, patient_id, professionnel)
-        return "debloque"
-
-    return _change(request, services, patient_id, operation)
+    viewer = require_viewer(request, services)
+    outcome = access.unblock(services, viewer.actor, patient_id, professionnel)
+    return _after(request, services, viewer, patient_id, outcome)

@@ -10,56 +10,39 @@ the space's internal id only (never the INS).
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from carnet.access.service import grants as access
 from carnet.access.service import pro_view
 from carnet.bootstrap import Services
-from carnet.enrolment.service.opposition import FormError, parse_birth_date
+from carnet.enrolment.service.identify import FormError, parse_birth_date
 from carnet.hall.actors import ActorKind
 from carnet.hall.guard import AccessDenied
+from carnet.hall.vocabulary import PARIS
 from carnet.history import service as history
-from carnet.identity.service import auth
 from carnet.people.model.identifiers import IdentifierError, parse_nir
-from carnet.people.model.professions import profession_label
-from carnet.people.tables import Professional
 from carnet.vault.model import documents as rules
-from carnet.vault.pages import (
-    ACCEPT,
-    NO_PREVIEW,
-    PER_PAGE,
-    ListQuery,
-    _declared_mime,
-    _filters,
-    _preview_kind,
-    _too_big,
-    safe_filename,
-)
-from carnet.vault.service import documents as vault
-from carnet.vault.tables import Document
-from carnet.web.deps import ServicesDep, Viewer, csrf_protect, load_viewer
-from carnet.web.portal import _history_day, _home_url, _paris_midnight, render, require_viewer
+from carnet.vault.service.documents import NOT_FOUND, DocumentContent, DocumentNotFound
+from carnet.web import documents_view as view
+from carnet.web.deps import ServicesDep, Viewer, csrf_protect, home_url, load_viewer, render, require_viewer
+from carnet.web.documents_view import ListQuery
+from carnet.web.forms import paris_midnight, parse_day
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
-PARIS = ZoneInfo("Europe/Paris")
 MESSAGES = {
     "consentement": "Le consentement oral de la personne est enregistré : il figure dans son historique, "
     "et elle peut le retirer à tout moment.",
     "urgence": "Accès en urgence ouvert pour 2 heures. La personne et son médecin traitant en sont informés.",
     "depose": "Votre document a été déposé dans l'espace santé de la personne.",
 }
-NOT_FOUND = vault.NOT_FOUND.reason
 
 
 class Elsewhere(Exception):
@@ -71,13 +54,19 @@ class Elsewhere(Exception):
 
 
 def install(app: FastAPI) -> None:
-    """Register the professional's pages and the redirection they rely on."""
+    """Register the professional's pages and the redirections they rely on."""
 
     async def elsewhere(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Elsewhere)
         return RedirectResponse(exc.url, status_code=303)
 
+    async def not_a_professional(request: Request, exc: Exception) -> Response:
+        """Anyone but a professional is sent to their own home."""
+        assert isinstance(exc, pro_view.NotAProfessional)
+        return RedirectResponse(home_url(exc.actor), status_code=303)
+
     app.add_exception_handler(Elsewhere, elsewhere)
+    app.add_exception_handler(pro_view.NotAProfessional, not_a_professional)
     app.include_router(router)
 
 
@@ -87,13 +76,8 @@ async def patients_only(request: Request, services: ServicesDep) -> None:
     patient_id = request.path_params.get("patient_id")
     if request.method not in {"GET", "HEAD"} or not patient_id or not request.url.path.startswith("/espace/"):
         return
-
-    def kind() -> str | None:
-        with services.db.unit_of_work() as db:
-            viewer = load_viewer(request, services, db, auth.FULL_STAGE)
-            return str(viewer.actor.kind) if viewer else None
-
-    if await run_in_threadpool(kind) == ActorKind.PROFESSIONAL:
+    viewer = await run_in_threadpool(load_viewer, request, services)
+    if viewer is not None and viewer.actor.kind == ActorKind.PROFESSIONAL:
         raise Elsewhere(f"{_base(str(patient_id))}/documents")
 
 
@@ -101,19 +85,11 @@ def _base(patient_id: str) -> str:
     return f"/pro/patients/{quote(patient_id, safe='')}"
 
 
-def _professional(request: Request, services: Services, db: Session) -> Viewer:
-    """The logged-in professional; anyone else is sent to their own home (anonymous: to the login)."""
-    viewer = require_viewer(request, services, db)
-    if viewer.actor.kind != ActorKind.PROFESSIONAL:
-        raise Elsewhere(_home_url(viewer))
-    return viewer
-
-
 def hour_fr(moment: datetime | None) -> str:
     return moment.astimezone(PARIS).strftime("%H:%M") if moment else ""
 
 
-def explanation(status: access.Status, samu: bool) -> str:
+def explanation(status: pro_view.SpaceStatus, samu: bool) -> str:
     """The French reason of the status (TD0.2)."""
     if not status.allowed:
         return status.reason
@@ -152,13 +128,14 @@ def _refused(request: Request, services: Services, viewer: Viewer, reason: str, 
     )
 
 
-def _patient_context(status: access.Status, pro: Professional | None) -> dict[str, Any]:
+def _patient_context(space: pro_view.Space) -> dict[str, Any]:
     """What every page about one space shows: the name only when the policy lets the professional in."""
-    samu = bool(pro and pro.samu_regulator)
+    status = space.status
+    samu = bool(space.professional and space.professional.samu_regulator)
     return {
         "status": status,
         "person": status.patient if status.allowed else None,
-        "role": pro_view.role_label(status),
+        "role": status.role,
         "explanation": explanation(status, samu),
         "until": hour_fr(status.emergency_until),
         "base": _base(status.patient.id),
@@ -178,11 +155,8 @@ def _home(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer = _professional(request, services, db)
-        pro = db.get(Professional, viewer.actor.professional_id)
-        patients, more = pro_view.my_patients(db, viewer.actor)
-        emergencies = pro_view.emergencies_for_my_patients(db, viewer.actor)
+    viewer = require_viewer(request, services)
+    home = pro_view.home(services, viewer.actor)
     return render(
         request,
         services,
@@ -190,11 +164,11 @@ def _home(
         status_code=status_code,
         title="Espace professionnel",
         viewer=viewer,
-        pro=pro,
-        profession=profession_label(pro.profession_code) if pro else "",
-        patients=patients,
-        more_patients=more,
-        emergencies=emergencies,
+        pro=home.professional,
+        profession=home.professional.profession if home.professional else "",
+        patients=home.patients,
+        more_patients=home.more_patients,
+        emergencies=home.emergencies,
         hour_fr=hour_fr,
         errors=errors or [],
         values=values or {},
@@ -234,15 +208,10 @@ def pro_search(
         errors.append(exc.message)
     if errors or nir is None or born is None:
         return _home(request, services, errors=errors, values=values, status_code=400)
-    refusal = None
+    viewer = require_viewer(request, services)
     try:
-        with services.db.unit_of_work() as db:
-            viewer = _professional(request, services, db)
-            status = pro_view.find(db, viewer.actor, nir, nom, prenom, born)
-            patient_id = status.patient.id
-    except pro_view.SearchRefused as exc:
-        refusal = exc
-    if refusal is not None:
+        patient_id = pro_view.find_space(services, viewer.actor, nir, nom, prenom, born)
+    except pro_view.SearchRefused as refusal:
         return _home(request, services, errors=[refusal.message], values=values, status_code=refusal.status_code)
     return RedirectResponse(_base(patient_id), status_code=303)
 
@@ -261,13 +230,11 @@ def _status_page(
     reason_text: str = "",
     status_code: int = 200,
 ) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer = _professional(request, services, db)
-        try:
-            status = pro_view.status_of(db, viewer.actor, patient_id)
-        except AccessDenied as exc:
-            return _refused(request, services, viewer, exc.decision.reason)
-        pro = db.get(Professional, viewer.actor.professional_id)
+    viewer = require_viewer(request, services)
+    try:
+        space = pro_view.space(services, viewer.actor, patient_id)
+    except AccessDenied as exc:
+        return _refused(request, services, viewer, exc.decision.reason)
     return render(
         request,
         services,
@@ -280,7 +247,7 @@ def _status_page(
         error_form=error_form,
         reason_text=reason_text,
         min_reason=access.MIN_REASON,
-        **_patient_context(status, pro),
+        **_patient_context(space),
     )
 
 
@@ -299,10 +266,9 @@ def record_oral_consent(
     if accord != "oui":
         error = "Cochez la case « La personne m'a donné son accord oral » pour enregistrer son consentement."
         return _status_page(request, services, patient_id, error=error, error_form="consentement", status_code=400)
+    viewer = require_viewer(request, services)
     try:
-        with services.db.unit_of_work() as db:
-            viewer = _professional(request, services, db)
-            access.record_consent(db, viewer.actor, patient_id, "oral")
+        pro_view.record_oral_consent(services, viewer.actor, patient_id)
     except AccessDenied as exc:
         return _status_page(
             request, services, patient_id, error=exc.decision.reason, error_form="consentement", status_code=403
@@ -323,10 +289,9 @@ def start_emergency(
     if incapacite != "oui":
         error = "Cochez la case confirmant que la personne n'est pas en état de donner son accord."
     else:
+        viewer = require_viewer(request, services)
         try:
-            with services.db.unit_of_work() as db:
-                viewer = _professional(request, services, db)
-                access.start_emergency(db, viewer.actor, patient_id, motif)
+            pro_view.start_emergency(services, viewer.actor, patient_id, motif)
         except access.AccessError as exc:
             error = exc.message
         except AccessDenied as exc:
@@ -355,25 +320,17 @@ def documents_list(
     message: Annotated[str, Query(max_length=30)] = "",
 ) -> Response:
     """The documents the policy lets this professional see: one page query and one count."""
+    viewer = require_viewer(request, services)
     categories = rules.categories()
-    number = int(page) if page.isdigit() and int(page) > 0 else 1
-    query = ListQuery(categorie if categorie in categories else "", "", auteur, du, au, q, number)
+    query = ListQuery(categorie if categorie in categories else "", "", auteur, du, au, q, view.page_number(page))
     errors: list[str] = []
-    with services.db.unit_of_work() as db:
-        viewer = _professional(request, services, db)
-        try:
-            status = pro_view.open_space(db, viewer.actor, patient_id)
-        except AccessDenied as exc:
-            return _refused(request, services, viewer, exc.decision.reason)
-        filters = _filters(query, errors)
-        result = vault.search(services, db, viewer.actor, patient_id, filters)
-        pages = max(1, math.ceil(result.total / PER_PAGE))
-        if query.page > pages:  # past the end: show the last page
-            query = replace(query, page=pages)
-            last = replace(filters, offset=(pages - 1) * PER_PAGE)
-            result = vault.search(services, db, viewer.actor, patient_id, last)
-        pro = db.get(Professional, viewer.actor.professional_id)
-    context = _patient_context(status, pro)
+    filters = view.search_filters(query, errors)
+    try:
+        found = pro_view.documents(services, viewer.actor, patient_id, filters)
+    except AccessDenied as exc:
+        return _refused(request, services, viewer, exc.decision.reason)
+    query = replace(query, page=found.listing.page)
+    context = _patient_context(found.space)
     return render(
         request,
         services,
@@ -383,9 +340,9 @@ def documents_list(
         docs_url=f"{context['base']}/documents",
         query=query,
         categories=categories,
-        documents=result.documents,
-        total=result.total,
-        pages=pages,
+        documents=found.listing.documents,
+        total=found.listing.total,
+        pages=found.listing.pages,
         errors=errors,
         message=MESSAGES.get(message, ""),
         **context,
@@ -403,13 +360,11 @@ def _deposit_page(
     error: str | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer = _professional(request, services, db)
-        try:
-            status = pro_view.status_of(db, viewer.actor, patient_id)
-        except AccessDenied as exc:
-            return _refused(request, services, viewer, exc.decision.reason)
-        pro = db.get(Professional, viewer.actor.professional_id)
+    viewer = require_viewer(request, services)
+    try:
+        space = pro_view.space(services, viewer.actor, patient_id)
+    except AccessDenied as exc:
+        return _refused(request, services, viewer, exc.decision.reason)
     return render(
         request,
         services,
@@ -419,10 +374,10 @@ def _deposit_page(
         viewer=viewer,
         types=rules.types_of(rules.LOINC),
         category_labels=rules.categories(),
-        accept=ACCEPT,
+        accept=view.ACCEPT,
         error=error,
         values=values or {},
-        **_patient_context(status, pro),
+        **_patient_context(space),
     )
 
 
@@ -441,42 +396,16 @@ def deposit_submit(
     titre: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:
     """ACC-3, VLT-2: professionals feed the space — even one who cannot read it (blocked, not authorised)."""
-    with services.db.unit_of_work() as db:
-        viewer = _professional(request, services, db)
-        try:
-            allowed = pro_view.status_of(db, viewer.actor, patient_id).allowed
-        except AccessDenied as exc:
-            return _refused(request, services, viewer, exc.decision.reason)
+    viewer = require_viewer(request, services)
     values = {"type": type_code, "titre": titre}
-    filename = ((fichier.filename or "") if fichier else "").replace("\\", "/").split("/")[-1].strip()
-    codes = {t.code: t for t in rules.types_of(rules.LOINC)}
-    error = None
-    body = b""
-    if fichier is None or not filename:
-        error = "Choisissez le fichier à déposer."
-    elif type_code not in codes:
-        error = "Choisissez le type du document."
-    elif fichier.size is not None and fichier.size > rules.MAX_SIZE:
-        error = _too_big(fichier.size)  # refused before reading it
-    else:
-        body = fichier.file.read(rules.MAX_SIZE + 1)
-        if len(body) > rules.MAX_SIZE:
-            error = _too_big(fichier.size or len(body))
-    if error is None and fichier is not None:
-        mime = _declared_mime(filename, fichier.content_type)
-        new = vault.NewDocument(
-            patient_id=patient_id,
-            type_system=rules.LOINC,
-            type_code=type_code,
-            title=titre.strip() or codes[type_code].display,
-            mime_type=mime,
-            body=body,
-            filename=filename,
-        )
+    known = type_code in {t.code for t in rules.types_of(rules.LOINC)}
+    sent = view.read_upload(fichier, known, "Choisissez le fichier à déposer.")
+    error = sent.error
+    allowed = False
+    if error is None:
+        deposit = pro_view.Deposit(sent.filename, sent.mime_type, sent.body, type_code, titre)
         try:
-            if mime not in rules.UPLOAD_TYPES:  # the portal takes the patient's formats; CDA comes over MHD
-                rules.check_body(body, mime)
-            vault.deposit_many(services, viewer.actor, [new])
+            allowed = pro_view.deposit(services, viewer.actor, patient_id, deposit)
         except rules.DocumentError as exc:
             error = exc.message
         except AccessDenied as exc:
@@ -491,41 +420,17 @@ def deposit_submit(
 # ------------------------------------------------------------------ one document
 
 
-def _read(
-    request: Request, services: Services, patient_id: str, document_id: str, *, preview: bool, action: str
-) -> tuple[Viewer, access.Status, Professional | None, Document, bytes, str] | Response:
-    """The document if the policy lets this professional read it, in this space; a refusal page otherwise
-    (a document they may not see is answered like one that does not exist)."""
-    with services.db.unit_of_work() as db:
-        viewer = _professional(request, services, db)
-        try:
-            status = pro_view.open_space(db, viewer.actor, patient_id)
-        except AccessDenied as exc:
-            return _refused(request, services, viewer, exc.decision.reason)
-        try:
-            document, body, mime = vault.read(services, db, viewer.actor, document_id, preview=preview, action=action)
-        except AccessDenied:
-            return _refused(request, services, viewer, NOT_FOUND, 404)
-        if document.patient_id != patient_id:  # the address names the space
-            return _refused(request, services, viewer, NOT_FOUND, 404)
-        pro = db.get(Professional, viewer.actor.professional_id)
-    return viewer, status, pro, document, body, mime
-
-
 @router.get("/pro/patients/{patient_id}/documents/{document_id}", response_class=HTMLResponse)
 def document_page(request: Request, services: ServicesDep, patient_id: str, document_id: str) -> Response:
-    found = _read(request, services, patient_id, document_id, preview=True, action="document.metadata")
-    if isinstance(found, Response):
-        return found
-    viewer, status, pro, document, _, mime = found
-    kind = _preview_kind(mime)
-    text = None
-    if kind == "text":  # shown on this page itself: this is the consultation
-        again = _read(request, services, patient_id, document_id, preview=True, action="document.read")
-        if isinstance(again, Response):
-            return again
-        text = again[4].decode("utf-8", errors="replace")
-    context = _patient_context(status, pro)
+    viewer = require_viewer(request, services)
+    try:
+        shown = pro_view.document(services, viewer.actor, patient_id, document_id)
+    except DocumentNotFound:
+        return _refused(request, services, viewer, NOT_FOUND.reason, 404)
+    except AccessDenied as exc:
+        return _refused(request, services, viewer, exc.decision.reason)
+    document = shown.document
+    context = _patient_context(shown.space)
     return render(
         request,
         services,
@@ -536,49 +441,58 @@ def document_page(request: Request, services: ServicesDep, patient_id: str, docu
         document=document,
         category=rules.categories().get(document.category, document.category),
         own=document.author_id == viewer.actor.professional_id,
-        kind=kind,
-        text=text,
-        no_preview=NO_PREVIEW,
+        kind=shown.kind,
+        text=shown.text,
+        no_preview=view.NO_PREVIEW,
         **context,
     )
+
+
+def _content(
+    request: Request, services: Services, viewer: Viewer, patient_id: str, document_id: str, *, preview: bool
+) -> DocumentContent | Response:
+    """The document's bytes, or the page saying why not (a document not to be read: like a missing one)."""
+    try:
+        return pro_view.document_content(services, viewer.actor, patient_id, document_id, preview=preview)
+    except DocumentNotFound:
+        return _refused(request, services, viewer, NOT_FOUND.reason, 404)
+    except AccessDenied as exc:
+        return _refused(request, services, viewer, exc.decision.reason)
 
 
 @router.get("/pro/patients/{patient_id}/documents/{document_id}/apercu")
 def document_preview(request: Request, services: ServicesDep, patient_id: str, document_id: str) -> Response:
     """The document itself, inline, for the frame or image of the document page (same origin only)."""
-    found = _read(request, services, patient_id, document_id, preview=True, action="document.read")
-    if isinstance(found, Response):
-        return found
-    viewer, _, _, document, body, mime = found
-    if _preview_kind(mime) is None:
-        return _refused(request, services, viewer, NO_PREVIEW, 415)
-    return Response(
-        body,
-        media_type=f"{mime}; charset=utf-8" if mime == "text/plain" else mime,
-        headers={
-            "Content-Disposition": f'inline; filename="{safe_filename(document.title, mime)}"',
-            "Content-Security-Policy": (
-                "default-src 'none'; object-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
-            ),
-            "X-Frame-Options": "SAMEORIGIN",
-        },
-    )
+    viewer = require_viewer(request, services)
+    content = _content(request, services, viewer, patient_id, document_id, preview=True)
+    if isinstance(content, Response):
+        return content
+    if not view.previewable(content):
+        return _refused(request, services, viewer, view.NO_PREVIEW, 415)
+    return view.inline(content)
 
 
 @router.get("/pro/patients/{patient_id}/documents/{document_id}/telecharger")
 def document_download(request: Request, services: ServicesDep, patient_id: str, document_id: str) -> Response:
-    found = _read(request, services, patient_id, document_id, preview=False, action="document.download")
-    if isinstance(found, Response):
-        return found
-    _, _, _, document, body, mime = found
-    return Response(
-        body,
-        media_type=mime,
-        headers={"Content-Disposition": f'attachment; filename="{safe_filename(document.title, mime)}"'},
-    )
+    viewer = require_viewer(request, services)
+    content = _content(request, services, viewer, patient_id, document_id, preview=False)
+    return content if isinstance(content, Response) else view.attachment(content)
 
 
 # ------------------------------------------------------------------ the history of the space (TRC-2)
+
+
+def _history_query(tab: str, kind: str, du: str, au: str, errors: list[str]) -> history.HistoryQuery:
+    day_from = parse_day(du, "du", errors)
+    day_to = parse_day(au, "au", errors)
+    if day_from and day_to and day_to < day_from:
+        errors.append("La fin de la période est avant son début : vérifiez les dates.")
+    return history.HistoryQuery(
+        tab=tab,
+        kind=kind,
+        date_from=paris_midnight(day_from) if day_from and not errors else None,
+        date_to=paris_midnight(day_to + timedelta(days=1)) if day_to and not errors else None,
+    )
 
 
 @router.get("/pro/patients/{patient_id}/historique", response_class=HTMLResponse)
@@ -594,33 +508,18 @@ def patient_history(
     """TRC-2 "the médecin traitant and the author see theirs": the history of the space as the policy lets
     this professional read it — all of it (médecin traitant, administrator), or only their own actions
     (anyone else, even without access to the documents). Reading it is itself recorded."""
+    viewer = require_viewer(request, services)
     tab = onglet if onglet in history.TABS else history.ALL
     kind = kind_filter if kind_filter in history.KINDS else ""
     errors: list[str] = []
-    day_from = _history_day(du, "du", errors)
-    day_to = _history_day(au, "au", errors)
-    if day_from and day_to and day_to < day_from:
-        errors.append("La fin de la période est avant son début : vérifiez les dates.")
-    with services.db.unit_of_work() as db:
-        viewer = _professional(request, services, db)
-        try:
-            status = pro_view.status_of(db, viewer.actor, patient_id)
-            view = history.history_view(
-                db,
-                viewer.actor,
-                patient_id,
-                history.HistoryQuery(
-                    tab=tab,
-                    kind=kind,
-                    date_from=_paris_midnight(day_from) if day_from and not errors else None,
-                    date_to=_paris_midnight(day_to + timedelta(days=1)) if day_to and not errors else None,
-                ),
-            )
-        except AccessDenied as exc:
-            return _refused(request, services, viewer, exc.decision.reason)
-        pro = db.get(Professional, viewer.actor.professional_id)
+    query = _history_query(tab, kind, du, au, errors)
+    try:
+        found = pro_view.space_history(services, viewer.actor, patient_id, query)
+    except AccessDenied as exc:
+        return _refused(request, services, viewer, exc.decision.reason)
+    view_ = found.history
     filters = {"du": du.strip(), "au": au.strip(), "type": kind}
-    heading = "Mes actions dans cet espace" if view.own_actions else "Historique de l'espace"
+    heading = "Mes actions dans cet espace" if view_.own_actions else "Historique de l'espace"
     return render(
         request,
         services,
@@ -628,13 +527,13 @@ def patient_history(
         status_code=400 if errors else 200,
         title=heading,
         viewer=viewer,
-        view=view,
-        lines=view.lines,
-        tab=history.ALL if view.own_actions else tab,
-        tabs={} if view.own_actions else history.TABS_FOR_PROFESSIONALS,
+        view=view_,
+        lines=view_.lines,
+        tab=history.ALL if view_.own_actions else tab,
+        tabs={} if view_.own_actions else history.TABS_FOR_PROFESSIONALS,
         kinds=history.KINDS,
         filters=filters,
         filter_query=urlencode({k: v for k, v in filters.items() if v}),
         errors=errors,
-        **_patient_context(status, pro),
+        **_patient_context(found.space),
     )

@@ -6,7 +6,8 @@ consent — what consent means for reading is the policy's business (``hall.prof
 the memberships, ``policy.rule_professional`` decides). Membership is read at each request: adding a
 member gives access at once, removing one ends it at once.
 
-Every change is recorded on the audit's no-patient chain (a team is not a patient's data); a removed
+Every change is asked of the policy first (``Action.CARE_TEAM_MANAGE``: the service's operators only, a
+refusal recorded) and recorded on the audit's no-patient chain (a team is not a patient's data); a removed
 membership is deleted, the audit entry keeps the trace.
 """
 
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session
 from carnet.access.tables import CareTeam, CareTeamMember
 from carnet.hall import audit
 from carnet.hall.actors import Actor
+from carnet.hall.guard import guard
+from carnet.hall.policy import Action, Resource
 from carnet.people.model.identifiers import IdentifierError, validate_finess, validate_rpps
 from carnet.people.model.professions import profession_label
 from carnet.people.tables import Establishment, Professional
@@ -116,9 +119,15 @@ def _record(db: Session, actor: Actor, action: str, team: CareTeam, details: dic
     audit.record(db, actor, action, patient_id=None, resource_type="care_team", resource_id=team.id, details=details)
 
 
+def _may_manage(db: Session, actor: Actor, team_id: str | None = None) -> None:
+    """ACC-1: the policy decides who keeps the care teams (a refusal is recorded, ``AccessDenied`` raised)."""
+    guard(db, actor, audit.NO_PATIENT_CHAIN, Action.CARE_TEAM_MANAGE, Resource("care_team", team_id))
+
+
 def create(db: Session, actor: Actor, name: str, finess: str) -> CareTeam:
     """A new team at an establishment already known to Carnet; two teams of one establishment cannot share a
     name (case and spaces aside)."""
+    _may_manage(db, actor)
     cleaned = _clean_name(name)
     establishment = _establishment(db, finess)
     same = next(
@@ -142,6 +151,7 @@ def create(db: Session, actor: Actor, name: str, finess: str) -> CareTeam:
 
 def add_member(db: Session, actor: Actor, team_id: str, rpps: str) -> tuple[Professional, bool]:
     """Add a professional of the directory to the team; ``(professional, False)`` if already a member."""
+    _may_manage(db, actor, (team_id or "").strip()[:64])
     team = _team(db, team_id)
     pro = _professional(db, rpps)
     if db.get(CareTeamMember, (team.id, pro.id)) is not None:
@@ -154,6 +164,7 @@ def add_member(db: Session, actor: Actor, team_id: str, rpps: str) -> tuple[Prof
 
 def remove_member(db: Session, actor: Actor, team_id: str, rpps: str) -> Professional:
     """Take a professional out of the team: what they read through the team's authorisations ends at once."""
+    _may_manage(db, actor, (team_id or "").strip()[:64])
     team = _team(db, team_id)
     pro = _professional(db, rpps)
     member = db.get(CareTeamMember, (team.id, pro.id))

@@ -6,6 +6,9 @@ changed when given.  The Luhn key of the RPPS (:func:`carnet.access.model.direct
 checked for a new number only: a professional already in the directory (the demo's, loaded before
 the rule) can still be corrected.  One audit entry per call, on the no-patient chain.
 
+Both are asked of the policy first (``Action.DIRECTORY_MANAGE``: the service's operators and its automatic
+work only; a refusal is recorded and raises :class:`carnet.hall.guard.AccessDenied`, nothing is written).
+
 Importing (``carnet professionals import``) reads the public extract of the Annuaire Santé
 (``PS_LibreAcces_Personne_activite_<date>.txt``, one line per person and activity; columns and
 mapping: :mod:`carnet.access.model.directory`):
@@ -56,6 +59,8 @@ from carnet.enrolment.model.registry import HeaderError, RowError
 from carnet.enrolment.service.registry import unreadable
 from carnet.hall import audit
 from carnet.hall.actors import Actor
+from carnet.hall.guard import guard
+from carnet.hall.policy import Action, Resource
 from carnet.people.model.identifiers import IdentifierError, validate_rpps
 from carnet.people.tables import Professional
 from carnet.storage.db import Database
@@ -94,6 +99,11 @@ class DirectoryFileError(Exception):
         return self.message
 
 
+def _may_manage(db: Session, actor: Actor, what: str) -> None:
+    """ACC-1: the policy decides who keeps the directory (a refusal is recorded, ``AccessDenied`` raised)."""
+    guard(db, actor, audit.NO_PATIENT_CHAIN, Action.DIRECTORY_MANAGE, Resource(what))
+
+
 @dataclass(frozen=True)
 class AddedProfessional:
     id: str
@@ -117,6 +127,7 @@ def add_professional(
     samu_regulator: bool | None = None,
 ) -> AddedProfessional:
     """Add or update (by RPPS) one professional, in ``db``'s transaction; :class:`DirectoryError` if refused."""
+    _may_manage(db, actor, "professional")
     try:
         number = validate_rpps(rpps)
     except IdentifierError as exc:
@@ -285,37 +296,17 @@ def import_directory(
     (their sum is the file size).  Raises :class:`DirectoryFileError` when the file as a whole cannot
     be imported; nothing has been written then.
     """
+    with database.unit_of_work() as session:  # the policy first: a refused import reads nothing
+        _may_manage(session, actor, "directory")
     facts = _inspect(path)
-    report = DirectoryImportReport(encoding=facts.encoding)
-    created_at = utcnow()
-    seen: set[int] = set()
-    rows: list[dict[str, Any]] = []
-    reported = 0
-
-    def flush(position: int) -> None:
-        nonlocal reported
-        if rows:
-            known = _write(database, statement, rows)
-            report.updated += known
-            report.inserted += len(rows) - known
-            rows.clear()
-        if progress is not None and position > reported:
-            progress(position - reported)
-            reported = position
-
     try:
         raw = path.open("rb")
     except OSError as exc:
         raise _unreadable(path, exc) from None
     with raw:
-        header = raw.readline().decode(facts.encoding, "replace").removeprefix("\ufeff").rstrip("\r\n")
-        if not header.strip():
-            raise DirectoryFileError("Le fichier est vide : la première ligne doit être l'en-tête des colonnes.")
-        try:
-            layout = read_header(header.split("|"))
-        except HeaderError as exc:
-            raise DirectoryFileError(exc.message) from None
-        statement = _upsert_statement(database.engine.dialect.name, layout)
+        layout = _layout(raw.readline(), facts.encoding)
+        loader = _Loader(database, _upsert_statement(database.engine.dialect.name, layout), progress, batch_size)
+        loader.report.encoding = facts.encoding
         line = 1
         while raw_line := raw.readline():
             line += 1
@@ -326,29 +317,76 @@ def import_directory(
                     f"La ligne {line} n'est plus lisible (fichier modifié pendant l'import ?) ; "
                     "les lignes précédentes ont été importées."
                 ) from None
-            if not text.strip():
-                continue
-            report.total += 1
-            try:
-                entry = parse_activity(line, text.split("|"), layout)
-            except RowError as error:
-                # Kept without traceback or context: their frames would keep every refused line alive.
-                error.__context__ = None
-                report.rejected.append(error.with_traceback(None))
-                continue
-            if entry is None:
-                report.without_rpps += 1
-                continue
-            key = int(entry.rpps)
-            if key in seen:
-                report.other_activities += 1
-                continue
-            seen.add(key)
-            rows.append(_row(entry, created_at))
-            if len(rows) >= batch_size:
-                flush(raw.tell())
-        flush(facts.size)
+            if loader.take(line, text, layout):
+                loader.flush(raw.tell())
+        loader.flush(facts.size)
+    _record_import(database, actor, loader.report, facts)
+    return loader.report
 
+
+def _layout(header_line: bytes, encoding: str) -> ExtractLayout:
+    header = header_line.decode(encoding, "replace").removeprefix("\ufeff").rstrip("\r\n")
+    if not header.strip():
+        raise DirectoryFileError("Le fichier est vide : la première ligne doit être l'en-tête des colonnes.")
+    try:
+        return read_header(header.split("|"))
+    except HeaderError as exc:
+        raise DirectoryFileError(exc.message) from None
+
+
+class _Loader:
+    """The lines read so far: the batch waiting to be written, the RPPS already seen, the counts."""
+
+    def __init__(
+        self, database: Database, statement: Insert, progress: Callable[[int], None] | None, batch_size: int
+    ) -> None:
+        self.database = database
+        self.statement = statement
+        self.progress = progress
+        self.batch_size = batch_size
+        self.report = DirectoryImportReport()
+        self.created_at = utcnow()
+        self.seen: set[int] = set()
+        self.rows: list[dict[str, Any]] = []
+        self.reported = 0
+
+    def take(self, line: int, text: str, layout: ExtractLayout) -> bool:
+        """Read one line of the file; ``True`` when the batch is full (time to flush)."""
+        if not text.strip():
+            return False
+        self.report.total += 1
+        try:
+            entry = parse_activity(line, text.split("|"), layout)
+        except RowError as error:
+            # Kept without traceback or context: their frames would keep every refused line alive.
+            error.__context__ = None
+            self.report.rejected.append(error.with_traceback(None))
+            return False
+        if entry is None:
+            self.report.without_rpps += 1
+            return False
+        key = int(entry.rpps)
+        if key in self.seen:
+            self.report.other_activities += 1
+            return False
+        self.seen.add(key)
+        self.rows.append(_row(entry, self.created_at))
+        return len(self.rows) >= self.batch_size
+
+    def flush(self, position: int) -> None:
+        """Write the batch (its own transaction), then tell ``progress`` how many bytes were handled."""
+        if self.rows:
+            known = _write(self.database, self.statement, self.rows)
+            self.report.updated += known
+            self.report.inserted += len(self.rows) - known
+            self.rows.clear()
+        if self.progress is not None and position > self.reported:
+            self.progress(position - self.reported)
+            self.reported = position
+
+
+def _record_import(database: Database, actor: Actor, report: DirectoryImportReport, facts: _FileFacts) -> None:
+    """One audit entry for the whole import, on the no-patient chain."""
     with database.unit_of_work() as session:
         audit.record(
             session,
@@ -367,7 +405,6 @@ def import_directory(
                 "encoding": facts.encoding,
             },
         )
-    return report
 
 
 def _row(entry: ProfessionalEntry, created_at: Any) -> dict[str, Any]:

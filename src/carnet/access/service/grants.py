@@ -9,7 +9,7 @@ decides).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +33,7 @@ ORIGINS = {
     "fhir": "par son logiciel",
 }
 MIN_REASON = 10
+EMERGENCY_KINDS = {"samu": "SAMU", "bris_de_glace": "Bris de glace"}
 
 
 class AccessError(ValueError):
@@ -120,6 +121,12 @@ def grant(
 def record_consent(db: Session, actor: Actor, patient_id: str, origin: str = "oral") -> AccessGrant:
     """ACC-1: a professional records the patient's consent (said orally, or sent by their software)."""
     guard(db, actor, patient_id, Action.CONSENT_RECORD, Resource("access"))
+    return consent_row(db, actor, patient_id, origin)
+
+
+def consent_row(db: Session, actor: Actor, patient_id: str, origin: str) -> AccessGrant:
+    """The professional's active consent in this space, recorded (and written to the history) if missing.
+    For services that have asked the policy (``Action.CONSENT_RECORD``) already."""
     professional_id = actor.professional_id or ""
     for existing in _active_grants(db, patient_id):
         if existing.professional_id == professional_id and existing.role == "reader":
@@ -230,10 +237,37 @@ def note_consultation(db: Session, actor: Actor, patient_id: str, decision: Deci
 
 
 @dataclass(frozen=True)
+class Identity:
+    """A person's INS identity traits (what TD0.2 gives back to those allowed), as plain data."""
+
+    id: str
+    ins: str
+    ins_oid: str
+    birth_name: str
+    first_names: str
+    used_name: str | None
+    sex: str
+    birth_date: date
+
+
+def identity(patient: Patient) -> Identity:
+    return Identity(
+        patient.id,
+        patient.ins,
+        patient.ins_oid,
+        patient.birth_name,
+        patient.first_names,
+        patient.used_name,
+        patient.sex,
+        patient.birth_date,
+    )
+
+
+@dataclass(frozen=True)
 class Status:
     """What a professional learns about a space they looked up (TD0.2)."""
 
-    patient: Patient
+    patient: Identity
     allowed: bool
     reason: str
     medecin_traitant: bool
@@ -266,7 +300,7 @@ def status(db: Session, actor: Actor, patient: Patient, via: str = "portail") ->
     )
     _record(db, actor, str(Action.SPACE_FIND), patient.id, {"via": via, "accès": "oui" if view.allowed else "non"})
     return Status(
-        patient=patient,
+        patient=identity(patient),
         allowed=view.allowed,
         reason=view.reason,
         medecin_traitant="medecin_traitant" in roles,
@@ -289,13 +323,23 @@ class GrantView:
 
 
 @dataclass(frozen=True)
+class EmergencyView:
+    """An emergency access, as the patient reads it (ACC-4)."""
+
+    at: datetime
+    who: str
+    kind: str
+    reason: str
+    until: datetime
+
+
+@dataclass(frozen=True)
 class Overview:
     """The patient's "Accès" page: who may read, who is blocked, emergency accesses."""
 
     grants: list[GrantView]
     blocked: list[tuple[str, str, datetime]]  # professional id, name, since
-    emergencies: list[EmergencyAccess]
-    settings: PatientSettings | None
+    emergencies: list[EmergencyView]
 
 
 def grant_label(db: Session, row: AccessGrant) -> str:
@@ -326,15 +370,29 @@ def overview(db: Session, actor: Actor, patient_id: str) -> Overview:
     blocked = [
         (b.professional_id, professional_name(_professional(db, b.professional_id)), b.blocked_at) for b in blocks
     ]
-    emergencies = list(
-        db.scalars(
-            select(EmergencyAccess)
-            .where(EmergencyAccess.patient_id == patient_id)
-            .order_by(EmergencyAccess.started_at.desc())
-            .limit(20)
+    return Overview(grants, blocked, _emergencies(db, patient_id))
+
+
+def _emergencies(db: Session, patient_id: str, limit: int = 20) -> list[EmergencyView]:
+    rows = db.scalars(
+        select(EmergencyAccess)
+        .where(EmergencyAccess.patient_id == patient_id)
+        .order_by(EmergencyAccess.started_at.desc())
+        .limit(limit)
+    ).all()
+    views = []
+    for row in rows:
+        pro = db.get(Professional, row.professional_id)
+        views.append(
+            EmergencyView(
+                row.started_at,
+                professional_name(pro) if pro else "Professionnel",
+                EMERGENCY_KINDS.get(row.kind, row.kind),
+                row.reason,
+                row.expires_at,
+            )
         )
-    )
-    return Overview(grants, blocked, emergencies, db.get(PatientSettings, patient_id))
+    return views
 
 
 def medecin_traitant_of(db: Session, patient_id: str) -> Professional | None:

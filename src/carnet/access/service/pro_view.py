@@ -1,9 +1,11 @@
-"""The professional's side of the portal (ACC-1..4): find a patient by INS and identity traits, the
-TD0.2 status of their space, "Mes patients", and the emergency accesses a médecin traitant is told of.
+"""The professional's side of the portal (ACC-1..4, TRC-2): find a patient by INS and identity traits, the
+TD0.2 status of their space, "Mes patients", the emergency accesses a médecin traitant is told of, the
+documents of a space (list, consultation, deposit) and its history — one use case per page, each in its own
+unit of work, returning plain views.
 
 Nothing here decides access: every patient-specific answer goes through the hall (``guard``) or
 ``access.status`` (which does); a professional learns a patient's name only where the policy lets them
-open the space.
+open the space. These pages are for professionals: anyone else gets ``NotAProfessional``.
 """
 
 from __future__ import annotations
@@ -18,13 +20,20 @@ from sqlalchemy.orm import Session
 
 from carnet.access.service import grants as access
 from carnet.access.tables import AccessGrant, CareTeamMember, EmergencyAccess
+from carnet.bootstrap import Services
+from carnet.errors import CarnetError
 from carnet.hall import audit
-from carnet.hall.actors import Actor
+from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import AccessDenied, guard, refuse
 from carnet.hall.policy import Action, Resource
+from carnet.history import service as history
+from carnet.people.model.professions import profession_label
 from carnet.people.service import lookup as people
 from carnet.people.tables import Patient, Professional
 from carnet.storage.types import utcnow
+from carnet.vault.model import documents as rules
+from carnet.vault.service import documents as vault
+from carnet.vault.service.documents import DocumentContent, DocumentView, Listing, SearchFilters
 
 NO_SPACE = "Aucun espace santé ouvert ne correspond à cet INS."
 TRAITS_MISMATCH = "Les traits d'identité ne correspondent pas à cet INS."
@@ -33,13 +42,31 @@ EMERGENCY_WINDOW = timedelta(days=30)
 EMERGENCY_KINDS = {"bris_de_glace": "bris de glace", "samu": "SAMU (régulation)"}
 
 
-class SearchRefused(Exception):
+class NotAProfessional(CarnetError):
+    """The professional's pages are for professionals: ``actor`` is sent to their own home."""
+
+    def __init__(self, actor: Actor) -> None:
+        super().__init__("Cette page est réservée aux professionnels de santé.")
+        self.actor = actor
+
+    def __reduce__(self) -> tuple[type[NotAProfessional], tuple[Actor]]:  # type: ignore[override]
+        return (type(self), (self.actor,))
+
+
+def _professionals_only(actor: Actor) -> None:
+    if actor.kind != ActorKind.PROFESSIONAL:
+        raise NotAProfessional(actor)
+
+
+class SearchRefused(CarnetError):
     """A look-up that found nothing the professional may know of; ``message`` is French."""
 
     def __init__(self, message: str, status_code: int) -> None:
         super().__init__(message)
-        self.message = message
         self.status_code = status_code
+
+    def __reduce__(self) -> tuple[type[SearchRefused], tuple[str, int]]:  # type: ignore[override]
+        return (type(self), (self.message, self.status_code))
 
 
 def normalise_trait(text: str) -> str:
@@ -121,7 +148,7 @@ class PatientLine:
     role: str
 
 
-def _name(patient: Patient) -> str:
+def _name(patient: access.Identity) -> str:
     return f"{patient.first_names} {patient.used_name or patient.birth_name}"
 
 
@@ -205,3 +232,217 @@ def emergencies_for_my_patients(db: Session, actor: Actor, limit: int = 20) -> l
             )
         )
     return lines
+
+
+# ------------------------------------------------------------------ the pages' use cases
+
+
+@dataclass(frozen=True)
+class ProfessionalView:
+    """Who is working, as their pages say it."""
+
+    rpps: str | None
+    profession: str
+    specialty: str | None
+    city: str | None
+    samu_regulator: bool
+
+
+def _professional_view(db: Session, actor: Actor) -> ProfessionalView | None:
+    pro = db.get(Professional, actor.professional_id) if actor.professional_id else None
+    if pro is None:
+        return None
+    return ProfessionalView(
+        pro.rpps, profession_label(pro.profession_code), pro.specialty, pro.city, pro.samu_regulator
+    )
+
+
+@dataclass(frozen=True)
+class SpaceStatus:
+    """The professional's TD0.2 status in a space; ``patient`` is shown only when ``allowed``."""
+
+    patient: access.Identity
+    allowed: bool
+    reason: str
+    medecin_traitant: bool
+    administrator: bool
+    blocked: bool
+    emergency_until: datetime | None
+    emergency_possible: bool
+    role: str
+
+
+def _status_view(status: access.Status) -> SpaceStatus:
+    return SpaceStatus(
+        patient=status.patient,
+        allowed=status.allowed,
+        reason=status.reason,
+        medecin_traitant=status.medecin_traitant,
+        administrator=status.administrator,
+        blocked=status.blocked,
+        emergency_until=status.emergency_until,
+        emergency_possible=status.emergency_possible,
+        role=role_label(status),
+    )
+
+
+@dataclass(frozen=True)
+class Space:
+    """A page about one space: the professional's status there, and who they are."""
+
+    status: SpaceStatus
+    professional: ProfessionalView | None
+
+
+def _space(db: Session, actor: Actor, patient_id: str, enter: bool = False) -> Space:
+    status = open_space(db, actor, patient_id) if enter else status_of(db, actor, patient_id)
+    return Space(_status_view(status), _professional_view(db, actor))
+
+
+@dataclass(frozen=True)
+class Home:
+    professional: ProfessionalView | None
+    patients: list[PatientLine]
+    more_patients: bool
+    emergencies: list[EmergencyLine]
+
+
+def home(services: Services, actor: Actor) -> Home:
+    """The professional's home: who they are, « Mes patients », the emergency accesses they are told of."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        patients, more = my_patients(db, actor)
+        return Home(_professional_view(db, actor), patients, more, emergencies_for_my_patients(db, actor))
+
+
+def find_space(services: Services, actor: Actor, ins: str, birth_name: str, first_name: str, birth_date: date) -> str:
+    """TD0.2 from the portal: the id of the space found (``SearchRefused`` otherwise)."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        return find(db, actor, ins, birth_name, first_name, birth_date).patient.id
+
+
+def space(services: Services, actor: Actor, patient_id: str) -> Space:
+    """The status page of a space (and the deposit form): ``AccessDenied`` when it is not open."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        return _space(db, actor, patient_id)
+
+
+def record_oral_consent(services: Services, actor: Actor, patient_id: str) -> None:
+    """ACC-1: the professional records that the person said yes, orally."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        access.record_consent(db, actor, patient_id, "oral")
+
+
+def start_emergency(services: Services, actor: Actor, patient_id: str, reason: str) -> None:
+    """ACC-4: break-the-glass (or the SAMU regulator on a call); ``AccessError`` (French) for a bad reason."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        access.start_emergency(db, actor, patient_id, reason)
+
+
+@dataclass(frozen=True)
+class SpaceDocuments:
+    space: Space
+    listing: Listing
+
+
+def documents(services: Services, actor: Actor, patient_id: str, filters: SearchFilters) -> SpaceDocuments:
+    """The documents the policy lets this professional see in the space, one page of them."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        entered = _space(db, actor, patient_id, enter=True)
+        return SpaceDocuments(entered, vault.search_page(services, db, actor, patient_id, filters))
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """A document deposited from the portal, as the form gave it."""
+
+    filename: str
+    mime_type: str  # what the file says it is (the vault checks the bytes)
+    body: bytes
+    type_code: str  # LOINC (JDV_J07)
+    title: str = ""
+
+
+def deposit(services: Services, actor: Actor, patient_id: str, sent: Deposit) -> bool:
+    """ACC-3, VLT-2: professionals feed the space — even one who cannot read it (blocked, not authorised).
+    ``True`` when the professional may read the space; ``DocumentError`` (French) when the document is refused."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        allowed = status_of(db, actor, patient_id).allowed
+    doc_type = rules.document_type(rules.LOINC, sent.type_code)
+    if sent.mime_type not in rules.UPLOAD_TYPES:  # the portal takes the patient's formats; CDA comes over MHD
+        rules.check_body(sent.body, sent.mime_type)
+    new = vault.NewDocument(
+        patient_id=patient_id,
+        type_system=rules.LOINC,
+        type_code=sent.type_code,
+        title=sent.title.strip() or doc_type.display,
+        mime_type=sent.mime_type,
+        body=sent.body,
+        filename=sent.filename,
+    )
+    vault.deposit_many(services, actor, [new])
+    return allowed
+
+
+@dataclass(frozen=True)
+class SpaceDocument:
+    space: Space
+    document: DocumentView
+    kind: str | None  # how it is previewed (``rules.preview_kind``)
+    text: str | None  # a text document, shown on the page itself
+
+
+def document(services: Services, actor: Actor, patient_id: str, document_id: str) -> SpaceDocument:
+    """One document's page: ``AccessDenied`` (with its reason) when the space may not be entered,
+    ``DocumentNotFound`` when the document is not there or may not be read."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        entered = _space(db, actor, patient_id, enter=True)
+        row, _, mime = vault.read(
+            services,
+            db,
+            actor,
+            document_id,
+            preview=True,
+            action="document.metadata",
+            space=patient_id,
+            with_body=False,
+        )
+        kind = rules.preview_kind(mime)
+        text = None
+        if kind == "text":  # shown on this page itself: this is the consultation
+            _, body, _ = vault.read(services, db, actor, document_id, preview=True, space=patient_id)
+            text = body.decode("utf-8", errors="replace")
+        return SpaceDocument(entered, vault.view_of(row), kind, text)
+
+
+def document_content(
+    services: Services, actor: Actor, patient_id: str, document_id: str, *, preview: bool
+) -> DocumentContent:
+    """The document itself, for its preview (``document.read``) or its download (``document.download``)."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        open_space(db, actor, patient_id)
+        action = "document.read" if preview else "document.download"
+        return vault.read_content(services, db, actor, document_id, preview=preview, action=action, space=patient_id)
+
+
+@dataclass(frozen=True)
+class SpaceHistory:
+    space: Space
+    history: history.HistoryView
+
+
+def space_history(services: Services, actor: Actor, patient_id: str, query: history.HistoryQuery) -> SpaceHistory:
+    """TRC-2: the history of the space as the policy lets this professional read it (reading it is recorded)."""
+    _professionals_only(actor)
+    with services.db.unit_of_work() as db:
+        status = status_of(db, actor, patient_id)
+        view = history.history_view(db, actor, patient_id, query)
+        return SpaceHistory(Space(_status_view(status), _professional_view(db, actor)), view)

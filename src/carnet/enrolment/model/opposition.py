@@ -69,12 +69,3 @@ def paris_day(moment: datetime) -> date:
 def new_receipt_number(now: datetime) -> str:
     """« OPP-2026-7KQ3XM2A »: the year, then 8 random symbols (no 0/O/1/I/L) — 17 characters."""
     return f"OPP-{paris_day(now).year}-" + "".join(secrets.choice(ALPHABET) for _ in range(8))
-
-
-def is_minor(birth_date: date, on: date) -> bool:
-    """Under 18 on ``on``: the letter then goes to the legal representatives."""
-    try:
-        eighteenth = birth_date.replace(year=birth_date.year + 18)
-    except ValueError:  # born on 29 February
-        eighteenth = date(birth_date.year + 18, 3, 1)
-    return on < eighteenth

@@ -18,8 +18,7 @@ from carnet.enrolment.service.activation import (
     request_new_code,
 )
 from carnet.enrolment.service.activation import send_contact_code as send_code
-from carnet.web.deps import ServicesDep, csrf_protect
-from carnet.web.portal import render
+from carnet.web.deps import ServicesDep, client_address, csrf_protect, render
 
 router = APIRouter(prefix="/activation", dependencies=[Depends(csrf_protect)])
 COOKIE = "carnet_activation"
@@ -60,8 +59,7 @@ def _next(services: Services, state: State, url: str) -> Response:
 
 
 def _limited(request: Request, services: Services) -> bool:
-    client = request.client.host if request.client else "inconnu"
-    return not services.ip_limiter.hit("activation:" + client)
+    return not services.ip_limiter.hit("activation:" + client_address(request))
 
 
 @router.get("")
@@ -86,8 +84,7 @@ def identity_submit(
     except ValueError:
         born = None
     try:
-        with services.db.unit_of_work() as db:
-            state = check_identity(services, db, code, born, nir, vitale)
+        state = check_identity(services, code, born, nir, vitale)
     except ActivationError as exc:
         message = exc.message if born or exc.field != "date_naissance" else "Indiquez votre date de naissance."
         return _page(request, services, "identite", 400, error=message, field=exc.field, form=form)
@@ -134,8 +131,7 @@ def verification_submit(
     if state is None:
         return RedirectResponse("/activation", status_code=303)
     try:
-        with services.db.unit_of_work() as db:
-            state = check_contact_code(services, db, state, code)
+        state = check_contact_code(services, state, code)
     except ActivationError as exc:
         return _page(request, services, "verification", 400, error=exc.message, email=state.email)
     return _next(services, state, "/activation/compte")
@@ -160,8 +156,7 @@ def account_submit(
     if state is None:
         return RedirectResponse("/activation", status_code=303)
     try:
-        with services.db.unit_of_work() as db:
-            create_account(services, db, state, identifiant, mot_de_passe, confirmation)
+        create_account(services, state, identifiant, mot_de_passe, confirmation)
     except ActivationError as exc:
         return _page(request, services, "compte", 400, error=exc.message, field=exc.field, identifiant=identifiant)
     response = RedirectResponse("/connexion?active=1", status_code=303)
@@ -188,8 +183,7 @@ def new_code_submit(
     except ValueError:
         born = None
     try:
-        with services.db.unit_of_work() as db:
-            done = request_new_code(services, db, nir, born)
+        done = request_new_code(services, nir, born)
     except ActivationError as exc:
         return _page(request, services, "nouveau_code", 400, error=exc.message, nir=nir)
     return _page(request, services, "nouveau_code", done=done)

@@ -1,4 +1,7 @@
-"""Closing, deleting and reopening one's space (ENR-6), with the password asked again."""
+"""Closing, deleting and reopening one's space (ENR-6), with the password asked again.
+
+Who may do it is the hall's decision, taken by the service (a refusal is the 403 page).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,22 @@ from fastapi.responses import RedirectResponse, Response
 
 from carnet.bootstrap import Services
 from carnet.enrolment.service import lifecycle
-from carnet.identity.service import auth
-from carnet.people.tables import Patient
-from carnet.web.deps import ServicesDep, Viewer, csrf_protect, session_cookie_name
-from carnet.web.portal import render, require_viewer
+from carnet.people.service.lookup import PatientView
+from carnet.web.deps import (
+    ServicesDep,
+    Viewer,
+    client_address,
+    csrf_protect,
+    render,
+    require_viewer,
+    session_cookie_name,
+)
 
 router = APIRouter(prefix="/espace/{patient_id}", dependencies=[Depends(csrf_protect)])
-CONFIRM_WORD = "SUPPRIMER"
 
 
 def _page(
-    request: Request, services: Services, viewer: Viewer, patient: Patient | None, status: int = 200, **context: object
+    request: Request, services: Services, viewer: Viewer, patient: PatientView, status: int = 200, **context: object
 ) -> Response:
     return render(
         request,
@@ -29,53 +37,35 @@ def _page(
         title="Fermer ou supprimer mon espace",
         viewer=viewer,
         patient=patient,
-        confirm_word=CONFIRM_WORD,
+        confirm_word=lifecycle.CONFIRM_WORD,
         current="parametres",
         **context,
     )
 
 
-def _password_ok(request: Request, services: Services, db: object, viewer: Viewer, password: str) -> str | None:
-    client = request.client.host if request.client else "inconnu"
-    try:
-        auth.check_password(services, db, viewer.account.login, password, client)  # type: ignore[arg-type]
-    except auth.LoginError as exc:
-        return "Mot de passe incorrect." if exc.message == auth.GENERIC_FAILURE else exc.message
-    return None
+def _logged_out(services: Services, url: str) -> Response:
+    response = RedirectResponse(url, status_code=303)
+    response.delete_cookie(session_cookie_name(services), path="/")
+    return response
 
 
 @router.get("/parametres/fermeture")
 def lifecycle_page(request: Request, services: ServicesDep, patient_id: str) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer = require_viewer(request, services, db)
-        patient = db.get(Patient, patient_id) if viewer.actor.patient_id == patient_id else None
-    if patient is None:
-        return render(
-            request,
-            services,
-            "error.html",
-            status_code=403,
-            title="Accès refusé",
-            message="Vous n'avez pas accès à cet espace.",
-        )
-    return _page(request, services, viewer, patient)
+    viewer = require_viewer(request, services)
+    return _page(request, services, viewer, lifecycle.lifecycle_page(services, viewer.actor, patient_id))
 
 
 @router.post("/parametres/fermer")
 def close(
     request: Request, services: ServicesDep, patient_id: str, mot_de_passe: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer = require_viewer(request, services, db)
-        error = _password_ok(request, services, db, viewer, mot_de_passe)
-        if error is None:
-            lifecycle.close_space(services, db, viewer.actor, patient_id)
-        patient = db.get(Patient, patient_id)
-    if error:
-        return _page(request, services, viewer, patient, 400, error=error, form="fermer")
-    response = RedirectResponse("/connexion?ferme=1", status_code=303)
-    response.delete_cookie(session_cookie_name(services), path="/")
-    return response
+    viewer = require_viewer(request, services)
+    result = lifecycle.close_own_space(
+        services, viewer.actor, viewer.account.login, mot_de_passe, client_address(request), patient_id
+    )
+    if result.error:
+        return _page(request, services, viewer, result.patient, 400, error=result.error, form="fermer")
+    return _logged_out(services, "/connexion?ferme=1")
 
 
 @router.post("/parametres/supprimer")
@@ -86,23 +76,17 @@ def delete(
     mot_de_passe: Annotated[str, Form(max_length=200)] = "",
     confirmation: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer = require_viewer(request, services, db)
-        patient = db.get(Patient, patient_id)
-        error = _password_ok(request, services, db, viewer, mot_de_passe)
-        if error is None and confirmation.strip().upper() != CONFIRM_WORD:
-            error = f"Pour confirmer, saisissez le mot {CONFIRM_WORD} en majuscules."
-    if error:
-        return _page(request, services, viewer, patient, 400, error=error, form="supprimer")
-    lifecycle.delete_space(services, viewer.actor, patient_id)
-    response = RedirectResponse("/connexion?supprime=1", status_code=303)
-    response.delete_cookie(session_cookie_name(services), path="/")
-    return response
+    viewer = require_viewer(request, services)
+    result = lifecycle.delete_own_space(
+        services, viewer.actor, viewer.account.login, mot_de_passe, client_address(request), patient_id, confirmation
+    )
+    if result.error:
+        return _page(request, services, viewer, result.patient, 400, error=result.error, form="supprimer")
+    return _logged_out(services, "/connexion?supprime=1")
 
 
 @router.post("/rouvrir")
 def reopen(request: Request, services: ServicesDep, patient_id: str) -> Response:
-    with services.db.unit_of_work() as db:
-        viewer = require_viewer(request, services, db)
-        lifecycle.reopen_space(services, db, viewer.actor, patient_id)
+    viewer = require_viewer(request, services)
+    lifecycle.reopen_space(services, viewer.actor, patient_id)
     return RedirectResponse(f"/espace/{patient_id}", status_code=303)

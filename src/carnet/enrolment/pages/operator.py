@@ -15,8 +15,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from carnet.bootstrap import Services
 from carnet.enrolment.model.opposition import date_fr, last_day
 from carnet.enrolment.service import campaigns, opposition
-from carnet.web.deps import ServicesDep, Viewer, csrf_protect
-from carnet.web.portal import render, require_viewer
+from carnet.enrolment.service.identify import FormError, NotIdentified
+from carnet.web.deps import ServicesDep, Viewer, csrf_protect, render, require_viewer
 
 router = APIRouter(prefix="/operateur", dependencies=[Depends(csrf_protect)])
 LETTER_BATCHES_PER_CLICK = 20  # ≈ 20,000 letters, a few seconds; the rest on the next click or by the CLI
@@ -24,11 +24,7 @@ NOTICES = {
     "demarree": "Campagne lancée : les e-mails partent en tâche de fond.",
     "courriers": "Les courriers en attente ont été produits.",
 }
-
-
-def _viewer(request: Request, services: Services) -> Viewer:
-    with services.db.unit_of_work() as db:  # closed before the services open their own transactions
-        return require_viewer(request, services, db)
+NOT_FOUND = "Aucune personne ne correspond à ce NIR et à cette date de naissance."
 
 
 def _console(
@@ -52,12 +48,12 @@ def _console(
 
 @router.get("", response_class=HTMLResponse)
 def console(request: Request, services: ServicesDep) -> Response:
-    return _console(request, services, _viewer(request, services))
+    return _console(request, services, require_viewer(request, services))
 
 
 @router.post("/campagnes", response_class=HTMLResponse)
 def start(request: Request, services: ServicesDep, departements: Annotated[str, Form(max_length=100)] = "") -> Response:
-    viewer = _viewer(request, services)
+    viewer = require_viewer(request, services)
     try:
         campaign = campaigns.start_campaign(services, departements, viewer.actor)
     except campaigns.CampaignError as exc:
@@ -67,7 +63,7 @@ def start(request: Request, services: ServicesDep, departements: Annotated[str, 
 
 @router.get("/campagnes/{campaign_id}", response_class=HTMLResponse)
 def campaign_page(request: Request, services: ServicesDep, campaign_id: str) -> Response:
-    viewer = _viewer(request, services)
+    viewer = require_viewer(request, services)
     found = campaigns.campaign_progress(services, viewer.actor, campaign_id)
     if not found:
         return render(
@@ -87,15 +83,14 @@ def campaign_page(request: Request, services: ServicesDep, campaign_id: str) -> 
 
 @router.post("/campagnes/{campaign_id}/courriers")
 def produce_letters(request: Request, services: ServicesDep, campaign_id: str) -> Response:
-    viewer = _viewer(request, services)
-    if campaigns.campaign_progress(services, viewer.actor, campaign_id):  # the hall decides, first
-        campaigns.render_pending_letters(services, campaign_id, max_batches=LETTER_BATCHES_PER_CLICK)
+    viewer = require_viewer(request, services)
+    campaigns.produce_letters(services, viewer.actor, campaign_id, max_batches=LETTER_BATCHES_PER_CLICK)
     return RedirectResponse(f"/operateur/campagnes/{campaign_id}?fait=courriers", status_code=303)
 
 
 @router.get("/campagnes/{campaign_id}/courriers/{batch}.pdf")
 def letter_batch(request: Request, services: ServicesDep, campaign_id: str, batch: str) -> Response:
-    viewer = _viewer(request, services)
+    viewer = require_viewer(request, services)
     try:
         path = campaigns.letter_batch_file(services, viewer.actor, campaign_id, batch)
     except campaigns.CampaignError as exc:
@@ -135,17 +130,15 @@ def phone_objection(
     appelant: Annotated[str, Form(max_length=20)] = "personne",
     operation: Annotated[str, Form(max_length=10)] = "opposer",
 ) -> Response:
-    viewer = _viewer(request, services)
+    viewer = require_viewer(request, services)
     try:
         outcome = opposition.object_by_phone(
             services, viewer.actor, nir, naissance, caller=appelant, withdraw=operation == "retirer"
         )
-    except opposition.FormError as exc:
+    except FormError as exc:
         return _console(request, services, viewer, 400, error=exc.message)
-    except opposition.NotIdentified:
-        return _console(
-            request, services, viewer, 400, error="Aucune personne ne correspond à ce NIR et à cette date de naissance."
-        )
+    except NotIdentified:
+        return _console(request, services, viewer, 400, error=NOT_FOUND)
     title, text = _explain(outcome)
     receipt_url = (
         f"/operateur/oppositions/{outcome.objection_id}/recepisse"
@@ -159,7 +152,7 @@ def phone_objection(
 
 @router.get("/oppositions/{objection_id}/recepisse")
 def operator_receipt(request: Request, services: ServicesDep, objection_id: str) -> Response:
-    viewer = _viewer(request, services)
+    viewer = require_viewer(request, services)
     document = opposition.receipt_for_operator(services, viewer.actor, objection_id)
     if document is None:
         return render(
@@ -179,16 +172,13 @@ def reprint_letter(
     nir: Annotated[str, Form(max_length=30)] = "",
     naissance: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    viewer = _viewer(request, services)
+    viewer = require_viewer(request, services)
     try:
-        patient_id = opposition.find_for_operator(services, viewer.actor, nir, naissance)
-        document = campaigns.letter_for_patient(services, viewer.actor, patient_id)
-    except opposition.FormError as exc:
+        document = campaigns.reprint_letter(services, viewer.actor, nir, naissance)
+    except FormError as exc:
         return _console(request, services, viewer, 400, error=exc.message)
-    except opposition.NotIdentified:
-        return _console(
-            request, services, viewer, 400, error="Aucune personne ne correspond à ce NIR et à cette date de naissance."
-        )
+    except NotIdentified:
+        return _console(request, services, viewer, 400, error=NOT_FOUND)
     except campaigns.CampaignError as exc:
         return _console(request, services, viewer, 400, error=exc.message)
     return Response(

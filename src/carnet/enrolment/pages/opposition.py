@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 from carnet.bootstrap import Services
 from carnet.enrolment.model.opposition import date_fr, last_day, paris_day
 from carnet.enrolment.service import opposition
+from carnet.enrolment.service.identify import FormError, NotIdentified
 from carnet.identity.service.ratelimit import RateLimiter
-from carnet.web.deps import ServicesDep, csrf_protect
-from carnet.web.portal import render
+from carnet.web.deps import ServicesDep, client_address, csrf_protect, render
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
@@ -66,8 +66,7 @@ def _form(
 
 def _submit(request: Request, services: Services, mode: str, code: str, nir: str, naissance: str) -> Response:
     values = {"code": code, "naissance": naissance}  # the NIR is never echoed back into the page
-    client = request.client.host if request.client else "inconnu"
-    if not _limiter(request).hit(client):
+    if not _limiter(request).hit(client_address(request)):
         return _form(
             request,
             services,
@@ -79,13 +78,11 @@ def _submit(request: Request, services: Services, mode: str, code: str, nir: str
         )
     try:
         outcome = opposition.object_online(services, code, nir, naissance, withdraw=mode == "withdraw")
-    except opposition.FormError as exc:
+    except FormError as exc:
         return _form(request, services, mode, 400, exc.message, exc.field, values)
-    except opposition.NotIdentified:
+    except NotIdentified:
         return _form(request, services, mode, 400, GENERIC_ERROR, values=values)
-    receipt_url = None
-    if outcome.objection_id and outcome.kind in {"recorded", "already"}:
-        receipt_url = "/opposition/recepisse/" + opposition.receipt_token(services, outcome.objection_id)
+    receipt_url = "/opposition/recepisse/" + outcome.receipt_token if outcome.receipt_token else None
     deadline = outcome.deadline
     return render(
         request,

@@ -5,6 +5,9 @@ Step 1 proves the person holds the letter or e-mail (activation code) and knows 
 serial); step 2 confirms a contact e-mail with a one-time code; step 3 chooses a login and a
 password. Every failure says what to fix; failures count against the invitation (5 → the code is
 locked and a new one must be requested) and against the client address (rate limit).
+
+Each step is one public function opening its own transaction; a failure that counts against the
+invitation is committed before the error reaches the page.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -21,28 +26,36 @@ from sqlalchemy.orm import Session
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.tables import Invitation
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.vocabulary import InvitationStatus, PatientStatus
 from carnet.identity.model import password_problems
 from carnet.identity.service.auth import hash_password
 from carnet.mail.outbound import Mail
 from carnet.people.model.identifiers import IdentifierError, is_minor, parse_nir
+from carnet.people.service.lookup import patient_by_ins
 from carnet.people.tables import Account, Patient
 from carnet.storage.types import utcnow
 
 MAX_FAILURES = 5
 STATE_MINUTES = 30
 LOGIN_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789.-_@")
+T = TypeVar("T")
 
 
-class ActivationError(ValueError):
+class ActivationError(CarnetError):
+    """A refusal naming what to fix (French) and, when one, the form field concerned."""
+
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(message)
-        self.message = message
         self.field = field
 
+    def __reduce__(self) -> tuple[type[ActivationError], tuple[str, str]]:  # type: ignore[override]
+        return (type(self), (self.message, self.field))
 
-@dataclass
+
+@dataclass(frozen=True)
 class State:
     """What the browser carries between steps, sealed (AES-GCM) with the instance secret."""
 
@@ -66,16 +79,32 @@ class State:
         return state if state.expires > utcnow().timestamp() else None
 
 
+def _counted(services: Services, step: Callable[[Session], T]) -> T:
+    """Run one step in its own transaction; a refusal keeps what it counted (``_fail``) before being raised."""
+    with services.db.unit_of_work() as db:
+        try:
+            return step(db)
+        except ActivationError as exc:
+            failure = exc
+    raise failure
+
+
 def _fail(db: Session, invitation: Invitation, message: str, field: str) -> ActivationError:
+    """Count a failed attempt against the invitation; the error to raise (the code is locked at 5)."""
     invitation.attempts += 1
-    db.commit()
     if invitation.attempts >= MAX_FAILURES:
         return ActivationError("Trop d'essais infructueux : ce code est bloqué. Demandez un nouveau code.", "code")
     return ActivationError(message, field)
 
 
-def check_identity(services: Services, db: Session, code: str, birth_date: date | None, nir: str, vitale: str) -> State:
+def check_identity(services: Services, code: str, birth_date: date | None, nir: str, vitale: str) -> State:
     """Step 1; raises ``ActivationError`` naming what to fix."""
+    return _counted(services, lambda db: _check_identity(services, db, code, birth_date, nir, vitale))
+
+
+def _check_identity(
+    services: Services, db: Session, code: str, birth_date: date | None, nir: str, vitale: str
+) -> State:
     normalised = codes.normalise(code)
     if len(normalised) != codes.LENGTH:
         raise ActivationError(
@@ -93,7 +122,7 @@ def check_identity(services: Services, db: Session, code: str, birth_date: date 
     if invitation.code_expires_at <= utcnow():
         raise ActivationError("Ce code d'activation a expiré. Demandez un nouveau code.", "code")
     patient = db.get(Patient, invitation.patient_id)
-    if patient is None or patient.status not in {"registered", "active"}:
+    if patient is None or patient.status not in {PatientStatus.REGISTERED, PatientStatus.ACTIVE}:
         raise ActivationError(
             "Cet espace ne peut pas être activé : contactez votre caisse d'assurance maladie.", "code"
         )
@@ -146,8 +175,12 @@ def send_contact_code(services: Services, state: State, email: str) -> State:
     )
 
 
-def check_contact_code(services: Services, db: Session, state: State, code: str) -> State:
-    """Step 2b."""
+def check_contact_code(services: Services, state: State, code: str) -> State:
+    """Step 2b: the one-time code e-mailed at step 2a."""
+    return _counted(services, lambda db: _check_contact_code(services, db, state, code))
+
+
+def _check_contact_code(services: Services, db: Session, state: State, code: str) -> State:
     invitation = db.get(Invitation, state.invitation_id)
     if invitation is None or invitation.attempts >= MAX_FAILURES:
         raise ActivationError("Trop d'essais infructueux : ce code est bloqué. Demandez un nouveau code.", "code")
@@ -157,8 +190,13 @@ def check_contact_code(services: Services, db: Session, state: State, code: str)
     return State(state.invitation_id, "compte", state.expires, email=state.email)
 
 
-def create_account(services: Services, db: Session, state: State, login: str, password: str, confirm: str) -> Account:
-    """Step 3: the account; the space (and those of attached children) opens."""
+def create_account(services: Services, state: State, login: str, password: str, confirm: str) -> str:
+    """Step 3: the account; the space (and those of attached children) opens. Returns the login."""
+    with services.db.unit_of_work() as db:
+        return _create_account(services, db, state, login, password, confirm)
+
+
+def _create_account(services: Services, db: Session, state: State, login: str, password: str, confirm: str) -> str:
     login = login.strip().lower()
     if not 3 <= len(login) <= 60 or not set(login) <= LOGIN_CHARS:
         raise ActivationError(
@@ -191,17 +229,8 @@ def create_account(services: Services, db: Session, state: State, login: str, pa
     db.flush()
     invitation.code_used_at = now
     patient.email = state.email
-    opened = [patient.id]
-    if patient.status == "registered":
-        patient.status, patient.opened_at = "active", now
-    children = db.scalars(select(Patient).where(Patient.attached_to_id == patient.id, Patient.status == "registered"))
-    for child in children:
-        if is_minor(child.birth_date, now.date()):
-            child.status, child.opened_at = "active", now
-            opened.append(child.id)
-    db.execute(update(Invitation).where(Invitation.patient_id.in_(opened[1:])).values(code_used_at=now))
     actor = Actor(ActorKind.PATIENT, account.id, account.display_name, patient_id=patient.id)
-    for patient_id in opened:
+    for patient_id in _open_spaces(db, patient, now):
         audit.record(db, actor, "space.activated", patient_id=patient_id, resource_type="space")
     services.mailer.send(
         Mail(
@@ -213,7 +242,23 @@ def create_account(services: Services, db: Session, state: State, login: str, pa
             "\n\nCarnet — ne répondez pas à ce message.",
         )
     )
-    return account
+    return login
+
+
+def _open_spaces(db: Session, patient: Patient, now: datetime) -> list[str]:
+    """The person's space opens, and those of the minors attached to them (their codes are used up too)."""
+    opened = [patient.id]
+    if patient.status == PatientStatus.REGISTERED:
+        patient.status, patient.opened_at = PatientStatus.ACTIVE, now
+    children = db.scalars(
+        select(Patient).where(Patient.attached_to_id == patient.id, Patient.status == PatientStatus.REGISTERED)
+    )
+    for child in children:
+        if is_minor(child.birth_date, now.date()):
+            child.status, child.opened_at = PatientStatus.ACTIVE, now
+            opened.append(child.id)
+    db.execute(update(Invitation).where(Invitation.patient_id.in_(opened[1:])).values(code_used_at=now))
+    return opened
 
 
 NEW_CODE_SENT = (
@@ -222,7 +267,7 @@ NEW_CODE_SENT = (
 )
 
 
-def request_new_code(services: Services, db: Session, nir: str, birth_date: date | None) -> str:
+def request_new_code(services: Services, nir: str, birth_date: date | None) -> str:
     """ENR-4: a new code replaces the old one. The answer is the same whether or not someone matched."""
     try:
         ins = parse_nir(nir).value
@@ -230,9 +275,15 @@ def request_new_code(services: Services, db: Session, nir: str, birth_date: date
         raise ActivationError(exc.message, "nir") from exc
     if birth_date is None:
         raise ActivationError("Indiquez la date de naissance.", "date_naissance")
-    patient = db.scalar(select(Patient).where(Patient.ins == ins, Patient.birth_date == birth_date))
+    with services.db.unit_of_work() as db:
+        return _new_code(services, db, ins, birth_date)
+
+
+def _new_code(services: Services, db: Session, ins: str, birth_date: date) -> str:
+    patient = patient_by_ins(db, ins)
+    patient = patient if patient is not None and patient.birth_date == birth_date else None
     invitation = db.scalar(select(Invitation).where(Invitation.patient_id == patient.id)) if patient else None
-    if patient is None or invitation is None or patient.status != "registered" or invitation.code_used_at:
+    if patient is None or invitation is None or patient.status != PatientStatus.REGISTERED or invitation.code_used_at:
         return NEW_CODE_SENT
     renew_code(services, db, patient)
     return NEW_CODE_SENT
@@ -267,7 +318,7 @@ def renew_code(
             )
         )
     else:
-        invitation.channel, invitation.status = "letter", "pending"
+        invitation.channel, invitation.status = InvitationStatus.LETTER, "pending"
     audit.record(
         db,
         Actor.system(),

@@ -144,6 +144,16 @@ def _draw_qr(canvas: Canvas, url: str, x: float, y: float, size: float) -> None:
 def _letter_body(canvas: Canvas, dates: LetterDates, contact: Contact, minor: bool) -> float:
     """Everything but the addressee: returns the baseline where the code is printed."""
     base = contact.base_url.rstrip("/")
+    _letterhead(canvas, dates)
+    flow = _Flow(canvas, _y(101))
+    _opening(flow, dates, minor)
+    code_baseline = _code_box(canvas, flow, dates, base)
+    _objection_and_after(canvas, flow, dates, contact, base, minor)
+    return code_baseline
+
+
+def _letterhead(canvas: Canvas, dates: LetterDates) -> None:
+    """The sender, the fold marks and the date."""
     canvas.setFont(BOLD, 18)
     canvas.drawString(LEFT, _y(22), "Carnet")
     canvas.setFont(FONT, 9)
@@ -154,8 +164,11 @@ def _letter_body(canvas: Canvas, dates: LetterDates, contact: Contact, minor: bo
         canvas.line(0, _y(fold), 5 * mm, _y(fold))
     canvas.setFont(FONT, 9.5)
     canvas.drawString(WINDOW_LEFT, _y(96), f"Le {date_fr(dates.produced)}")
+
+
+def _opening(flow: _Flow, dates: LetterDates, minor: bool) -> None:
+    """The subject, what Carnet is, and the day the space is created without objection."""
     whose = "l'espace santé de votre enfant" if minor else "votre espace santé"
-    flow = _Flow(canvas, _y(101))
     flow.paragraph(f"Objet : création de {whose} Carnet", font=BOLD, size=10.5, after=2.5 * mm)
     flow.paragraph("Madame, Monsieur,", after=1.5 * mm)
     if minor:
@@ -179,6 +192,10 @@ def _letter_body(canvas: Canvas, dates: LetterDates, contact: Contact, minor: bo
         "Vous pouvez aussi l'activer dès maintenant avec le code personnel ci-dessous.",
         after=3 * mm,
     )
+
+
+def _code_box(canvas: Canvas, flow: _Flow, dates: LetterDates, base: str) -> float:
+    """The framed code (filled in per letter: its baseline is returned), the QR code and how to activate."""
     box_top = flow.y
     canvas.setLineWidth(0.8)
     canvas.rect(LEFT, box_top - CODE_BOX_HEIGHT, TEXT_WIDTH - QR_SIZE - 6 * mm, CODE_BOX_HEIGHT, stroke=1, fill=0)
@@ -203,6 +220,13 @@ def _letter_body(canvas: Canvas, dates: LetterDates, contact: Contact, minor: bo
         width=TEXT_WIDTH - QR_SIZE - 6 * mm,
         after=3 * mm,
     )
+    return code_baseline
+
+
+def _objection_and_after(
+    canvas: Canvas, flow: _Flow, dates: LetterDates, contact: Contact, base: str, minor: bool
+) -> None:
+    """How to object, and what comes next; the closing and the footer."""
     flow.paragraph("Vous ne souhaitez pas d'espace santé ? Vous pouvez vous y opposer.", font=BOLD, size=10)
     identity = (
         "le numéro de sécurité sociale de l'enfant (ou le vôtre s'il vous est rattaché) et sa date de naissance"
@@ -231,7 +255,6 @@ def _letter_body(canvas: Canvas, dates: LetterDates, contact: Contact, minor: bo
         _y(286),
         "Ce courrier ne contient aucune information médicale. Conservez-le : il porte un code personnel.",
     )
-    return code_baseline
 
 
 class LetterBook:

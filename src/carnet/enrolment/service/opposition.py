@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from cryptography.exceptions import InvalidTag
@@ -27,15 +26,25 @@ from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import can_object, date_fr, new_receipt_number, paris_day
 from carnet.enrolment.service import letters as pdf
-from carnet.enrolment.service.campaigns import SERVICE_SPACE, active_objection, contact, display_name
+from carnet.enrolment.service.campaigns.creation import active_objection
+from carnet.enrolment.service.campaigns.printing import contact
+from carnet.enrolment.service.campaigns.queue import SERVICE_SPACE
+from carnet.enrolment.service.identify import (
+    NotIdentified,
+    parse_birth_date,
+    parse_code_field,
+    parse_nir_field,
+    patient_by_identity,
+)
 from carnet.enrolment.service.messages import objection_mail, withdrawal_mail
 from carnet.enrolment.tables import Invitation, Objection
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import guard
 from carnet.hall.policy import Action, Resource
+from carnet.hall.vocabulary import PatientStatus
 from carnet.mail.outbound import Mail
-from carnet.people.model.identifiers import IdentifierError, parse_nir
+from carnet.people.model.identifiers import display_name
 from carnet.people.tables import Patient
 from carnet.storage.types import utcnow
 
@@ -47,19 +56,6 @@ _ABSENT = "00000000-0000-0000-0000-000000000000"  # looked up when the code matc
 _DUMMY_NIR = "0" * 15
 _DUMMY_DATE = "0000-00-00"
 CHANNELS = {"online": "en ligne", "phone": "par téléphone auprès d'un conseiller"}
-
-
-class FormError(Exception):
-    """A field typed in a wrong format (says which: no record was looked at)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-class NotIdentified(Exception):
-    """The code, the NIR and the date of birth do not match one invitation (which one is not said)."""
 
 
 @dataclass(frozen=True)
@@ -76,42 +72,7 @@ class Outcome:
     receipt_number: str | None = None
     deadline: datetime | None = None
     invited: bool = True
-
-
-_DATE_FORMATS = (
-    re.compile(r"^(?P<d>\d{1,2})[/.\- ](?P<m>\d{1,2})[/.\- ](?P<y>\d{4})$"),
-    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
-    re.compile(r"^(?P<d>\d{2})(?P<m>\d{2})(?P<y>\d{4})$"),
-)
-
-
-def parse_birth_date(text: str) -> date:
-    cleaned = text.strip()
-    for pattern in _DATE_FORMATS:
-        match = pattern.match(cleaned)
-        if match:
-            try:
-                return date(int(match["y"]), int(match["m"]), int(match["d"]))
-            except ValueError:
-                break
-    raise FormError("naissance", "Date de naissance : saisissez-la au format JJ/MM/AAAA, par exemple 14/03/1985.")
-
-
-def parse_nir_field(text: str) -> str:
-    try:
-        return parse_nir(text).value
-    except IdentifierError as exc:
-        raise FormError("nir", exc.message) from None
-
-
-def parse_code_field(text: str) -> str:
-    code = codes.normalise(text)
-    if not codes.is_well_formed(code):
-        raise FormError(
-            "code",
-            "Code d'activation : il comporte 12 caractères (chiffres de 2 à 9 et lettres), par exemple ABCD-EFGH-JKMN.",
-        )
-    return code
+    receipt_token: str | None = None  # online: the short-lived token of the receipt's download link
 
 
 def _same(a: str, b: str) -> bool:
@@ -159,9 +120,9 @@ def _record(
     existing = active_objection(db, patient.id)
     if existing is not None:
         return Outcome("already", patient.id, name, existing.id, existing.receipt_number, deadline, invited)
-    if patient.status == "active":
+    if patient.status == PatientStatus.ACTIVE:
         return Outcome("space_open", patient.id, name, deadline=deadline, invited=invited)
-    if patient.status not in {"registered", "opposed"}:
+    if patient.status not in {PatientStatus.REGISTERED, PatientStatus.OPPOSED}:
         return Outcome("space_closed", patient.id, name, deadline=deadline, invited=invited)
     if not can_object(deadline, now):
         return Outcome("too_late", patient.id, name, deadline=deadline, invited=invited)
@@ -173,7 +134,7 @@ def _record(
         receipt_number=new_receipt_number(now),
     )
     db.add(objection)
-    patient.status = "opposed"
+    patient.status = PatientStatus.OPPOSED
     db.flush()
     audit.record(
         db,
@@ -195,8 +156,10 @@ def _withdraw(db: Session, actor: Actor, patient: Patient, invitation: Invitatio
     if existing is None:
         return Outcome("nothing_to_withdraw", patient.id, name, deadline=deadline, invited=invitation is not None)
     existing.withdrawn_at = now
-    if patient.status == "opposed":
-        patient.status = "registered"  # created by the job once the period is over, or activated by the person
+    if patient.status == PatientStatus.OPPOSED:
+        patient.status = (
+            PatientStatus.REGISTERED
+        )  # created by the job once the period is over, or activated by the person
     audit.record(
         db,
         actor,
@@ -248,22 +211,9 @@ def object_online(
             outcome = _record(db, actor, patient, invitation, "online", recorded_by, now)
         email = patient.email
     _notify(services, _confirmation(services, outcome, email, now))
+    if outcome.objection_id and outcome.kind in {"recorded", "already"}:
+        outcome = replace(outcome, receipt_token=receipt_token(services, outcome.objection_id))
     return outcome
-
-
-def _patient_by_identity(db: Session, nir: str, born: date) -> Patient:
-    patient = db.scalar(select(Patient).where(Patient.ins == nir))
-    if patient is None or patient.birth_date != born:
-        raise NotIdentified
-    return patient
-
-
-def find_for_operator(services: Services, actor: Actor, nir: str, birth: str) -> str:
-    """The patient id for an operator's look-up by NIR + date of birth (operators only, checked first)."""
-    nir_value, born = parse_nir_field(nir), parse_birth_date(birth)
-    with services.db.unit_of_work() as db:
-        guard(db, actor, SERVICE_SPACE, Action.ENROLMENT_MANAGE, Resource("person"))
-        return _patient_by_identity(db, nir_value, born).id
 
 
 def object_by_phone(
@@ -280,7 +230,7 @@ def object_by_phone(
     nir_value, born = parse_nir_field(nir), parse_birth_date(birth)
     with services.db.unit_of_work() as db:
         guard(db, actor, SERVICE_SPACE, Action.ENROLMENT_MANAGE, Resource("person"))  # before any look-up
-        patient = _patient_by_identity(db, nir_value, born)
+        patient = patient_by_identity(db, nir_value, born)
         invitation = db.scalar(select(Invitation).where(Invitation.patient_id == patient.id))
         if withdraw:
             outcome = _withdraw(db, actor, patient, invitation, now)
@@ -342,7 +292,9 @@ def receipt_by_token(services: Services, token: str, now: datetime | None = None
 
 
 def receipt_for_operator(services: Services, actor: Actor, objection_id: str) -> bytes | None:
+    """An objection's receipt printed again by an operator (operators only, checked before any look-up; audited)."""
     with services.db.unit_of_work() as db:
+        guard(db, actor, SERVICE_SPACE, Action.ENROLMENT_MANAGE, Resource("objection", objection_id[:64]))
         objection = db.get(Objection, objection_id)
         if objection is None:
             return None

@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from carnet.bootstrap import Services
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.guard import guard
+from carnet.hall.policy import Action, Resource
 from carnet.identity.tables import LoginThrottle, OneTimeCode, WebSession
 from carnet.mail.outbound import Mail
 from carnet.people.tables import Account, Professional
@@ -316,3 +318,182 @@ def disable_totp(db: Session, account: Account) -> None:
     account.totp_secret = None
     account.totp_last_step = None
     _audit_account(db, account, "auth.totp_disabled")
+
+
+# --- use cases: each opens its own unit of work and returns plain data ----------------------------
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What the interfaces may know of the logged-in account (never the ORM row, never a secret)."""
+
+    id: str
+    login: str
+    display_name: str
+    email: str
+    kind: str
+    has_totp: bool
+    patient_id: str | None
+    professional_id: str | None
+
+
+@dataclass(frozen=True)
+class SessionView:
+    key: str
+    stage: str
+    account: AccountView
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class LoginStarted:
+    token: str
+    method: str  # "totp" or "email"
+
+
+def _account_view(account: Account) -> AccountView:
+    return AccountView(
+        id=account.id,
+        login=account.login,
+        display_name=account.display_name,
+        email=account.email,
+        kind=account.kind,
+        has_totp=bool(account.totp_secret),
+        patient_id=account.patient_id,
+        professional_id=account.professional_id,
+    )
+
+
+def current_session(services: Services, token: str | None, stage: str) -> SessionView | None:
+    """The live session of a cookie token at this stage, with the actor it acts as (None otherwise)."""
+    if not token:
+        return None
+    with services.db.unit_of_work() as db:
+        info = load_session(services, db, token)
+        if info is None or info.stage != stage:
+            return None
+        return SessionView(info.key, info.stage, _account_view(info.account), actor_for(db, info.account))
+
+
+def _checked(services: Services, db: Session, login: str, password: str, client: str) -> Account | LoginError:
+    """The password check; a refusal is returned, not raised, so that the caller's transaction still
+    commits the failure counters and the history entry before the error reaches the interface."""
+    try:
+        return check_password(services, db, login, password, client)
+    except LoginError as exc:
+        return exc
+
+
+def log_in(services: Services, login: str, password: str, client: str) -> LoginStarted:
+    """First step (ENR-5): the password; starts a half session and e-mails a code unless TOTP is set."""
+    with services.db.unit_of_work() as db:
+        account = _checked(services, db, login, password, client)
+        if isinstance(account, LoginError):
+            refusal = account
+        else:
+            token = start_session(services, db, account, MFA_STAGE)
+            method = "totp" if account.totp_secret else "email"
+            if method == "email":
+                send_email_code(services, db, account)
+            return LoginStarted(token, method)
+    raise refusal
+
+
+def _half_session(services: Services, db: Session, token: str | None) -> SessionInfo | None:
+    info = load_session(services, db, token)
+    return info if info is not None and info.stage == MFA_STAGE else None
+
+
+def resend_login_code(services: Services, token: str | None) -> bool:
+    """A new e-mailed code for a half-logged-in session; False when there is no such session."""
+    with services.db.unit_of_work() as db:
+        info = _half_session(services, db, token)
+        if info is None:
+            return False
+        send_email_code(services, db, info.account)
+    return True
+
+
+def finish_login(services: Services, token: str | None, method: str, code: str) -> tuple[str, Actor] | None:
+    """Second step: a valid code replaces the half session by a full one (new token, no fixation)."""
+    cleaned = code.replace(" ", "")
+    with services.db.unit_of_work() as db:
+        info = _half_session(services, db, token)
+        if info is None or not (cleaned.isdigit() and len(cleaned) == 6):
+            return None
+        if method == "totp":
+            ok = verify_totp(services, info.account, cleaned)
+        else:
+            ok = verify_email_code(services, db, info.account, cleaned)
+        if not ok:
+            return None
+        return complete_login(services, db, info, method), actor_for(db, info.account)
+
+
+def log_out(services: Services, token: str | None) -> None:
+    with services.db.unit_of_work() as db:
+        info = load_session(services, db, token)
+        if info is not None:
+            _audit_account(db, info.account, "auth.logout")
+            end_session(db, info.key)
+
+
+def reauthenticate(services: Services, login: str, password: str, client: str) -> None:
+    """The password asked again before a grave act (closing, deleting a space); raises ``LoginError``."""
+    with services.db.unit_of_work() as db:
+        outcome = _checked(services, db, login, password, client)
+    if isinstance(outcome, LoginError):
+        raise outcome
+
+
+def end_sessions_of(db: Session, account_ids: list[str]) -> None:
+    """Log these accounts out everywhere (inside the caller's transaction)."""
+    if account_ids:
+        db.execute(delete(WebSession).where(WebSession.account_id.in_(account_ids)))
+
+
+def purge_expired_sessions(services: Services) -> int:
+    with services.db.unit_of_work() as db:
+        return purge_expired(db)
+
+
+@dataclass(frozen=True)
+class TotpSetup:
+    secret: str
+    uri: str
+    sealed: str
+
+
+def _own_account(db: Session, actor: Actor, patient_id: str) -> Account:
+    guard(db, actor, patient_id, Action.SETTINGS_WRITE, Resource("settings"))
+    account = db.get(Account, actor.id) if actor.id else None
+    if account is None:
+        raise LookupError("compte introuvable")
+    return account
+
+
+def totp_begin(services: Services, actor: Actor, patient_id: str) -> TotpSetup:
+    """A new secret to scan; it travels sealed in the form until confirmed (nothing stored yet)."""
+    with services.db.unit_of_work() as db:
+        account = _own_account(db, actor, patient_id)
+        secret = new_totp_secret()
+        return TotpSetup(secret, totp_uri(secret, account), services.keys.seal(secret, "totp-setup:" + account.id))
+
+
+def totp_confirm(services: Services, actor: Actor, patient_id: str, sealed: str, code: str) -> TotpSetup | None:
+    """None when enabled; otherwise the same setup to show again (wrong code). Raises ``ValueError`` on a
+    forged or foreign sealed secret."""
+    with services.db.unit_of_work() as db:
+        account = _own_account(db, actor, patient_id)
+        try:
+            secret = services.keys.unseal(sealed, "totp-setup:" + account.id)
+        except Exception as exc:
+            raise ValueError("secret scellé invalide") from exc
+        if enable_totp(services, db, account, secret, code.replace(" ", "")):
+            return None
+        return TotpSetup(secret, totp_uri(secret, account), sealed)
+
+
+def totp_disable(services: Services, actor: Actor, patient_id: str) -> None:
+    with services.db.unit_of_work() as db:
+        disable_totp(db, _own_account(db, actor, patient_id))

@@ -11,7 +11,12 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from carnet.bootstrap import Services
+from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.guard import guard
+from carnet.hall.policy import Action, Resource
+from carnet.identity.model import ScopeError, narrow
 from carnet.identity.tables import AccessToken, ApiClient
 from carnet.people.model.identifiers import validate_finess, validate_rpps
 from carnet.people.model.professions import profession_label
@@ -19,7 +24,6 @@ from carnet.people.tables import Establishment, Professional
 from carnet.storage.types import utcnow
 
 TOKEN_LIFETIME = timedelta(hours=1)
-SCOPES = {"system/DocumentReference.write", "system/DocumentReference.read", "system/Binary.read"}
 
 
 class ClientError(ValueError):
@@ -37,6 +41,25 @@ class NewClient:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def register_client(
+    services: Services, actor: Actor, name: str, finess: str | None = None, rpps: str | None = None
+) -> NewClient:
+    """VLT-2: an operator registers a system for the FHIR API (the policy decides; recorded on the service's
+    own chain). Its secret is shown once, here. Raises ``ClientError``, ``IdentifierError`` or ``AccessDenied``."""
+    with services.db.unit_of_work() as db:
+        guard(db, actor, audit.NO_PATIENT_CHAIN, Action.CLIENT_MANAGE, Resource("api_client"))
+        created = create_client(db, name, finess=finess, rpps=rpps)
+        audit.record(
+            db,
+            actor,
+            str(Action.CLIENT_MANAGE),
+            resource_type="api_client",
+            resource_id=created.client_id,
+            details={"nom": name, "finess": finess, "rpps": rpps},
+        )
+        return created
 
 
 def create_client(db: Session, name: str, finess: str | None = None, rpps: str | None = None) -> NewClient:
@@ -81,14 +104,36 @@ def issue_token(db: Session, client_id: str, client_secret: str, scope: str | No
     expected = client.secret_hash if client else _digest(secrets.token_urlsafe(32))
     if not hmac.compare_digest(expected, _digest(client_secret)) or client is None or client.revoked_at:
         raise ClientError("Identifiants du client invalides.")
-    granted = " ".join(sorted(SCOPES if not scope else set(scope.split()) & SCOPES))
+    granted = narrow(scope)  # SMART Backend Services: the request may narrow the scopes, never widen them
     if not granted:
-        raise ClientError("Aucune des portées demandées n'est disponible.")
+        raise ScopeError("Aucune des portées demandées n'est disponible.")
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.execute(delete(AccessToken).where(AccessToken.client_id == client.id, AccessToken.expires_at <= now))
     db.add(AccessToken(token_hash=_digest(token), client_id=client.id, scope=granted, expires_at=now + TOKEN_LIFETIME))
     return token, int(TOKEN_LIFETIME.total_seconds()), granted
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Who a bearer token acts for, and the scopes it was granted."""
+
+    actor: Actor
+    scope: str
+
+
+def request_token(services: Services, client_id: str, client_secret: str, scope: str | None) -> tuple[str, int, str]:
+    """Client-credentials grant in its own unit of work; raises ``ClientError`` or ``ScopeError``."""
+    with services.db.unit_of_work() as db:
+        return issue_token(db, client_id, client_secret, scope)
+
+
+def authenticate(services: Services, token: str) -> Grant | None:
+    """The grant behind a bearer token; None when absent, expired or revoked."""
+    with services.db.unit_of_work() as db:
+        row = db.get(AccessToken, _digest(token))
+        actor = actor_for_token(db, token) if row is not None else None
+        return Grant(actor, row.scope) if actor is not None and row is not None else None
 
 
 def actor_for_token(db: Session, token: str) -> Actor | None:

@@ -320,3 +320,8 @@ def validate_finess(value: str) -> str:
 def is_minor(birth_date: date, today: date) -> bool:
     """Under 18 on ``today`` (someone born on 29 February comes of age on 1 March)."""
     return (today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))) < 18
+
+
+def display_name(first_names: str, birth_name: str, used_name: str | None) -> str:
+    """How letters, e-mails and pages name a person: first names, then the used name or else the birth name."""
+    return f"{first_names} {used_name or birth_name}".strip()

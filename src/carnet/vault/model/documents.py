@@ -34,6 +34,7 @@ UPLOAD_TYPES = {
 # What professionals' systems may also send over MHD (CDA R2 documents).
 MHD_TYPES = {*UPLOAD_TYPES, "text/xml", "application/xml", "application/hl7-v3+xml"}
 PREVIEWABLE = {"application/pdf", "image/jpeg", "image/png", "text/plain"}
+FOLDER_NAME_MAX = 100
 
 
 class DocumentError(ValueError):
@@ -139,6 +140,37 @@ def check_extension(filename: str, mime: str) -> None:
     lower = filename.lower()
     if not lower.endswith(UPLOAD_TYPES.get(mime, ())):
         raise DocumentError(f"L'extension du fichier « {filename[-40:]} » ne correspond pas à son format ({mime}).")
+
+
+def preview_kind(mime: str) -> str | None:
+    """How a document of this type is previewed in the portal: ``pdf`` (frame), ``image``, ``text`` (shown on the
+    page itself), or None (download only)."""
+    if mime not in PREVIEWABLE:
+        return None
+    return "pdf" if mime == "application/pdf" else "text" if mime == "text/plain" else "image"
+
+
+def deletion_batch_error(document_ids: list[str]) -> str | None:
+    """VLT-7: one to ``MAX_DELETE_BATCH`` documents at once (the French message otherwise)."""
+    if not document_ids:
+        return "Choisissez au moins un document à supprimer."
+    if len(document_ids) > MAX_DELETE_BATCH:
+        return (
+            f"Vous pouvez supprimer au plus {MAX_DELETE_BATCH} documents à la fois : "
+            f"vous en avez choisi {len(document_ids)}."
+        )
+    return None
+
+
+def folder_name_error(name: str, existing: list[str]) -> str | None:
+    """VLT-1: a folder needs a name, of at most ``FOLDER_NAME_MAX`` characters, not one the patient already has."""
+    if not name:
+        return "Donnez un nom au dossier."
+    if len(name) > FOLDER_NAME_MAX:
+        return f"Le nom du dossier ne doit pas dépasser {FOLDER_NAME_MAX} caractères ({len(name)} saisis)."
+    if name.casefold() in {other.casefold() for other in existing}:
+        return f"Vous avez déjà un dossier nommé « {name} »."
+    return None
 
 
 def check_confidentiality(codes: list[str]) -> list[str]:

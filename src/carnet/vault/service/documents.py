@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from carnet.access.service import grants as access
 from carnet.bootstrap import Services
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
-from carnet.hall.guard import AccessDenied, guard, refuse
-from carnet.hall.policy import Action, Decision, Resource, Scope, author_keys
+from carnet.hall.guard import AccessDenied, facts_for, guard, refuse
+from carnet.hall.policy import Action, Decision, Resource, Scope, author_keys, decide
+from carnet.hall.vocabulary import DocumentStatus
 from carnet.people.service import preferences
 from carnet.storage import keyring
 from carnet.storage.types import new_id, utcnow
@@ -33,6 +36,88 @@ from carnet.vault.service import content
 from carnet.vault.tables import Document, DocumentTerm, Folder
 
 NOT_FOUND = Decision(False, "Ce document n'existe pas ou ne vous est pas accessible.", "document_not_found")
+
+
+class DocumentNotFound(AccessDenied, CarnetError):
+    """No such document here — or one the actor may not read: both get this same answer (a 404)."""
+
+    def __init__(self) -> None:
+        super().__init__(NOT_FOUND)  # AccessDenied(decision), then CarnetError(its reason)
+
+    def __reduce__(self) -> tuple[type[DocumentNotFound], tuple[()]]:  # type: ignore[override]
+        return (type(self), ())
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """One document's metadata as pages and FHIR answers show it (never its bytes)."""
+
+    id: str
+    patient_id: str
+    status: str
+    category: str
+    type_system: str
+    type_code: str
+    type_display: str
+    class_code: str | None
+    format_code: str | None
+    title: str
+    mime_type: str
+    size: int
+    confidentiality: tuple[str, ...]
+    masked: bool
+    source: str
+    author_id: str | None
+    author_label: str
+    folder_id: str | None
+    replaces_id: str | None
+    master_identifier: str | None
+    service_date: datetime | None
+    created_at: datetime
+
+
+def view_of(document: Document) -> DocumentView:
+    return DocumentView(
+        id=document.id,
+        patient_id=document.patient_id,
+        status=document.status,
+        category=document.category,
+        type_system=document.type_system,
+        type_code=document.type_code,
+        type_display=document.type_display,
+        class_code=document.class_code,
+        format_code=document.format_code,
+        title=document.title,
+        mime_type=document.mime_type,
+        size=document.size,
+        confidentiality=tuple(document.confidentiality or ()),
+        masked=document.masked,
+        source=document.source,
+        author_id=document.author_id,
+        author_label=document.author_label,
+        folder_id=document.folder_id,
+        replaces_id=document.replaces_id,
+        master_identifier=document.master_identifier,
+        service_date=document.service_date,
+        created_at=document.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class FolderView:
+    id: str
+    name: str
+
+
+def folders_of(db: Session, patient_id: str) -> list[FolderView]:
+    """The patient's folders, by name (for a caller the policy already let into the space)."""
+    rows = db.scalars(select(Folder).where(Folder.patient_id == patient_id).order_by(Folder.name, Folder.id))
+    return [FolderView(row.id, row.name) for row in rows]
+
+
+def folder_of(db: Session, document: DocumentView) -> FolderView | None:
+    folder = db.get(Folder, document.folder_id) if document.folder_id else None
+    return FolderView(folder.id, folder.name) if folder is not None else None
 
 
 @dataclass
@@ -123,50 +208,45 @@ def _index(db: Session, data_key: bytes, document: Document, extra_text: str) ->
         )
 
 
-def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, written: list[str]) -> Document:
-    """Check, seal, store and index one document; ``written`` collects blob keys for clean-up."""
-    doc_type = rules.document_type(new.type_system, new.type_code)
-    allowed = rules.MHD_TYPES if actor.kind != ActorKind.PATIENT else set(rules.UPLOAD_TYPES)
-    mime = rules.check_body(new.body, new.mime_type, allowed)
-    if new.filename is not None:
-        rules.check_extension(new.filename, mime)
-    labels = rules.check_confidentiality(new.confidentiality)
-    if preferences.settings_of(db, new.patient_id).mask_new_documents:
-        labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
-    title = " ".join(new.title.split())[:300] or doc_type.display
-    guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
-    replaced = None
-    if new.replaces_id:
-        replaced = db.get(Document, new.replaces_id)
-        if replaced is None or replaced.patient_id != new.patient_id:
-            raise rules.DocumentError("Le document à remplacer n'existe pas pour ce patient.")
-        guard(db, actor, new.patient_id, Action.DOCUMENT_UPDATE, resource_of(replaced))
-        if replaced.status != "current":
-            raise rules.DocumentError("Le document à remplacer n'est plus à jour (déjà remplacé ou annulé).")
+def _replaced(db: Session, actor: Actor, new: NewDocument) -> Document | None:
+    """The document this one replaces, if any: of the same patient, current, and the policy lets the actor update it."""
+    if not new.replaces_id:
+        return None
+    replaced = db.get(Document, new.replaces_id)
+    if replaced is None or replaced.patient_id != new.patient_id:
+        raise rules.DocumentError("Le document à remplacer n'existe pas pour ce patient.")
+    guard(db, actor, new.patient_id, Action.DOCUMENT_UPDATE, resource_of(replaced))
+    if replaced.status != DocumentStatus.CURRENT:
+        raise rules.DocumentError("Le document à remplacer n'est plus à jour (déjà remplacé ou annulé).")
+    return replaced
+
+
+def _check_folder(db: Session, new: NewDocument) -> None:
     if new.folder_id:
         folder = db.get(Folder, new.folder_id)
         if folder is None or folder.patient_id != new.patient_id:
             raise rules.DocumentError("Ce dossier n'existe pas.")
+
+
+def _row(
+    actor: Actor, new: NewDocument, doc_type: rules.DocumentType, mime: str, labels: list[str], mac: str
+) -> Document:
     now = utcnow()
-    preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
-    if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
-        preview = None
-    data_key = keyring.data_key(db, services.keyring, new.patient_id)
-    document = Document(
+    return Document(
         id=new.id,
         patient_id=new.patient_id,
         master_identifier=new.master_identifier,
-        status="current",
+        status=DocumentStatus.CURRENT,
         category=doc_type.category,
         type_system=doc_type.system,
         type_code=doc_type.code,
         type_display=doc_type.display,
         class_code=new.class_code,
         format_code=new.format_code,
-        title=title,
+        title=" ".join(new.title.split())[:300] or doc_type.display,
         mime_type=mime,
         size=len(new.body),
-        body_mac=hmac.new(data_key, new.body, hashlib.sha256).hexdigest(),
+        body_mac=mac,
         blob_key=_blob_key(new.id),
         confidentiality=labels,
         masked="MASQUE_PS" in labels,
@@ -181,21 +261,54 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
         reveal_at=now + timedelta(days=rules.INVISIBLE_PATIENT_REVEAL_DAYS) if "INVISIBLE_PATIENT" in labels else None,
         **_author_fields(actor),
     )
-    services.blobs.put(document.blob_key, keyring.seal(data_key, new.body, document.id.encode()))
+
+
+def _store(
+    services: Services,
+    data_key: bytes,
+    document: Document,
+    body: bytes,
+    preview: content.Unwrapped | None,
+    written: list[str],
+) -> None:
+    """Seal and write the body (and the preview of a CDA document); ``written`` collects the blob keys."""
+    services.blobs.put(document.blob_key, keyring.seal(data_key, body, document.id.encode()))
     written.append(document.blob_key)
     if preview is not None:
-        document.preview_blob_key = _blob_key(new.id, "p")
+        document.preview_blob_key = _blob_key(document.id, "p")
         document.preview_mime_type = preview.mime_type
         services.blobs.put(
             document.preview_blob_key, keyring.seal(data_key, preview.body, b"preview:" + document.id.encode())
         )
         written.append(document.preview_blob_key)
+
+
+def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, written: list[str]) -> Document:
+    """Check, seal, store and index one document; ``written`` collects blob keys for clean-up."""
+    doc_type = rules.document_type(new.type_system, new.type_code)
+    allowed = rules.MHD_TYPES if actor.kind != ActorKind.PATIENT else set(rules.UPLOAD_TYPES)
+    mime = rules.check_body(new.body, new.mime_type, allowed)
+    if new.filename is not None:
+        rules.check_extension(new.filename, mime)
+    labels = rules.check_confidentiality(new.confidentiality)
+    if preferences.settings_of(db, new.patient_id).mask_new_documents:
+        labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
+    guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
+    replaced = _replaced(db, actor, new)
+    _check_folder(db, new)
+    preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
+    if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
+        preview = None
+    data_key = keyring.data_key(db, services.keyring, new.patient_id)
+    mac = hmac.new(data_key, new.body, hashlib.sha256).hexdigest()
+    document = _row(actor, new, doc_type, mime, labels, mac)
+    _store(services, data_key, document, new.body, preview, written)
     db.add(document)
     db.flush()  # the terms reference the document
     text_source = preview or content.Unwrapped(new.body, mime)
     _index(db, data_key, document, content.extract_text(text_source.body, text_source.mime_type))
     if replaced is not None:
-        replaced.status = "superseded"
+        replaced.status = DocumentStatus.SUPERSEDED
     audit.record(
         db,
         actor,
@@ -277,7 +390,11 @@ class Counts:
 def counts(db: Session, actor: Actor, patient_id: str) -> Counts:
     """One grouped query over what the actor's search would list (same decision, same scope)."""
     decision = guard(db, actor, patient_id, Action.DOCUMENT_SEARCH, Resource("documents"))
-    where = [Document.patient_id == patient_id, Document.status == "current", *_scope(db, actor, patient_id, decision)]
+    where = [
+        Document.patient_id == patient_id,
+        Document.status == DocumentStatus.CURRENT,
+        *_scope(db, actor, patient_id, decision),
+    ]
     rows = db.execute(
         select(Document.category, Document.folder_id, func.count())
         .where(*where)
@@ -339,19 +456,51 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
     return Page(list(rows), int(total))
 
 
-def _load(db: Session, actor: Actor, document_id: str, action: Action) -> tuple[Document, Decision]:
-    """The document, if the policy allows ``action`` on it. To anyone but the patient, a document they
-    may not see is answered exactly like one that does not exist (the history keeps the real reason)."""
+@dataclass(frozen=True)
+class Listing:
+    """One page of a search, the page past the end brought back to the last one."""
+
+    documents: list[DocumentView]
+    total: int
+    page: int  # 1-based
+    pages: int
+
+
+def search_page(services: Services, db: Session, actor: Actor, patient_id: str, filters: SearchFilters) -> Listing:
+    """``search`` for a paged list (``filters.limit`` a page): past the end (documents were deleted), the last page."""
+    found = search(services, db, actor, patient_id, filters)
+    pages = max(1, math.ceil(found.total / filters.limit))
+    page = filters.offset // filters.limit + 1
+    if page > pages:
+        page = pages
+        found = search(services, db, actor, patient_id, replace(filters, offset=(pages - 1) * filters.limit))
+    return Listing([view_of(d) for d in found.documents], found.total, page, pages)
+
+
+def _not_found(db: Session, actor: Actor, action: Action, document_id: str) -> DocumentNotFound:
+    refuse(db, actor, str(action), None, NOT_FOUND.reason, Resource("document"), {"demande": document_id[:64]})
+    return DocumentNotFound()
+
+
+def _load(
+    db: Session, actor: Actor, document_id: str, action: Action, space: str | None = None
+) -> tuple[Document, Decision]:
+    """The document, if the policy allows ``action`` on it — in the space ``space`` when the address names one.
+
+    A document that is not there and one the actor may not read get the same ``DocumentNotFound`` (the
+    history keeps the real reason of a refusal); a document the actor reads but may not change this way
+    gets the policy's refusal (``AccessDenied``, with its reason)."""
     document = db.get(Document, document_id)
-    if document is None:
-        refuse(db, actor, str(action), None, NOT_FOUND.reason, Resource("document"), {"demande": document_id[:64]})
-        raise AccessDenied(NOT_FOUND)
+    if document is None or (space is not None and document.patient_id != space):
+        raise _not_found(db, actor, action, document_id)
+    resource = resource_of(document)
     try:
-        decision = guard(db, actor, document.patient_id, action, resource_of(document))
+        decision = guard(db, actor, document.patient_id, action, resource)
     except AccessDenied:
-        if actor.patient_id == document.patient_id and actor.kind == ActorKind.PATIENT:
+        facts = facts_for(db, actor, document.patient_id)
+        if action != Action.DOCUMENT_READ and decide(actor, document.patient_id, Action.DOCUMENT_READ, resource, facts):
             raise
-        raise AccessDenied(NOT_FOUND) from None
+        raise DocumentNotFound() from None
     return document, decision
 
 
@@ -362,25 +511,55 @@ def read(
     document_id: str,
     preview: bool = False,
     action: str = "document.read",
+    space: str | None = None,
+    with_body: bool = True,
 ) -> tuple[Document, bytes, str]:
-    """The document and its clear bytes (the embedded PDF when ``preview`` and there is one)."""
-    document, decision = _load(db, actor, document_id, Action.DOCUMENT_READ)
-    data_key = keyring.data_key(db, services.keyring, document.patient_id, create=False)
-    if preview and document.preview_blob_key:
-        sealed = services.blobs.get(document.preview_blob_key)
-        body = keyring.open_sealed(data_key, sealed, b"preview:" + document.id.encode())
-        mime = document.preview_mime_type or "application/octet-stream"
-    else:
-        body = keyring.open_sealed(data_key, services.blobs.get(document.blob_key), document.id.encode())
-        mime = document.mime_type
+    """The document and its clear bytes (the embedded PDF when ``preview`` and there is one); without
+    ``with_body``, only what it is (its metadata are read: ``action`` is recorded all the same)."""
+    document, decision = _load(db, actor, document_id, Action.DOCUMENT_READ, space)
+    shown = preview and bool(document.preview_blob_key)
+    mime = (document.preview_mime_type or "application/octet-stream") if shown else document.mime_type
+    body = b""
+    if with_body:
+        data_key = keyring.data_key(db, services.keyring, document.patient_id, create=False)
+        if shown:
+            sealed = services.blobs.get(document.preview_blob_key or "")
+            body = keyring.open_sealed(data_key, sealed, b"preview:" + document.id.encode())
+        else:
+            body = keyring.open_sealed(data_key, services.blobs.get(document.blob_key), document.id.encode())
     audit.record(db, actor, action, patient_id=document.patient_id, resource_type="document", resource_id=document.id)
     access.note_consultation(db, actor, document.patient_id, decision)
     return document, body, mime
 
 
-def set_masked(db: Session, actor: Actor, document_id: str, masked: bool) -> Document:
+@dataclass(frozen=True)
+class DocumentContent:
+    """A document's bytes, as read (the embedded PDF of a CDA document for a preview)."""
+
+    id: str
+    title: str
+    mime_type: str
+    body: bytes
+
+
+def read_content(
+    services: Services,
+    db: Session,
+    actor: Actor,
+    document_id: str,
+    *,
+    preview: bool,
+    action: str,
+    space: str | None = None,
+) -> DocumentContent:
+    """``read``, as plain data."""
+    document, body, mime = read(services, db, actor, document_id, preview=preview, action=action, space=space)
+    return DocumentContent(document.id, document.title, mime, body)
+
+
+def set_masked(db: Session, actor: Actor, document_id: str, masked: bool, space: str | None = None) -> Document:
     """VLT-5: the patient masks a document from professionals (or shows it again)."""
-    document, _ = _load(db, actor, document_id, Action.DOCUMENT_MASK)
+    document, _ = _load(db, actor, document_id, Action.DOCUMENT_MASK, space)
     document.masked = masked
     labels = set(document.confidentiality or [])
     labels = labels | {"MASQUE_PS"} if masked else labels - {"MASQUE_PS"}
@@ -419,7 +598,7 @@ def set_labels(db: Session, actor: Actor, document_id: str, labels: Iterable[str
 def mark_entered_in_error(db: Session, actor: Actor, document_id: str) -> Document:
     """VLT-7: an author withdraws their document (it stays, marked entered-in-error)."""
     document, _ = _load(db, actor, document_id, Action.DOCUMENT_UPDATE)
-    document.status = "entered-in-error"
+    document.status = DocumentStatus.ENTERED_IN_ERROR
     audit.record(
         db,
         actor,
@@ -431,7 +610,7 @@ def mark_entered_in_error(db: Session, actor: Actor, document_id: str) -> Docume
     return document
 
 
-def delete_documents(services: Services, actor: Actor, document_ids: Sequence[str]) -> int:
+def delete_documents(services: Services, actor: Actor, document_ids: Sequence[str], space: str | None = None) -> int:
     """VLT-7: the patient deletes their own uploads, at most 10 at once; blobs go after the commit."""
     if not document_ids:
         raise rules.DocumentError("Choisissez au moins un document à supprimer.")
@@ -441,7 +620,8 @@ def delete_documents(services: Services, actor: Actor, document_ids: Sequence[st
     with services.db.unit_of_work() as db:
         # Every document is checked before any is deleted: one refusal deletes nothing.
         documents = [
-            _load(db, actor, document_id, Action.DOCUMENT_DELETE)[0] for document_id in dict.fromkeys(document_ids)
+            _load(db, actor, document_id, Action.DOCUMENT_DELETE, space)[0]
+            for document_id in dict.fromkeys(document_ids)
         ]
         for document in documents:
             keys += [k for k in (document.blob_key, document.preview_blob_key) if k]

@@ -1,0 +1,329 @@
+"""Sending the invitation e-mails (ENR-2): at-least-once, with a bound.
+
+A worker claims ``CHUNK`` e-mails (status ``sending``, claim time in ``sent_at``) and commits; sends them
+over one SMTP connection; then marks them in one more transaction. SMTP has no two-phase commit, so a
+crash between the first delivery of a chunk and its marking leaves up to ``CHUNK`` messages delivered but
+still ``sending``: once the claim is older than ``LEASE`` they are sent again. Hence: **a crash loses no
+e-mail and re-sends at most CHUNK = 50 e-mails per SMTP connection in flight** (the job runner uses 2,
+``carnet campaign send`` 4 by default: at most 100 or 200 duplicates); each of those persons receives the
+same e-mail, with the same code, a second time. 50 is the smallest chunk that keeps the two transactions
+and the SMTP connection of each chunk at a few per cent of its sending time (≈ 3 ms against 50 e-mails of
+1–3 ms each). A worker stops claiming when its time budget is spent, and never keeps a chunk longer than a
+few SMTP time-outs, far below ``LEASE``.
+
+A temporary failure (4xx, server down) puts the e-mail back in the queue, ``MAX_ATTEMPTS`` times at most,
+then the person gets a letter; a permanent refusal for this recipient (5xx) is a bounce: a letter at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from carnet.bootstrap import Services
+from carnet.config import Settings
+from carnet.enrolment.model import activation_codes as codes
+from carnet.enrolment.model.opposition import last_day, objection_deadline, paris_day
+from carnet.enrolment.service.campaigns.queue import BOUNCE, CHUNK, LEASE, MAX_ATTEMPTS, claim, state
+from carnet.enrolment.service.messages import InvitationTemplates
+from carnet.enrolment.tables import Invitation
+from carnet.hall.vocabulary import InvitationStatus
+from carnet.mail.outbound import Delivery, Mail
+from carnet.people.model.identifiers import display_name, is_minor
+from carnet.people.tables import Patient
+from carnet.storage.types import utcnow
+
+log = logging.getLogger("carnet.campaigns")
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    bounced: int = 0
+    retried: int = 0  # temporary failures, tried again later
+    to_letter: int = 0  # given up after MAX_ATTEMPTS temporary failures: a letter instead
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.bounced + self.retried + self.to_letter
+
+    def add(self, other: SendReport) -> None:
+        self.sent += other.sent
+        self.bounced += other.bounced
+        self.retried += other.retried
+        self.to_letter += other.to_letter
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: str
+    code_sealed: str
+    attempts: int
+    email: str
+    name: str
+    minor: bool
+
+
+def recover_abandoned(services: Services, now: datetime) -> int:
+    """Claims older than ``LEASE`` belong to a crashed worker: queue them again."""
+    with services.db.unit_of_work() as db:
+        result = db.execute(
+            update(Invitation)
+            .where(Invitation.status == InvitationStatus.SENDING, Invitation.sent_at < now - LEASE)
+            .values(status=InvitationStatus.PENDING, sent_at=None),
+            execution_options={"synchronize_session": False},
+        )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        log.warning("%d envoi(s) abandonné(s) par un processus interrompu remis en file", count)
+    return count
+
+
+def _claim_emails(services: Services, size: int, now: datetime) -> list[_Claimed]:
+    with services.db.unit_of_work() as db:
+        pick = (
+            select(
+                Invitation.id,
+                Invitation.code_sealed,
+                Invitation.attempts,
+                Patient.email,
+                Patient.first_names,
+                Patient.birth_name,
+                Patient.used_name,
+                Patient.birth_date,
+            )
+            .join(Patient, Patient.id == Invitation.patient_id)
+            .where(Invitation.status == InvitationStatus.PENDING, Invitation.channel == "email")
+            .limit(size)
+        )
+        rows, claimed = claim(db, pick, state() == "pending", {"status": "sending", "sent_at": now})
+    today = paris_day(now)
+    return [
+        _Claimed(
+            row.id,
+            row.code_sealed,
+            row.attempts,
+            row.email,
+            display_name(row.first_names, row.birth_name, row.used_name),
+            is_minor(row.birth_date, today),
+        )
+        for row in rows
+        if row.id in claimed
+    ]
+
+
+def _settle(services: Services, claimed: Sequence[_Claimed], results: Sequence[Delivery], now: datetime) -> SendReport:
+    """Mark a sent chunk: delivered ones ``sent`` (their objection period starts), the others by their failure."""
+    report = SendReport()
+    delivered = [item.id for item, result in zip(claimed, results, strict=True) if result.delivered]
+    with services.db.unit_of_work() as db:
+        if delivered:
+            db.execute(
+                update(Invitation)
+                .where(Invitation.id.in_(delivered), Invitation.status == InvitationStatus.SENDING)
+                .values(
+                    status=InvitationStatus.SENT,
+                    sent_at=now,
+                    objection_deadline=objection_deadline(now, "email"),
+                    code_expires_at=now + codes.VALIDITY,
+                    last_error=None,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            report.sent = len(delivered)
+        for item, result in zip(claimed, results, strict=True):
+            if not result.delivered:
+                _settle_failure(db, item, result, report)
+    return report
+
+
+def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendReport) -> None:
+    values: dict[str, Any] = {"sent_at": None, "last_error": result.error[:280]}
+    if result.permanent:
+        values.update(status=InvitationStatus.BOUNCED, channel="letter", last_error=f"{BOUNCE} : {result.error}"[:280])
+        report.bounced += 1
+    elif item.attempts + 1 >= MAX_ATTEMPTS:
+        values.update(status=InvitationStatus.TO_PRINT, channel="letter", attempts=item.attempts + 1)
+        values["last_error"] = f"abandon après {MAX_ATTEMPTS} essais : {result.error}"[:280]
+        report.to_letter += 1
+    else:
+        values.update(status=InvitationStatus.PENDING, attempts=item.attempts + 1)
+        report.retried += 1
+    db.execute(
+        update(Invitation)
+        .where(Invitation.id == item.id, Invitation.status == InvitationStatus.SENDING)
+        .values(**values),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def _mails(services: Services, claimed: Sequence[_Claimed], now: datetime) -> list[Mail]:
+    deadline = objection_deadline(now, "email")
+    settings = services.settings
+    templates = InvitationTemplates(
+        creation_day=paris_day(deadline),
+        objection_last_day=last_day(deadline),
+        code_valid_until=paris_day(now + codes.VALIDITY),
+        base_url=settings.base_url,
+        phone=settings.support_phone,
+    )
+    return [
+        templates.mail(
+            item.email,
+            item.name,
+            codes.format_code(services.keys.unseal(item.code_sealed, codes.SEAL_PURPOSE)),
+            item.minor,
+        )
+        for item in claimed
+    ]
+
+
+class _Budget:
+    """What the workers of one ``send_pending`` share: the e-mails left to claim, the clock, the total."""
+
+    def __init__(self, limit: int | None, max_seconds: float | None, on_progress: Callable[[SendReport], None] | None):
+        self.lock = threading.Lock()
+        self.claims = limit if limit is not None else -1
+        self.started = time.monotonic()
+        self.max_seconds = max_seconds
+        self.on_progress = on_progress
+        self.stop = threading.Event()
+        self.total = SendReport()
+
+    def take(self, size: int) -> int:
+        with self.lock:
+            if self.claims < 0:
+                return size
+            size = min(size, self.claims)
+            self.claims -= size
+            return size
+
+    def out_of_time(self) -> bool:
+        return self.max_seconds is not None and time.monotonic() - self.started > self.max_seconds
+
+    def add(self, report: SendReport) -> None:
+        with self.lock:
+            self.total.add(report)
+            if self.on_progress:
+                self.on_progress(self.total)
+
+
+def _worker(services: Services, budget: _Budget, clock: Callable[[], datetime]) -> None:
+    """Claim, send, settle, chunk after chunk, until the queue or the budget is empty."""
+    while not budget.stop.is_set():
+        if budget.out_of_time():
+            return
+        size = budget.take(CHUNK)
+        if size <= 0:
+            return
+        moment = clock()
+        claimed = _claim_emails(services, size, moment)
+        if not claimed:
+            return
+        results = services.mailer.send_many(_mails(services, claimed, moment))
+        report = _settle(services, claimed, results, moment)
+        budget.add(report)
+        if report.sent == 0 and report.bounced == 0:  # the server is down or refuses us: later
+            budget.stop.set()
+
+
+def send_pending(
+    services: Services,
+    now: datetime | None = None,
+    limit: int | None = None,
+    connections: int = 1,
+    max_seconds: float | None = None,
+    on_progress: Callable[[SendReport], None] | None = None,
+) -> SendReport:
+    """The durable worker step: send queued invitation e-mails, ``CHUNK`` per claim, until the queue is empty.
+
+    ``connections`` workers run side by side, each with its own SMTP connection per chunk; ``limit``
+    caps the e-mails handled, ``max_seconds`` the time spent (the job runner keeps its other jobs going).
+    ``now`` is injectable for tests; real runs read the clock for every chunk.
+    """
+    clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
+    recover_abandoned(services, clock())
+    budget = _Budget(limit, max_seconds, on_progress)
+    if connections <= 1:
+        _worker(services, budget, clock)
+        return budget.total
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            _worker(services, budget, clock)
+        except BaseException as exc:  # re-raised in the caller below
+            errors.append(exc)
+            budget.stop.set()
+
+    threads = [threading.Thread(target=guarded, name=f"carnet-envoi-{n}") for n in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return budget.total
+
+
+def _send_process(settings: Settings, connections: int) -> tuple[int, int, int, int]:
+    """One sending process (spawned): its own database connections and SMTP connections."""
+    from carnet.bootstrap import build_services
+
+    services = build_services(settings)
+    try:
+        report = send_pending(services, connections=connections)
+    finally:
+        services.db.dispose()
+    return report.sent, report.bounced, report.retried, report.to_letter
+
+
+def email_backlog(services: Services) -> int:
+    """E-mails still to send (queued or being sent)."""
+    with services.db.unit_of_work() as db:
+        return int(
+            db.scalar(
+                select(func.count()).where(
+                    Invitation.status.in_((InvitationStatus.PENDING, InvitationStatus.SENDING)),
+                    Invitation.channel == "email",
+                )
+            )
+            or 0
+        )
+
+
+def send_with_processes(
+    services: Services,
+    processes: int,
+    connections: int,
+    on_progress: Callable[[SendReport], None] | None = None,
+    poll_seconds: float = 1.0,
+) -> SendReport:
+    """``carnet campaign send --processus N``: N sending processes side by side (one Python process keeps one
+    core busy at most); the claims keep them apart, on SQLite as on PostgreSQL. Progress is read from the queue."""
+    if processes <= 1:
+        return send_pending(services, connections=connections, on_progress=on_progress)
+    start = email_backlog(services)
+    total = SendReport()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        futures = [pool.submit(_send_process, services.settings, connections) for _ in range(processes)]
+        pending: set[Future[tuple[int, int, int, int]]] = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=poll_seconds)
+            if on_progress:
+                on_progress(SendReport(sent=max(start - email_backlog(services), 0)))
+        for future in futures:
+            sent, bounced, retried, to_letter = future.result()
+            total.add(SendReport(sent, bounced, retried, to_letter))
+    return total

@@ -1,0 +1,385 @@
+"""IHE MHD as the vault serves it (VLT-2): what an ITI-65 bundle means as documents, ITI-67 search, ITI-68
+retrieve, the DocumentReference read and its JSON Patch — one use case each, in its own unit of work.
+
+The FHIR interface checks the bundle's structure (FHIR models) and the search parameters; here the content
+is read as MHD (the ANS PDSm profile): patient by INS, LOINC type of JDV_J07, MIME type and bytes, size and
+hash, labels, replacement, unique ``masterIdentifier``. Every problem found is listed in ``MhdError``
+(French, with the FHIRPath of the element); then the vault deposits all or nothing, through the hall.
+Whether a patient's space can be used is the policy's answer; which documents a system sees too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carnet.bootstrap import Services
+from carnet.errors import CarnetError
+from carnet.hall.actors import Actor
+from carnet.hall.guard import facts_for
+from carnet.hall.policy import Action, Resource, decide
+from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
+from carnet.people.service import lookup as people
+from carnet.people.tables import Patient
+from carnet.vault.model import documents as rules
+from carnet.vault.service import documents as vault
+from carnet.vault.service.documents import DocumentContent, DocumentView, SearchFilters
+from carnet.vault.tables import Document
+
+INS_SYSTEMS = {f"urn:oid:{INS_NIR_OID}", f"urn:oid:{INS_NIR_TEST_OID}"}
+NO_SPACE = "Aucun espace santé ouvert pour ce patient."
+
+Issue = tuple[str, str, str]  # (FHIR issue code, French diagnostics, FHIRPath or "")
+
+
+class MhdError(CarnetError):
+    """What cannot be done, as OperationOutcome issues (the first one's text is the ``message``), and the
+    HTTP status to answer with."""
+
+    def __init__(self, issues: list[Issue], status: int = 400) -> None:
+        super().__init__(issues[0][1])
+        self.issues = issues
+        self.status = status
+
+    def __reduce__(self) -> tuple[type[MhdError], tuple[list[Issue], int]]:  # type: ignore[override]
+        return (type(self), (self.issues, self.status))
+
+
+def _issue(code: str, text: str, path: str, status: int = 400) -> MhdError:
+    return MhdError([(code, text, path)], status)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The patient as FHIR names them (their INS)."""
+
+    id: str
+    ins: str
+    ins_oid: str
+
+
+def _subject(patient: Patient) -> Subject:
+    return Subject(patient.id, patient.ins, patient.ins_oid)
+
+
+def _coding(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list((concept or {}).get("coding") or [])
+
+
+def _patient_for(db: Session, actor: Actor, subject: dict[str, Any] | None, path: str, action: Action) -> Patient:
+    """The patient designated by INS (or ``Patient/<id>``), whose space the policy lets ``action`` reach:
+    an unknown patient and a space that is not open are the same « not found » (nothing recorded yet: the
+    service records what it then does, or the policy's refusal)."""
+    subject = subject or {}
+    reference = subject.get("reference") or ""
+    identifier = subject.get("identifier") or {}
+    system, value = identifier.get("system"), identifier.get("value")
+    match = re.fullmatch(r"Patient\?identifier=([^|]+)\|(.+)", reference)
+    if match:
+        system, value = match.groups()
+    patient = None
+    if system in INS_SYSTEMS and value:
+        patient = people.patient_by_ins(db, value)
+    elif reference.startswith("Patient/"):
+        patient = db.get(Patient, reference.split("/", 1)[1])
+    else:
+        raise _issue("required", "Le patient doit être désigné par son INS (subject.identifier).", path)
+    if patient is None:
+        raise _issue("not-found", NO_SPACE, path, 404)
+    resource = Resource("document", source="new") if action == Action.DOCUMENT_DEPOSIT else Resource("documents")
+    decision = decide(actor, patient.id, action, resource, facts_for(db, actor, patient.id))
+    if decision.rule == "unknown_space":
+        raise _issue("not-found", NO_SPACE, path, 404)
+    return patient
+
+
+# ------------------------------------------------------------------ ITI-65: provide
+
+
+@dataclass
+class _Parsed:
+    documents: list[vault.NewDocument] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)  # per request entry: "" or the new DocumentReference's id
+
+
+def _decode(data: str, path: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _issue("invalid", "Contenu base64 invalide.", path) from exc
+
+
+def _b64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def parse_date(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _submission_set(entries: list[dict[str, Any]], issues: list[Issue]) -> str | None:
+    """The id of the bundle's SubmissionSet (a List coded ``submissionset``); an issue when there is none."""
+    lists = [(e.get("resource") or {}) for e in entries if (e.get("resource") or {}).get("resourceType") == "List"]
+    submission = next((r for r in lists if any(c.get("code") == "submissionset" for c in _coding(r.get("code")))), None)
+    if submission is None:
+        issues.append(
+            (
+                "required",
+                "Le Bundle doit contenir un lot de soumission (List de code « submissionset »).",
+                "Bundle.entry",
+            )
+        )
+        return None
+    return next((i.get("value") for i in submission.get("identifier") or [] if i.get("value")), None)
+
+
+def _read_entries(db: Session, actor: Actor, raw: dict[str, Any]) -> _Parsed:
+    """ITI-65 bundle (its FHIR structure already checked) → documents to deposit; ``MhdError`` lists every issue."""
+    entries = raw.get("entry") or []
+    by_url = {e.get("fullUrl"): (i, e.get("resource") or {}) for i, e in enumerate(entries) if e.get("fullUrl")}
+    issues: list[Issue] = []
+    submission_id = _submission_set(entries, issues)
+    parsed = _Parsed()
+    patients: set[str] = set()
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") or {}
+        kind = resource.get("resourceType")
+        path = f"Bundle.entry[{index}].resource"
+        if kind not in {"DocumentReference", "Binary", "List"}:
+            issues.append(("not-supported", f"Ressource {kind} non prise en charge dans un Bundle ITI-65.", path))
+            continue
+        if kind != "DocumentReference":
+            parsed.order.append("")
+            continue
+        try:
+            new = _document(db, actor, resource, path, by_url)
+        except MhdError as problem:
+            issues += problem.issues
+            continue
+        except rules.DocumentError as exc:
+            issues.append(("invalid", exc.message, path))
+            continue
+        new.submission_set_id = submission_id
+        patients.add(new.patient_id)
+        parsed.documents.append(new)
+        parsed.order.append(new.id)
+    if not parsed.documents and not issues:
+        issues.append(("required", "Le Bundle ne contient aucun DocumentReference.", "Bundle.entry"))
+    if len(patients) > 1:
+        issues.append(("business-rule", "Tous les documents d'un lot doivent concerner le même patient.", "Bundle"))
+    if issues:
+        raise MhdError(issues, 404 if all(c == "not-found" for c, _, _ in issues) else 400)
+    return parsed
+
+
+def _body(attachment: dict[str, Any], mime: str, path: str, by_url: dict[str, tuple[int, dict[str, Any]]]) -> bytes:
+    """The document's bytes: inline, or in the Binary of the bundle its ``attachment.url`` names."""
+    if attachment.get("data"):
+        return _decode(attachment["data"], f"{path}.content[0].attachment.data")
+    target = by_url.get(attachment.get("url") or "")
+    if target is None or target[1].get("resourceType") != "Binary":
+        raise _issue(
+            "required", "attachment.url doit désigner un Binary du même Bundle.", f"{path}.content[0].attachment.url"
+        )
+    binary = target[1]
+    body = _decode(binary.get("data") or "", f"Bundle.entry[{target[0]}].resource.data")
+    if binary.get("contentType") and binary["contentType"] != mime:
+        raise _issue(
+            "invalid",
+            "Le type MIME du Binary diffère de celui du DocumentReference.",
+            f"Bundle.entry[{target[0]}].resource.contentType",
+        )
+    return body
+
+
+def _check_attachment(attachment: dict[str, Any], body: bytes, path: str) -> None:
+    """The announced size and SHA-1 hash, when given, are the content's."""
+    if attachment.get("size") is not None and attachment["size"] != len(body):
+        raise _issue(
+            "invalid",
+            f"Taille annoncée ({attachment['size']} octets) différente du contenu ({len(body)} octets).",
+            f"{path}.content[0].attachment.size",
+        )
+    expected_hash = attachment.get("hash")
+    if expected_hash and _b64(expected_hash) != hashlib.sha1(body).digest():  # noqa: S324 — FHIR R4 defines SHA-1
+        raise _issue(
+            "invalid",
+            "L'empreinte SHA-1 (attachment.hash) ne correspond pas au contenu.",
+            f"{path}.content[0].attachment.hash",
+        )
+
+
+def _replaces(resource: dict[str, Any], path: str) -> str | None:
+    replaces = None
+    for relation in resource.get("relatesTo") or []:
+        if relation.get("code") == "replaces":
+            reference = (relation.get("target") or {}).get("reference") or ""
+            replaces = reference.split("/")[-1] if reference.startswith("DocumentReference/") else None
+            if replaces is None:
+                raise _issue("invalid", "relatesTo.target doit référencer DocumentReference/<id>.", f"{path}.relatesTo")
+    return replaces
+
+
+def _type_code(resource: dict[str, Any], path: str) -> tuple[str, str]:
+    found = next(
+        ((c.get("system"), c.get("code")) for c in _coding(resource.get("type")) if c.get("system") == rules.LOINC),
+        None,
+    )
+    if found is None:
+        raise _issue("code-invalid", "Le type de document (type) doit être un code LOINC du JDV_J07.", f"{path}.type")
+    return found[0] or "", found[1] or ""
+
+
+def _labels(resource: dict[str, Any]) -> list[str]:
+    systems = {rules.CONFIDENTIALITY_SYSTEM_FR, rules.CONFIDENTIALITY_SYSTEM_HL7}
+    return [
+        c["code"]
+        for label in resource.get("securityLabel") or []
+        for c in _coding(label)
+        if c.get("system") in systems and c.get("code")
+    ]
+
+
+def _document(
+    db: Session, actor: Actor, resource: dict[str, Any], path: str, by_url: dict[str, tuple[int, dict[str, Any]]]
+) -> vault.NewDocument:
+    if resource.get("status") != "current":
+        raise _issue("value", "Un document déposé doit avoir le statut « current ».", f"{path}.status")
+    patient = _patient_for(db, actor, resource.get("subject"), f"{path}.subject", Action.DOCUMENT_DEPOSIT)
+    type_system, type_code = _type_code(resource, path)
+    content = (resource.get("content") or [{}])[0]
+    attachment = content.get("attachment") or {}
+    mime = attachment.get("contentType")
+    if not mime:
+        raise _issue(
+            "required",
+            "Le type MIME du document (attachment.contentType) est obligatoire.",
+            f"{path}.content[0].attachment.contentType",
+        )
+    body = _body(attachment, mime, path, by_url)
+    _check_attachment(attachment, body, path)
+    labels = _labels(resource)
+    replaces = _replaces(resource, path)
+    rules.document_type(type_system, type_code)
+    rules.check_body(body, mime, rules.MHD_TYPES)
+    rules.check_confidentiality(labels)
+    master = (resource.get("masterIdentifier") or {}).get("value")
+    if master and db.scalar(
+        select(Document.id).where(Document.patient_id == patient.id, Document.master_identifier == master)
+    ):
+        raise _issue("duplicate", "Un document avec ce masterIdentifier a déjà été déposé.", f"{path}.masterIdentifier")
+    period = ((resource.get("context") or {}).get("period") or {}).get("start") or resource.get("date")
+    return vault.NewDocument(
+        patient_id=patient.id,
+        type_system=type_system,
+        type_code=type_code,
+        title=resource.get("description") or attachment.get("title") or "",
+        mime_type=mime,
+        body=body,
+        confidentiality=labels,
+        master_identifier=master,
+        class_code=next((c.get("code") for cat in resource.get("category") or [] for c in _coding(cat)), None),
+        format_code=(content.get("format") or {}).get("code"),
+        service_date=parse_date(period) if period else None,
+        replaces_id=replaces,
+    )
+
+
+def provide(services: Services, actor: Actor, bundle: dict[str, Any]) -> list[str]:
+    """ITI-65: the bundle's documents deposited, all or nothing. Per request entry, the id of the
+    DocumentReference created ("" for the List and the Binary); ``MhdError`` lists what is wrong."""
+    with services.db.unit_of_work() as db:
+        parsed = _read_entries(db, actor, bundle)
+    try:
+        stored = iter(d.id for d in vault.deposit_many(services, actor, parsed.documents))
+    except rules.DocumentError as exc:
+        raise _issue("invalid", exc.message, "Bundle") from exc
+    return [next(stored) if created else "" for created in parsed.order]
+
+
+# ------------------------------------------------------------------ ITI-67, the read, ITI-68, PATCH
+
+
+@dataclass(frozen=True)
+class Found:
+    """One page of an ITI-67 search: the patient and the documents the policy lets the system see."""
+
+    subject: Subject
+    documents: list[DocumentView]
+    total: int
+
+
+def find(services: Services, actor: Actor, designation: dict[str, Any], path: str, filters: SearchFilters) -> Found:
+    """ITI-67: the documents of the patient designated (``{"reference": …}`` or ``{"identifier": …}``)."""
+    with services.db.unit_of_work() as db:
+        patient = _patient_for(db, actor, designation, path, Action.DOCUMENT_SEARCH)
+        page = vault.search(services, db, actor, patient.id, filters)
+        return Found(_subject(patient), [vault.view_of(d) for d in page.documents], page.total)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A DocumentReference: the document's metadata and whose it is."""
+
+    document: DocumentView
+    subject: Subject
+
+
+def _reference(db: Session, document: Document) -> Reference:
+    patient = db.get(Patient, document.patient_id)
+    assert patient is not None  # documents belong to a patient
+    return Reference(vault.view_of(document), _subject(patient))
+
+
+def read_reference(services: Services, actor: Actor, document_id: str) -> Reference:
+    """``GET DocumentReference/<id>``: ``DocumentNotFound`` when missing or not to be read."""
+    with services.db.unit_of_work() as db:
+        document, _, _ = vault.read(services, db, actor, document_id, action="document.metadata", with_body=False)
+        return _reference(db, document)
+
+
+def retrieve(services: Services, actor: Actor, document_id: str) -> DocumentContent:
+    """ITI-68: the document's bytes; ``DocumentNotFound`` when missing or not to be read."""
+    with services.db.unit_of_work() as db:
+        return vault.read_content(services, db, actor, document_id, preview=False, action="document.download")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One operation of a JSON Patch: new confidentiality labels, or the status ``entered-in-error``."""
+
+    labels: tuple[str, ...] | None = None
+    entered_in_error: bool = False
+
+
+def change(services: Services, actor: Actor, document_id: str, changes: list[Change]) -> Reference:
+    """``PATCH DocumentReference/<id>`` by its author, all changes or none: ``MhdError`` for unknown labels,
+    ``DocumentNotFound`` / ``AccessDenied`` from the policy."""
+    with services.db.unit_of_work() as db:
+        document = None
+        for wanted in changes:
+            if wanted.labels is not None:
+                try:
+                    document = vault.set_labels(db, actor, document_id, wanted.labels)
+                except rules.DocumentError as exc:
+                    raise _issue("code-invalid", exc.message, "securityLabel") from exc
+            if wanted.entered_in_error:
+                document = vault.mark_entered_in_error(db, actor, document_id)
+        if document is None:
+            raise vault.DocumentNotFound()
+        return _reference(db, document)
