@@ -11,6 +11,3 @@ class CarnetError(ValueError):
 
     def __str__(self) -> str:
         return self.message
-
-    def __reduce__(self) -> tuple[type[CarnetError], tuple[str]]:  # survives a trip between processes
-        return (type(self), (self.message,))

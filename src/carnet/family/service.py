@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.enrolment.service import activation
+from carnet.errors import CarnetError
 from carnet.family.tables import Caregiver, LegalRepresentative, SpaceInvitation
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
@@ -63,12 +64,11 @@ SIGNATURE = "\n\nCarnet — ne répondez pas à ce message."
 RELATIONS = {"own": "", "representative": "représentant légal", "caregiver": "aidant"}
 
 
-class FamilyError(ValueError):
+class FamilyError(CarnetError):
     """A request that cannot be done as asked; ``message`` is French, fit to show as is."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 

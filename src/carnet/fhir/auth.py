@@ -11,18 +11,18 @@ from __future__ import annotations
 from fastapi import Request
 
 from carnet.bootstrap import Services
+from carnet.errors import CarnetError
 from carnet.hall.actors import Actor
 from carnet.identity.model import permits
 from carnet.identity.service import clients
 
 
-class FhirAuthError(Exception):
+class FhirAuthError(CarnetError):
     """Answered by the app as an OperationOutcome (``code`` login or forbidden) with this status."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
 def fhir_actor(request: Request, services: Services, scope: str) -> Actor:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.service import history_facts
 from carnet.bootstrap import Services
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.hall.guard import facts_for, guard
@@ -117,12 +118,11 @@ COMMENT_MAX = 1000
 REPORTED = "Votre signalement a été transmis."
 
 
-class HistoryError(ValueError):
+class HistoryError(CarnetError):
     """A request about the history that cannot be done; ``message`` is French, ``status`` the HTTP answer."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
-        self.message = message
         self.status = status
 
 

@@ -3,6 +3,8 @@ SMART on FHIR scopes a system may be granted."""
 
 from __future__ import annotations
 
+from carnet.errors import CarnetError
+
 MIN_LENGTH = 9
 
 
@@ -34,7 +36,7 @@ CLIENT_SCOPES: dict[str, str] = {  # what a client of Carnet may ever be granted
 }
 
 
-class ScopeError(ValueError):
+class ScopeError(CarnetError):
     pass
 
 

@@ -41,6 +41,7 @@ from sqlalchemy import CursorResult, Insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from carnet.errors import CarnetError
 from carnet.storage.db import Database
 from carnet.storage.tables import PatientKey
 from carnet.storage.types import utcnow
@@ -73,7 +74,7 @@ SEARCH_SUBKEY_LABEL = b"carnet-search-index-v1"
 BLIND_TERM_LENGTH = 24
 
 
-class DecryptionError(Exception):
+class DecryptionError(CarnetError):
     """A sealed body or a wrapped key could not be decrypted (wrong key, wrong AAD, altered bytes)."""
 
 

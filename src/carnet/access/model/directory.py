@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from carnet.enrolment.model.registry import HeaderError, RowError
+from carnet.errors import CarnetError
 from carnet.people.model.identifiers import IdentifierError, validate_rpps
 from carnet.people.model.professions import PROFESSIONS, professions_listing
 
@@ -86,20 +87,8 @@ CEDEX: Final = "Bureau cedex (coord. structure)"
 _ADDRESS_COLUMNS: Final = (STREET_NUMBER, REPETITION, STREET_TYPE, STREET, COMPLEMENT, DISTRIBUTION)
 
 
-class DirectoryError(ValueError):
+class DirectoryError(CarnetError):
     """A refused value; ``message`` (also ``str(exc)``) is a complete French sentence naming the field."""
-
-    message: str
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self) -> tuple[type[DirectoryError], tuple[str]]:
-        return (type(self), (self.message,))
 
 
 class ProfessionalEntry(NamedTuple):

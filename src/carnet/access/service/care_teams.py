@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.access.tables import CareTeam, CareTeamMember
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.hall.guard import guard
@@ -31,12 +32,8 @@ from carnet.people.tables import Establishment, Professional
 MAX_NAME = 200
 
 
-class CareTeamError(ValueError):
+class CareTeamError(CarnetError):
     """A request that cannot be done as asked; ``message`` is French."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

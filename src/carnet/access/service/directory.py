@@ -57,6 +57,7 @@ from carnet.access.model.directory import (
 )
 from carnet.enrolment.model.registry import HeaderError, RowError
 from carnet.enrolment.service.registry import unreadable
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.hall.guard import guard
@@ -83,20 +84,11 @@ _PROFESSIONALS: Final = cast(Table, Professional.__table__)
 _CP1252_UNDEFINED: Final = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 
 
-class DirectoryFileError(Exception):
+class DirectoryFileError(CarnetError):
     """The file as a whole cannot be imported (unreadable, empty, wrong encoding or header).
 
     Raised before anything is written; ``message`` (also ``str(exc)``) is in French.
     """
-
-    message: str
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def _may_manage(db: Session, actor: Actor, what: str) -> None:

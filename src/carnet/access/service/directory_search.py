@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.service.grants import professional_name
 from carnet.access.tables import CareTeam, CareTeamMember
+from carnet.errors import CarnetError
 from carnet.people.model.professions import profession_label
 from carnet.people.tables import Establishment, Professional
 
@@ -26,12 +27,8 @@ TEAM_TOO_SHORT = "Saisissez au moins 2 lettres du nom de l'équipe de soins."
 DOCTORS = frozenset({"10"})  # a médecin traitant is a physician (TRE_G15 code 10)
 
 
-class SearchError(ValueError):
+class SearchError(CarnetError):
     """A query that cannot be run as typed; ``message`` is French."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from carnet.access.tables import AccessBlock, AccessGrant, CareTeam, EmergencyAccess, FirstAccess
 from carnet.bootstrap import Services
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import facts_for, guard
@@ -36,12 +37,8 @@ MIN_REASON = 10
 EMERGENCY_KINDS = {"samu": "SAMU", "bris_de_glace": "Bris de glace"}
 
 
-class AccessError(ValueError):
+class AccessError(CarnetError):
     """A request that cannot be done as asked; ``message`` is French."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def professional_name(pro: Professional) -> str:

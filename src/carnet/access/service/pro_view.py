@@ -49,7 +49,7 @@ class NotAProfessional(CarnetError):
         super().__init__("Cette page est réservée aux professionnels de santé.")
         self.actor = actor
 
-    def __reduce__(self) -> tuple[type[NotAProfessional], tuple[Actor]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[NotAProfessional], tuple[Actor]]:
         return (type(self), (self.actor,))
 
 
@@ -65,7 +65,7 @@ class SearchRefused(CarnetError):
         super().__init__(message)
         self.status_code = status_code
 
-    def __reduce__(self) -> tuple[type[SearchRefused], tuple[str, int]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[SearchRefused], tuple[str, int]]:
         return (type(self), (self.message, self.status_code))
 
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final, NamedTuple, cast
 
+from carnet.errors import CarnetError
 from carnet.people.model.identifiers import INS_NIA_OID, INS_NIR_OID, IdentifierError, parse_nir
 
 __all__ = [
@@ -108,7 +109,7 @@ _NIR_SHAPE: Final = re.compile(
 _CORSICA_FOR_KEY: Final = {"2A": "19", "2B": "18"}
 
 
-class RowError(ValueError):
+class RowError(CarnetError):
     """A refused registry line.
 
     ``line`` is the line number in the file (the header is line 1); ``reason`` names the column and
@@ -117,16 +118,12 @@ class RowError(ValueError):
 
     line: int
     reason: str
-    message: str
 
     def __init__(self, line: int, reason: str) -> None:
         self.line = line
         self.reason = reason
         self.message = f"ligne {line} : {reason}"
         super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
 
     def __reduce__(self) -> tuple[type[RowError], tuple[int, str]]:
         return (type(self), (self.line, self.reason))
@@ -155,20 +152,8 @@ class RowWarning:
         return self.message
 
 
-class HeaderError(ValueError):
+class HeaderError(CarnetError):
     """The header row does not have the registry's columns: the whole file is refused."""
-
-    message: str
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self) -> tuple[type[HeaderError], tuple[str]]:
-        return (type(self), (self.message,))
 
 
 class RegistryRow(NamedTuple):

@@ -51,7 +51,7 @@ class ActivationError(CarnetError):
         super().__init__(message)
         self.field = field
 
-    def __reduce__(self) -> tuple[type[ActivationError], tuple[str, str]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[ActivationError], tuple[str, str]]:
         return (type(self), (self.message, self.field))
 
 

@@ -25,7 +25,7 @@ class FormError(CarnetError):
         super().__init__(message)
         self.field = field
 
-    def __reduce__(self) -> tuple[type[FormError], tuple[str, str]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[FormError], tuple[str, str]]:
         return (type(self), (self.field, self.message))
 
 

@@ -67,6 +67,7 @@ from carnet.enrolment.model.registry import (
     check_header,
     parse_row,
 )
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.people.tables import Patient
@@ -124,20 +125,11 @@ _CORSICA: Final = {"2A": 1, "2B": 2}
 _SQLITE_IMPORT_CACHE_KIB: Final = 65536
 
 
-class RegistryFileError(Exception):
+class RegistryFileError(CarnetError):
     """The file as a whole cannot be imported (unreadable, not UTF-8, empty, wrong header).
 
     Raised before anything is written; ``message`` (also ``str(exc)``) is in French.
     """
-
-    message: str
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import guard
@@ -39,10 +40,8 @@ MFA_MINUTES = 10
 OTP_MAX_ATTEMPTS = 5
 
 
-class LoginError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class LoginError(CarnetError):
+    pass
 
 
 @cache

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import guard
@@ -26,10 +27,8 @@ from carnet.storage.types import utcnow
 TOKEN_LIFETIME = timedelta(hours=1)
 
 
-class ClientError(ValueError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class ClientError(CarnetError):
+    pass
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
+from carnet.errors import CarnetError
+
 __all__ = [
     "INS_NIA_OID",
     "INS_NIA_TEST_OID",
@@ -89,7 +91,7 @@ _FINESS_DEPARTEMENTS: Final = frozenset(
 )
 
 
-class IdentifierError(ValueError):
+class IdentifierError(CarnetError):
     """A malformed identifier.
 
     ``field`` is the machine name of the identifier (``"nir"``, ``"rpps"`` or
@@ -98,15 +100,10 @@ class IdentifierError(ValueError):
     """
 
     field: str
-    message: str
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
     def __reduce__(self) -> tuple[type[IdentifierError], tuple[str, str]]:
         # Keeps the exception picklable (e.g. across worker processes) despite

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from carnet.errors import CarnetError
+
 MAX_SIZE = 5 * 1024 * 1024
 MAX_DELETE_BATCH = 10
 CONFIDENTIALITY_SYSTEM_FR = "urn:oid:1.2.250.1.213.1.1.4.13"
@@ -37,12 +39,8 @@ PREVIEWABLE = {"application/pdf", "image/jpeg", "image/png", "text/plain"}
 FOLDER_NAME_MAX = 100
 
 
-class DocumentError(ValueError):
+class DocumentError(CarnetError):
     """Bad document input; ``message`` is French and names what is wrong."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True)

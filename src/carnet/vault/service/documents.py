@@ -44,7 +44,7 @@ class DocumentNotFound(AccessDenied, CarnetError):
     def __init__(self) -> None:
         super().__init__(NOT_FOUND)  # AccessDenied(decision), then CarnetError(its reason)
 
-    def __reduce__(self) -> tuple[type[DocumentNotFound], tuple[()]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[DocumentNotFound], tuple[()]]:
         return (type(self), ())
 
 

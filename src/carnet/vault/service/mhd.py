@@ -49,7 +49,7 @@ class MhdError(CarnetError):
         self.issues = issues
         self.status = status
 
-    def __reduce__(self) -> tuple[type[MhdError], tuple[list[Issue], int]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[MhdError], tuple[list[Issue], int]]:
         return (type(self), (self.issues, self.status))
 
 
