@@ -40,7 +40,7 @@ def carnet(*args: str, settings: Settings) -> subprocess.CompletedProcess[str]:
 
 
 def professional(services: Services, rpps: str) -> Actor:
-    """The professional as their software's API client acts (``clients.actor_for_token``)."""
+    """The professional as their software's API client acts (``clients.authenticate``)."""
     with services.db.unit_of_work() as db:
         pro = db.scalar(select(Professional).where(Professional.rpps == rpps))
         assert pro is not None

@@ -65,3 +65,25 @@ def test_an_unknown_scope_is_an_invalid_scope_error(demo: Services, feeders: Fee
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
+
+
+def test_an_expired_token_or_a_revoked_client_is_a_login_outcome(demo: Services, feeders: Feeders) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from carnet.identity.tables import AccessToken, ApiClient
+    from carnet.storage.types import utcnow
+
+    search = {"patient.identifier": f"urn:oid:1.2.250.1.213.1.4.8|{feeders.ins}"}
+    client_id, secret = _lab(demo)
+    headers = _token(feeders.client, client_id, secret, "system/DocumentReference.s")
+    assert feeders.client.get("/fhir/DocumentReference", params=search, headers=headers).status_code == 200
+    with demo.db.unit_of_work() as db:
+        db.execute(update(ApiClient).where(ApiClient.client_id == client_id).values(revoked_at=utcnow()))
+    revoked = feeders.client.get("/fhir/DocumentReference", params=search, headers=headers)
+    assert revoked.status_code == 401 and revoked.json()["issue"][0]["code"] == "login"
+    with demo.db.unit_of_work() as db:
+        db.execute(update(AccessToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    expired = feeders.client.get("/fhir/DocumentReference", params=search, headers=feeders.gp)
+    assert expired.status_code == 401 and expired.headers["WWW-Authenticate"].startswith("Bearer")

@@ -127,44 +127,48 @@ def request_token(services: Services, client_id: str, client_secret: str, scope:
         return issue_token(db, client_id, client_secret, scope)
 
 
+_GRANT = (  # one query per FHIR request: the token, its client, and whom the client acts for
+    select(
+        AccessToken.scope,
+        AccessToken.expires_at,
+        ApiClient.id,
+        ApiClient.revoked_at,
+        Professional.id,
+        Professional.rpps,
+        Professional.first_name,
+        Professional.last_name,
+        Professional.profession_code,
+        Establishment.id,
+        Establishment.name,
+        Establishment.finess,
+    )
+    .join(ApiClient, ApiClient.id == AccessToken.client_id)
+    .outerjoin(Professional, Professional.id == ApiClient.professional_id)
+    .outerjoin(Establishment, Establishment.id == ApiClient.establishment_id)
+)
+
+
 def authenticate(services: Services, token: str) -> Grant | None:
     """The grant behind a bearer token; None when absent, expired or revoked."""
     with services.db.unit_of_work() as db:
-        row = db.get(AccessToken, _digest(token))
-        actor = actor_for_token(db, token) if row is not None else None
-        return Grant(actor, row.scope) if actor is not None and row is not None else None
-
-
-def actor_for_token(db: Session, token: str) -> Actor | None:
-    row = db.get(AccessToken, _digest(token))
-    if row is None or row.expires_at <= utcnow():
+        row = db.execute(_GRANT.where(AccessToken.token_hash == _digest(token))).first()
+    if row is None or row[1] <= utcnow() or row[3] is not None:
         return None
-    client = db.get(ApiClient, row.client_id)
-    if client is None or client.revoked_at:
-        return None
-    if client.professional_id:
-        pro = db.get(Professional, client.professional_id)
-        if pro is None:
-            return None
-        title = "Dr " if pro.profession_code in {"10", "40"} else ""
-        return Actor(
+    scope, _, client_id, _, pro_id, rpps, first, last, profession, est_id, est_name, finess = row
+    if pro_id is not None:
+        title = "Dr " if profession in {"10", "40"} else ""
+        actor = Actor(
             ActorKind.PROFESSIONAL,
-            client.id,
-            f"{title}{pro.first_name} {pro.last_name}",
-            professional_id=pro.id,
-            rpps=pro.rpps,
-            profession_code=pro.profession_code,
+            client_id,
+            f"{title}{first} {last}",
+            professional_id=pro_id,
+            rpps=rpps,
+            profession_code=profession,
         )
-    establishment = db.get(Establishment, client.establishment_id)
-    if establishment is None:
+        return Grant(actor, scope)
+    if est_id is None:
         return None
-    return Actor(
-        ActorKind.ESTABLISHMENT,
-        client.id,
-        establishment.name,
-        finess=establishment.finess,
-        establishment_id=establishment.id,
-    )
+    return Grant(Actor(ActorKind.ESTABLISHMENT, client_id, est_name, finess=finess, establishment_id=est_id), scope)
 
 
 def describe(actor: Actor) -> str:
