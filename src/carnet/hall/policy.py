@@ -215,10 +215,15 @@ def rule_operator_no_health_data(
     return None
 
 
+def space_is_open(status: str) -> bool:
+    """Only an open (active) space can be used: any other is answered like an unknown one."""
+    return status == PatientStatus.ACTIVE
+
+
 def rule_unknown_space(
     actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
 ) -> Decision | None:
-    if not facts.patient_exists or facts.patient_status != PatientStatus.ACTIVE:
+    if not facts.patient_exists or not space_is_open(facts.patient_status):
         return _deny("unknown_space", "Cet espace n'existe pas ou n'est pas ouvert.")
     return None
 

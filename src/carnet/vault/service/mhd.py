@@ -24,8 +24,7 @@ from sqlalchemy.orm import Session
 from carnet.bootstrap import Services
 from carnet.errors import CarnetError
 from carnet.hall.actors import Actor
-from carnet.hall.guard import facts_for
-from carnet.hall.policy import Action, Resource, decide
+from carnet.hall.policy import space_is_open
 from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from carnet.people.service import lookup as people
 from carnet.people.tables import Patient
@@ -74,10 +73,10 @@ def _coding(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list((concept or {}).get("coding") or [])
 
 
-def _patient_for(db: Session, actor: Actor, subject: dict[str, Any] | None, path: str, action: Action) -> Patient:
-    """The patient designated by INS (or ``Patient/<id>``), whose space the policy lets ``action`` reach:
-    an unknown patient and a space that is not open are the same « not found » (nothing recorded yet: the
-    service records what it then does, or the policy's refusal)."""
+def _patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Patient:
+    """The patient designated by INS (or ``Patient/<id>``): an unknown patient and a space that is not open
+    are the same « not found » (nothing recorded yet: the service then asks the policy for the act itself,
+    records it, or records the refusal)."""
     subject = subject or {}
     reference = subject.get("reference") or ""
     identifier = subject.get("identifier") or {}
@@ -92,11 +91,7 @@ def _patient_for(db: Session, actor: Actor, subject: dict[str, Any] | None, path
         patient = db.get(Patient, reference.split("/", 1)[1])
     else:
         raise _issue("required", "Le patient doit être désigné par son INS (subject.identifier).", path)
-    if patient is None:
-        raise _issue("not-found", NO_SPACE, path, 404)
-    resource = Resource("document", source="new") if action == Action.DOCUMENT_DEPOSIT else Resource("documents")
-    decision = decide(actor, patient.id, action, resource, facts_for(db, actor, patient.id))
-    if decision.rule == "unknown_space":
+    if patient is None or not space_is_open(patient.status):  # the policy's unknown_space, told as FHIR wants
         raise _issue("not-found", NO_SPACE, path, 404)
     return patient
 
@@ -260,7 +255,7 @@ def _document(
 ) -> vault.NewDocument:
     if resource.get("status") != "current":
         raise _issue("value", "Un document déposé doit avoir le statut « current ».", f"{path}.status")
-    patient = _patient_for(db, actor, resource.get("subject"), f"{path}.subject", Action.DOCUMENT_DEPOSIT)
+    patient = _patient_for(db, resource.get("subject"), f"{path}.subject")
     type_system, type_code = _type_code(resource, path)
     content = (resource.get("content") or [{}])[0]
     attachment = content.get("attachment") or {}
@@ -327,7 +322,7 @@ class Found:
 def find(services: Services, actor: Actor, designation: dict[str, Any], path: str, filters: SearchFilters) -> Found:
     """ITI-67: the documents of the patient designated (``{"reference": …}`` or ``{"identifier": …}``)."""
     with services.db.unit_of_work() as db:
-        patient = _patient_for(db, actor, designation, path, Action.DOCUMENT_SEARCH)
+        patient = _patient_for(db, designation, path)
         page = vault.search(services, db, actor, patient.id, filters)
         return Found(_subject(patient), [vault.view_of(d) for d in page.documents], page.total)
 
