@@ -18,7 +18,7 @@ from carnet.config import Settings
 from carnet.enrolment.model.registry import COLUMNS
 from carnet.enrolment.service.registry import ImportReport, RegistryFileError, import_registry
 from carnet.hall import audit
-from carnet.hall.actors import Actor
+from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.tables import AuditEntry
 from carnet.people.model.identifiers import INS_NIA_OID, nir_from_body
 from carnet.people.tables import Patient
@@ -381,3 +381,25 @@ def test_a_database_failure_stops_the_parsing_worker(
     with pytest.raises(RuntimeError, match="base indisponible"):
         run_import(services, write_csv(tmp_path / "r.csv", rows), batch_size=2, parallel=True)
     assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize(
+    "actor",
+    [
+        Actor(ActorKind.PATIENT, "compte", "Marie-Ange Santoni", patient_id="p"),
+        Actor(ActorKind.PROFESSIONAL, "compte", "Dr Ferracci", professional_id="x", rpps="10001234567"),
+    ],
+    ids=["patient", "professional"],
+)
+def test_only_the_services_operators_import_the_registry(services: Services, tmp_path: Path, actor: Actor) -> None:
+    """ENR-1, issue #9: the policy decides who loads the registry; a refusal writes nothing and is kept."""
+    from carnet.enrolment.service.admin import import_registry_file
+    from carnet.hall.guard import AccessDenied
+
+    path = write_csv(tmp_path / "registre.csv", [person("185032A004117")])
+    with pytest.raises(AccessDenied):
+        import_registry_file(services, actor, path)
+    with services.db.unit_of_work() as db:
+        assert db.scalar(select(func.count()).select_from(Patient)) == 0
+        refused = db.scalars(select(AuditEntry.outcome).where(AuditEntry.action == "enrolment.manage")).all()
+    assert refused == ["deny"]

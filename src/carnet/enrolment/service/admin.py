@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING
 
 from carnet.enrolment.service import campaigns
 from carnet.enrolment.service.registry import ImportReport, import_registry
+from carnet.hall import audit
+from carnet.hall.guard import guard
+from carnet.hall.policy import Action, Resource
 
 if TYPE_CHECKING:
     from carnet.bootstrap import Services
@@ -33,8 +36,11 @@ def import_registry_file(
 ) -> ImportReport:
     """Import or update the insured persons of a registry CSV (ENR-1); ``progress`` gets the bytes handled.
 
-    Raises :class:`carnet.enrolment.service.registry.RegistryFileError` when the file as a whole is refused.
+    Raises ``AccessDenied`` for anyone but the service's operators (the policy decides, the refusal is kept)
+    and :class:`carnet.enrolment.service.registry.RegistryFileError` when the file as a whole is refused.
     """
+    with services.db.unit_of_work() as db:
+        guard(db, actor, audit.NO_PATIENT_CHAIN, Action.ENROLMENT_MANAGE, Resource("registry"))
     return import_registry(services.db, path, actor, progress)
 
 
