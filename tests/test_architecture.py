@@ -41,7 +41,7 @@ def _files(*parts: str) -> list[Path]:
 
 def _interface_files() -> list[Path]:
     files = [p for c in CAPABILITIES for kind in INTERFACE_KINDS for p in _files(c, kind)]
-    return [*files, *_files("web"), *_files("fhir"), *_files("cli"), *_files("jobs", "cli")]
+    return [*files, *_files("web"), *_files("fhir"), *_files("cli"), *_files("console"), *_files("jobs", "cli")]
 
 
 def _service_files() -> list[Path]:
