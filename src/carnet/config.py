@@ -69,7 +69,3 @@ class Settings(BaseSettings):
         if self.dev_pages is not None:
             return self.dev_pages
         return self.smtp_url.startswith("outbox:") and not self.https
-
-
-def load_settings(**overrides: object) -> Settings:
-    return Settings(**overrides)  # type: ignore[arg-type]

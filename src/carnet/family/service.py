@@ -239,17 +239,6 @@ def caregivers_of(db: Session, helped_id: str) -> list[Patient]:
     )
 
 
-def helped_by(db: Session, caregiver_id: str) -> list[Patient]:
-    return list(
-        db.scalars(
-            select(Patient)
-            .join(Caregiver, Caregiver.helped_id == Patient.id)
-            .where(Caregiver.caregiver_id == caregiver_id)
-            .order_by(Caregiver.since)
-        )
-    )
-
-
 def _pending(kind: str | None, now: datetime) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [
         SpaceInvitation.accepted_at.is_(None),

@@ -91,17 +91,6 @@ def record(
     return Recorded(chain, seq, digest)
 
 
-def entries_for_patient(db: Session, patient_id: str, limit: int = 200, offset: int = 0) -> list[AuditEntry]:
-    query = (
-        select(AuditEntry)
-        .where(AuditEntry.patient_id == patient_id)
-        .order_by(AuditEntry.seq.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(db.scalars(query))
-
-
 def _chain_rows(db: Session, chain: str) -> Iterator[dict[str, Any]]:
     query = select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq)
     for entry in db.scalars(query).yield_per(1000):

@@ -353,12 +353,6 @@ def history_view(db: Session, actor: Actor, patient_id: str, query: HistoryQuery
     return HistoryView(lines, urgent, can_report, more, own_actions)
 
 
-def read_history(db: Session, actor: Actor, patient_id: str, limit: int = LIMIT) -> list[HistoryLine]:
-    """The history the policy lets ``actor`` read, most recent first (every tab): the whole of it, or a
-    professional's own actions (see ``history_view``)."""
-    return history_view(db, actor, patient_id, HistoryQuery(limit=limit)).lines
-
-
 def history_page(services: Services, actor: Actor, patient_id: str, query: HistoryQuery | None = None) -> HistoryPage:
     """TRC-2, the history page of a space: one tab, filtered (``history_view``), and whose space it is.
     A reader the policy refuses gets ``AccessDenied`` (the refusal is in the history)."""

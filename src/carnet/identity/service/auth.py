@@ -437,14 +437,6 @@ def log_out(services: Services, token: str | None) -> None:
             end_session(db, info.key)
 
 
-def reauthenticate(services: Services, login: str, password: str, client: str) -> None:
-    """The password asked again before a grave act (closing, deleting a space); raises ``LoginError``."""
-    with services.db.unit_of_work() as db:
-        outcome = _checked(services, db, login, password, client)
-    if isinstance(outcome, LoginError):
-        raise outcome
-
-
 def end_sessions_of(db: Session, account_ids: list[str]) -> None:
     """Log these accounts out everywhere (inside the caller's transaction)."""
     if account_ids:

@@ -42,10 +42,6 @@ PROFESSIONS: Final[dict[str, str]] = {
 }
 
 
-def is_known_profession(code: str) -> bool:
-    return code in PROFESSIONS
-
-
 def profession_label(code: str) -> str:
     return PROFESSIONS.get(code, f"Profession {code}")
 

@@ -41,15 +41,6 @@ def unwrap_cda(body: bytes) -> Unwrapped | None:
     return Unwrapped(inner, text.get("mediaType", "application/octet-stream"))
 
 
-def cda_title(body: bytes) -> str | None:
-    try:
-        root = ElementTree.fromstring(body)
-    except Exception:
-        return None
-    title = root.find(f"{CDA_NS}title")
-    return title.text.strip() if title is not None and title.text else None
-
-
 def extract_text(body: bytes, mime_type: str) -> str:
     """Best-effort plain text (never raises: a document that cannot be read is still stored)."""
     try:
