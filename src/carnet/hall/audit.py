@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from carnet.family.tables import Caregiver, LegalRepresentative
 from carnet.hall.actors import Actor, ActorKind
-from carnet.hall.chain import GENESIS, ChainBreak, entry_hash, verify_chain
+from carnet.hall.chain import GENESIS, HASHED_FIELDS, ChainBreak, entry_hash, verify_chain
 from carnet.hall.tables import AuditEntry, AuditHead
 from carnet.people.tables import Patient
 from carnet.storage.types import utcnow
@@ -94,26 +94,7 @@ def record(
 def _chain_rows(db: Session, chain: str) -> Iterator[dict[str, Any]]:
     query = select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq)
     for entry in db.scalars(query).yield_per(1000):
-        yield {
-            column: getattr(entry, column)
-            for column in (
-                "chain",
-                "seq",
-                "at",
-                "actor_kind",
-                "actor_id",
-                "actor_label",
-                "action",
-                "patient_id",
-                "resource_type",
-                "resource_id",
-                "outcome",
-                "reason",
-                "details",
-                "prev_hash",
-                "hash",
-            )
-        }
+        yield {column: getattr(entry, column) for column in (*HASHED_FIELDS, "prev_hash", "hash")}
 
 
 def verify(db: Session) -> tuple[int, list[ChainBreak]]:
