@@ -3,10 +3,11 @@
 # src/carnet/web/static/vendor/ so the server can serve them with no
 # build step at run time.
 #
-#   bash scripts/vendor-assets.sh                        # htmx only (default)
-#   DSFR_ACCEPT_LICENSE=1 bash scripts/vendor-assets.sh  # htmx + DSFR (see below)
+#   bash scripts/vendor-assets.sh                        # htmx + uPlot (default)
+#   DSFR_ACCEPT_LICENSE=1 bash scripts/vendor-assets.sh  # htmx + uPlot + DSFR (see below)
 #
-# htmx (and the axe-core devDependency) are pinned in package.json /
+# htmx, uPlot (the charts of the medical profile, drawn by static/charts.js)
+# and the axe-core devDependency are pinned in package.json /
 # package-lock.json. To upgrade: edit package.json, run
 # `npm install --package-lock-only`, re-run this script and commit
 # package*.json together with static/vendor/.
@@ -26,7 +27,7 @@
 # Without the variable, DSFR is not installed and vendor/dsfr/ is left as it
 # is (absent in the repository).
 #
-# The script is idempotent: it rebuilds vendor/htmx/ (and vendor/dsfr/ when
+# The script is idempotent: it rebuilds vendor/htmx/, vendor/uplot/ (and vendor/dsfr/ when
 # DSFR is accepted) from scratch in a staging directory, then swaps them in,
 # and leaves vendor/README.md alone. For DSFR it first checks that every
 # relative url(...) in the copied CSS resolves to a copied file (exit 1
@@ -47,6 +48,7 @@ STATIC="$ROOT/src/carnet/web/static"
 VENDOR="$STATIC/vendor"
 DSFR_SRC="$NM/@gouvfr/dsfr"
 HTMX_SRC="$NM/htmx.org"
+UPLOT_SRC="$NM/uplot"
 
 die() { echo "vendor-assets: error: $*" >&2; exit 1; }
 log() { echo "vendor-assets: $*"; }
@@ -78,7 +80,7 @@ need_ci=0
 if [[ ! -d "$NM" ]]; then
   need_ci=1
 else
-  for pkg in htmx.org axe-core; do
+  for pkg in htmx.org uplot axe-core; do
     if [[ "$(installed_version "$pkg")" != "$(pinned_version "$pkg")" ]]; then
       log "$pkg: installed '$(installed_version "$pkg")' != pinned '$(pinned_version "$pkg")'"
       need_ci=1
@@ -95,6 +97,8 @@ fi
 HTMX_VERSION="$(installed_version htmx.org)"
 [[ -n "$HTMX_VERSION" ]] || die "htmx.org missing from node_modules after npm ci"
 [[ -f "$HTMX_SRC/dist/htmx.min.js" ]] || die "$HTMX_SRC/dist/htmx.min.js not found"
+UPLOT_VERSION="$(installed_version uplot)"
+[[ -n "$UPLOT_VERSION" ]] || die "uplot missing from node_modules after npm ci"
 
 if (( want_dsfr )); then
   if [[ "$(installed_version @gouvfr/dsfr)" != "$DSFR_PIN" ]]; then
@@ -120,6 +124,11 @@ copy() {  # copy SRC DEST_FILE (creates parent dirs, normalises mode)
 # ---- htmx
 copy "$HTMX_SRC/dist/htmx.min.js" "$STAGE/htmx/htmx.min.js"
 copy "$HTMX_SRC/LICENSE"          "$STAGE/htmx/LICENSE"
+
+# ---- uPlot (classic script build: defines the global uPlot; plus its stylesheet)
+copy "$UPLOT_SRC/dist/uPlot.iife.min.js" "$STAGE/uplot/uPlot.iife.min.js"
+copy "$UPLOT_SRC/dist/uPlot.min.css"     "$STAGE/uplot/uPlot.min.css"
+copy "$UPLOT_SRC/LICENSE"                "$STAGE/uplot/LICENSE"
 
 # ---- DSFR (only with DSFR_ACCEPT_LICENSE=1)
 if (( want_dsfr )); then
@@ -182,9 +191,11 @@ if (( want_dsfr )); then
 fi
 
 # ---------------------------------------------------------------- swap in
-rm -rf "$VENDOR/htmx"
-mv "$STAGE/htmx" "$VENDOR/htmx"
-dirs=(htmx)
+dirs=(htmx uplot)
+for d in "${dirs[@]}"; do
+  rm -rf "${VENDOR:?}/$d"
+  mv "$STAGE/$d" "$VENDOR/$d"
+done
 if (( want_dsfr )); then
   rm -rf "$VENDOR/dsfr"
   mv "$STAGE/dsfr" "$VENDOR/dsfr"
@@ -193,9 +204,9 @@ fi
 
 # ---------------------------------------------------------------- summary
 if (( want_dsfr )); then
-  log "vendored htmx.org $HTMX_VERSION and @gouvfr/dsfr $DSFR_VERSION (DSFR_ACCEPT_LICENSE=1) into ${VENDOR#"$ROOT"/}"
+  log "vendored htmx.org $HTMX_VERSION, uplot $UPLOT_VERSION and @gouvfr/dsfr $DSFR_VERSION (DSFR_ACCEPT_LICENSE=1) into ${VENDOR#"$ROOT"/}"
 else
-  log "vendored htmx.org $HTMX_VERSION into ${VENDOR#"$ROOT"/}"
+  log "vendored htmx.org $HTMX_VERSION and uplot $UPLOT_VERSION into ${VENDOR#"$ROOT"/}"
   if [[ -d "$VENDOR/dsfr" ]]; then
     log "DSFR not (re)installed: its terms reserve it to French State services on .gouv.fr (set DSFR_ACCEPT_LICENSE=1 only if you accept them); existing vendor/dsfr/ left untouched"
   else

@@ -4,7 +4,7 @@ a general practitioner, a pharmacist, a dentist and a hospital lab."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 from carnet.access.tables import AccessGrant
 from carnet.bootstrap import Services
 from carnet.hall import audit
-from carnet.hall.actors import Actor
+from carnet.hall.actors import Actor, ActorKind
 from carnet.identity.service.auth import hash_password
 from carnet.people.model.identifiers import nir_from_body, validate_finess, validate_rpps
 from carnet.people.model.professions import profession_label
 from carnet.people.tables import Account, Establishment, Patient, Professional
+from carnet.profile.service import portal as profile
 
 DEMO_PASSWORD = "Carnet-Demo-2026!"  # noqa: S105 — published demo credential, demo data only
 
@@ -253,3 +254,55 @@ def _demo_grants(db: Session) -> None:
                     granted_by="démonstration",
                 )
             )
+
+
+PROFILE_ITEMS = [  # Marie-Ange's profile (PRF-1), as she could have filled it in
+    ("allergies", {"label": "Pénicilline", "reaction": "Urticaire", "severity": "Modérée"}),
+    ("conditions", {"label": "Asthme", "since": "2002-09-01", "status": "En cours"}),
+    ("treatments", {"label": "Salbutamol 100 µg", "dosage": "2 bouffées en cas de crise"}),
+    ("family_history", {"label": "Diabète de type 2", "relative": "Père"}),
+    ("vaccinations", {"label": "dTcaPolio (rappel des 25 ans)", "date": "2010-05-12"}),
+    ("blood_group", {"label": "O+"}),
+]
+WEIGHTS = (64.0, 63.5, 63.2, 63.8, 64.1, 63.6)
+
+
+def _person(db: Session, body: str, login: str | None) -> Actor | None:
+    """A demo person acting in the portal, as their login would make them."""
+    patient = db.scalar(select(Patient).where(Patient.ins == nir_from_body(body)))
+    account = db.scalar(select(Account).where(Account.login == login)) if login else None
+    if patient is None or account is None:
+        return None
+    label = f"{patient.first_names} {patient.birth_name}"
+    return Actor(ActorKind.PATIENT, account.id, label, patient_id=patient.id)
+
+
+def load_profile_demo(services: Services, now: datetime | None = None) -> None:
+    """Marie-Ange's profile and measures as she filled them in; Lisandru's growth as his mother entered it.
+    Only into an empty profile (idempotent)."""
+    now = now or datetime.now(UTC)
+    with services.db.unit_of_work() as db:
+        marie, mother = _person(db, PATIENTS[0][0], PATIENTS[0][10]), _person(db, PATIENTS[2][0], PATIENTS[2][10])
+        child = db.scalar(select(Patient.id).where(Patient.ins == nir_from_body(PATIENTS[3][0])))
+    if marie is None or mother is None or child is None or not marie.patient_id:
+        return
+    space = marie.patient_id
+    if profile.overview(services, marie, space).sections[0].items:
+        return
+    for section, fields in PROFILE_ITEMS:
+        profile.add_item(services, marie, space, section, fields)
+    profile.add_measure(services, marie, space, "height", profile.MeasureInput("165", when=now - timedelta(days=400)))
+    for months, kilos in enumerate(WEIGHTS):
+        when = now - timedelta(days=30 * (len(WEIGHTS) - months))
+        profile.add_measure(services, marie, space, "weight", profile.MeasureInput(str(kilos), when=when))
+    for days, (systolic, diastolic) in enumerate(((128, 82), (124, 79), (131, 85))):
+        typed = profile.MeasureInput(
+            systolic=str(systolic), diastolic=str(diastolic), when=now - timedelta(days=3 - days)
+        )
+        profile.add_measure(services, marie, space, "blood_pressure", typed)
+    born = PATIENTS[3][3]
+    for age_years, height, weight in ((1, 76.0, 9.8), (2, 87.5, 12.4), (4, 103.0, 16.5), (6, 116.0, 21.0)):
+        when = datetime(born.year + age_years, born.month, born.day, 10, tzinfo=UTC)
+        if when < now:
+            profile.add_measure(services, mother, child, "height", profile.MeasureInput(str(height), when=when))
+            profile.add_measure(services, mother, child, "weight", profile.MeasureInput(str(weight), when=when))

@@ -14,6 +14,7 @@ from carnet.history import tables as history_tables
 from carnet.identity import tables as identity_tables
 from carnet.jobs import tables as jobs_tables
 from carnet.people import tables as people_tables
+from carnet.profile import tables as profile_tables
 from carnet.storage import tables as storage_tables
 from carnet.storage.base import Base
 from carnet.vault import tables as vault_tables
@@ -30,4 +31,5 @@ MODULES = (
     family_tables,
     history_tables,
     jobs_tables,
+    profile_tables,
 )

@@ -82,6 +82,9 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
         A.ACCESS_MANAGE,
         A.FAMILY_MANAGE,
         A.HISTORY_REPORT,
+        A.PROFILE_READ,  # PRF-1: the profile as the person's (tests/profile/test_policy_profile.py: per item)
+        A.PROFILE_WRITE,
+        A.PROFILE_MASK,
     },
     # FAM-3: read, add, edit (mask, folders), be notified; never credentials or contact details (settings),
     # close, delete, export; Carnet's reading: nor who may access the space, nor family, nor reports.
@@ -94,6 +97,9 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
         A.DOCUMENT_DEPOSIT,
         A.DOCUMENT_MASK,
         A.FOLDER_WRITE,
+        A.PROFILE_READ,
+        A.PROFILE_WRITE,
+        A.PROFILE_MASK,
     },
     "professional": {
         A.DOCUMENT_DEPOSIT: "always",  # VLT-2; ACC-3: a blocked professional still deposits
@@ -108,8 +114,12 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
         # TRC-2 "the médecin traitant and the author see theirs": every professional reads a history — all
         # of it as médecin traitant / administrator (not blocked), else their own actions (``history_scope``)
         A.HISTORY_READ: "always",
+        A.PROFILE_READ: "always",  # PRF-3: scoped like documents (tests/profile/test_policy_profile.py)
+        A.PROFILE_WRITE: "always",  # a new item: professionals feed the profile as they feed the vault
     },
     "establishment": {  # VLT-2: feeds the space, finds and corrects what it sent; never reads more
+        A.PROFILE_READ: "always",  # what it sent only (scope AUTHORED)
+        A.PROFILE_WRITE: "always",
         A.DOCUMENT_DEPOSIT: "always",
         A.SPACE_FIND: "always",
         A.DOCUMENT_SEARCH: "always",
@@ -366,6 +376,9 @@ NOT_ON_A_DOCUMENT = {  # what the services pass for the other actions
     A.EMERGENCY_START: Resource("access"),
     A.FAMILY_MANAGE: Resource("family"),
     A.ENROLMENT_OBJECT: Resource("objection"),
+    A.PROFILE_READ: Resource("profile"),
+    A.PROFILE_WRITE: Resource("profile_item", category="allergies"),  # a new item
+    A.PROFILE_MASK: Resource("profile_item", "item", author_id="pro-auteur", source="professional", category="allergies"),
 }
 
 
@@ -512,21 +525,21 @@ def report(tally: Tally, decisions: int, listings: int) -> None:
 def test_the_table_for_people_establishments_operators_the_service_and_apps() -> None:
     """The person in their space, a parent, a caregiver, another patient, an establishment, an operator, the
     service, an app, the by-code representative (theirs and another's), a caregiver without a space:
-    11 actors × 3 statuses × 8 toggles × 28 actions, × 240 or 360 documents (open space; 360 for those who
-    write) or 40 or 60 (closed, unknown) for the 4 actions on one document: 139 456 decisions, plus 10 560
+    11 actors × 3 statuses × 8 toggles × 31 actions, × 240 or 360 documents (open space; 360 for those who
+    write) or 40 or 60 (closed, unknown) for the 4 actions on one document: 140 248 decisions, plus 10 560
     documents checked as "listed by the search ⇔ readable"."""
     tally = run(PERSONS + OTHERS)
-    report(tally, 139_456, 10_560)
+    report(tally, 140_248, 10_560)
 
 
 @pytest.mark.parametrize("profession", PROFESSIONS, ids=lambda p: f"profession-{p}")
 def test_the_table_for_professionals(profession: str | None) -> None:
     """One profession × 11 standings (none, consent, administrator, médecin traitant, emergency by breaking
-    the glass or by the SAMU regulator, blocked …) × 3 statuses × 8 toggles × 28 actions, × 360 documents
-    (open space) or 60 (closed, unknown) for the 4 actions on one document: 175 296 decisions per
-    profession (875 160 for the five), plus 31 680 documents checked as "listed by the search ⇔ readable"."""
+    the glass or by the SAMU regulator, blocked …) × 3 statuses × 8 toggles × 31 actions, × 360 documents
+    (open space) or 60 (closed, unknown) for the 4 actions on one document: 176 088 decisions per
+    profession (880 440 for the five), plus 31 680 documents checked as "listed by the search ⇔ readable"."""
     tally = run(professional(profession, standing) for standing in STANDINGS)
-    report(tally, 175_296, 31_680)
+    report(tally, 176_088, 31_680)
 
 
 # ====================================================================== examples, one rule at a time

@@ -18,6 +18,7 @@ from enum import StrEnum
 from carnet.access.model import matrix as access_matrix
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.vocabulary import PatientStatus
+from carnet.profile.model.sections import profile_sections_for
 
 
 class Action(StrEnum):
@@ -51,12 +52,16 @@ class Action(StrEnum):
     CARE_TEAM_MANAGE = "care_team.manage"  # create a care team, add or remove a member (the service-wide "-" space)
     DIRECTORY_MANAGE = "directory.manage"  # add or update a professional, import the Annuaire Santé (idem)
     CLIENT_MANAGE = "client.manage"  # register a system (establishment, professional's software) for the FHIR API
+    PROFILE_READ = "profile.read"  # the medical profile (PRF-1..3): a section's items, or one item
+    PROFILE_WRITE = "profile.write"  # add an item or a measure; correct or delete one already there
+    PROFILE_MASK = "profile.mask"  # the person masks (or shows again) an item a professional entered
 
 
 DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
 ENROLMENT_ACTIONS = {Action.ENROLMENT_MANAGE, Action.ENROLMENT_OBJECT, Action.ENROLMENT_LETTER, Action.SPACE_OPEN}
 OPERATOR_ACTIONS = {Action.CARE_TEAM_MANAGE, Action.DIRECTORY_MANAGE, Action.CLIENT_MANAGE}
 CONSENT_ACTIONS = {Action.CONSENT_RECORD, Action.CONSENT_READ}
+PROFILE_ACTIONS = {Action.PROFILE_READ, Action.PROFILE_WRITE, Action.PROFILE_MASK}
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,12 @@ class Resource:
     source: str | None = None
     labels: frozenset[str] = frozenset()
     hidden_from_patient: bool = False
-    category: str | None = None
+    category: str | None = None  # a document's category; a profile item's section
+
+    @property
+    def is_item(self) -> bool:
+        """One item already in the profile (not the profile as a whole, nor a new item)."""
+        return self.type == "profile_item" and self.id is not None
 
     @property
     def masked(self) -> bool:
@@ -265,6 +275,33 @@ def rule_patient_documents(
     return _allow("patient_documents", "La personne agit sur ses documents.")
 
 
+def rule_profile_people(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """PRF-1 for the people of the space (the person, a legal representative, a caregiver): what someone of
+    the space entered they correct and delete; what a professional entered is kept, and may be masked."""
+    own = actor.kind == ActorKind.PATIENT and actor.patient_id == patient_id
+    helper = actor.kind == ActorKind.PATIENT and (facts.legal_representative or facts.caregiver)
+    if action not in PROFILE_ACTIONS or not (own or helper):
+        return None
+    if resource is not None and resource.is_item:
+        from_space = resource.source == "patient"
+        if action == Action.PROFILE_WRITE and not from_space:
+            return _deny(
+                "professional_item_kept",
+                "Un élément saisi par un professionnel ne peut être ni modifié ni supprimé : vous pouvez le masquer.",
+            )
+        if action == Action.PROFILE_MASK and from_space:
+            return _deny(
+                "own_item_not_masked",
+                "Ce que vous avez saisi se modifie ou se supprime ; seuls les éléments des professionnels se masquent.",
+            )
+    if own:
+        scope = Scope.PATIENT if action == Action.PROFILE_READ else None
+        return _allow("patient_profile", "La personne tient son profil médical.", scope)
+    return None
+
+
 def emergency_permitted(facts: Facts, samu: bool) -> bool:
     """ACC-4: the patient's toggle for this kind of emergency access."""
     return facts.emergency_samu if samu else facts.emergency_professionals
@@ -281,6 +318,49 @@ def standing(facts: Facts) -> str | None:
     if facts.consent:
         return "consent"
     return None
+
+
+READING_REASONS = {
+    "administrator": "Médecin traitant ou professionnel administrateur de l'espace.",
+    "emergency": "Accès en urgence.",
+    "consent": "La personne a autorisé ce professionnel.",
+}
+
+
+def _professional_profile(
+    actor: Actor, action: Action, resource: Resource | None, facts: Facts, person: bool
+) -> Decision:
+    """PRF-1..3, ACC-1..4 on the profile: professionals (and establishments) feed it like the vault (VLT-2) and
+    correct what they entered; reading takes a standing, and the profession's sections (``profile_access.json``)."""
+    item = resource is not None and resource.is_item
+    authored = resource is not None and item and bool(resource.author_id) and resource.author_id in author_keys(actor)
+    if action == Action.PROFILE_MASK:
+        return _deny("patient_masks", "Seule la personne ou son représentant masque un élément de son profil.")
+    if action == Action.PROFILE_WRITE:
+        if not item:
+            return _allow("professional_profile_feed", "Les professionnels alimentent le profil médical.")
+        if authored:
+            return _allow("profile_author", "L'auteur corrige ce qu'il a saisi.")
+        return _deny("not_author", "Seul l'auteur d'un élément du profil peut le corriger ou le supprimer.")
+    if authored:
+        return _allow("profile_author", "L'auteur consulte ce qu'il a saisi.")
+    level = standing(facts) if person else None
+    if level is None:
+        if not item:
+            return _allow("professional_own_items", "Profil limité aux éléments saisis par l'auteur.", Scope.AUTHORED)
+        return _no_standing(facts)
+    sections = None if level == "administrator" else profile_sections_for(actor.profession_code)
+    include_masked = level == "administrator" or (level == "emergency" and facts.emergency_masked)
+    if not item:
+        return Decision(
+            True, READING_REASONS[level], f"professional_{level}", Scope.PROFESSIONAL, sections, include_masked
+        )
+    assert resource is not None
+    if sections is not None and resource.category not in sections:
+        return _deny("profile_matrix", "Votre profession n'a pas accès à cette partie du profil.")
+    if resource.masked and not include_masked:
+        return _deny("masked", "La personne a masqué cet élément aux professionnels.")
+    return _allow(f"professional_{level}", READING_REASONS[level])
 
 
 def _no_standing(facts: Facts) -> Decision:
@@ -326,6 +406,8 @@ def rule_professional(
             "Un professionnel consulte l'historique de ses propres actions.",
             Scope.OWN_ACTIONS,
         )
+    if action in PROFILE_ACTIONS:
+        return _professional_profile(actor, action, resource, facts, person)
     authored = resource is not None and bool(resource.author_id) and resource.author_id in author_keys(actor)
     if action in {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE} and authored:
         return _allow("document_author", "L'auteur accède à son propre document.")
@@ -338,11 +420,7 @@ def rule_professional(
         return _no_standing(facts)
     categories = None if level == "administrator" else access_matrix.categories_for(actor.profession_code)
     include_masked = level == "administrator" or (level == "emergency" and facts.emergency_masked)
-    reason = {
-        "administrator": "Médecin traitant ou professionnel administrateur de l'espace.",
-        "emergency": "Accès en urgence.",
-        "consent": "La personne a autorisé ce professionnel.",
-    }[level]
+    reason = READING_REASONS[level]
     rule = f"professional_{level}"
     if action == Action.SPACE_VIEW:
         return _allow(rule, reason)
@@ -366,6 +444,9 @@ CAREGIVER_ACTIONS = {  # FAM-3: read, add, edit — not credentials, contact det
     Action.DOCUMENT_MASK,
     Action.FOLDER_WRITE,
     Action.SETTINGS_READ,
+    Action.PROFILE_READ,
+    Action.PROFILE_WRITE,
+    Action.PROFILE_MASK,
 }
 REPRESENTATIVE_ACTIONS = CAREGIVER_ACTIONS | {  # FAM-1: the parent manages the child's space
     Action.SETTINGS_WRITE,
@@ -435,6 +516,7 @@ RULES: list[Rule] = [
     rule_unknown_space,
     rule_operator_no_health_data,
     rule_professional_acts,
+    rule_profile_people,
     rule_patient_documents,
     rule_professional,
     rule_own_space,

@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Final
 
 from carnet.access.service import labels as access_labels
+from carnet.profile.service import labels as profile_labels
 
-CAPABILITY_WORDS: Final = (access_labels,)  # each has ACTIONS, and may have KIND_ACTIONS (filter → actions)
+CAPABILITY_WORDS: Final = (access_labels, profile_labels)  # each has ACTIONS, and may have KIND_ACTIONS (filter → actions)
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what was attempted when refused)
     "auth.login": ("s'est connecté(e) à l'espace", "connexion"),

@@ -33,6 +33,13 @@ CLIENT_SCOPES: dict[str, str] = {  # what a client of Carnet may ever be granted
     "Binary": "r",
     "Patient": "rs",
     "Consent": "crs",
+    # the medical profile (PRF-3): no update over FHIR yet — a correction is a new resource
+    "Observation": "crs",
+    "Condition": "crs",
+    "MedicationStatement": "crs",
+    "AllergyIntolerance": "crs",
+    "FamilyMemberHistory": "crs",
+    "Immunization": "crs",
 }
 
 

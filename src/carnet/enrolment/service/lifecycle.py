@@ -30,6 +30,7 @@ from carnet.people.service.lookup import PatientView, patient_view
 from carnet.people.tables import Account, Patient
 from carnet.storage import keyring
 from carnet.storage.types import utcnow
+from carnet.profile.service import erasure as profile_erasure
 from carnet.vault.service import erasure
 
 ARCHIVE_YEARS = 10
@@ -154,6 +155,7 @@ def _delete(db: Session, services: Services, actor: Actor, patient: Patient, blo
 def _destroy(db: Session, patient: Patient, blob_keys: list[str]) -> int:
     keyring.destroy_data_key(db, patient.id)
     erased = erasure.erase_space(db, patient.id)
+    profile_erasure.erase_profile(db, patient.id)
     blob_keys += erased.blob_keys
     accounts = list(db.scalars(select(Account.id).where(Account.patient_id == patient.id)))
     auth.end_sessions_of(db, accounts)

@@ -65,7 +65,7 @@ class Subject:
     ins_oid: str
 
 
-def _subject(patient: Patient) -> Subject:
+def subject_of(patient: Patient) -> Subject:
     return Subject(patient.id, patient.ins, patient.ins_oid)
 
 
@@ -73,7 +73,7 @@ def _coding(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list((concept or {}).get("coding") or [])
 
 
-def _patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Patient:
+def patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Patient:
     """The patient designated by INS (or ``Patient/<id>``): an unknown patient and a space that is not open
     are the same « not found » (nothing recorded yet: the service then asks the policy for the act itself,
     records it, or records the refusal)."""
@@ -255,7 +255,7 @@ def _document(
 ) -> vault.NewDocument:
     if resource.get("status") != "current":
         raise _issue("value", "Un document déposé doit avoir le statut « current ».", f"{path}.status")
-    patient = _patient_for(db, resource.get("subject"), f"{path}.subject")
+    patient = patient_for(db, resource.get("subject"), f"{path}.subject")
     type_system, type_code = _type_code(resource, path)
     content = (resource.get("content") or [{}])[0]
     attachment = content.get("attachment") or {}
@@ -322,9 +322,9 @@ class Found:
 def find(services: Services, actor: Actor, designation: dict[str, Any], path: str, filters: SearchFilters) -> Found:
     """ITI-67: the documents of the patient designated (``{"reference": …}`` or ``{"identifier": …}``)."""
     with services.db.unit_of_work() as db:
-        patient = _patient_for(db, designation, path)
+        patient = patient_for(db, designation, path)
         page = vault.search(services, db, actor, patient.id, filters)
-        return Found(_subject(patient), [vault.view_of(d) for d in page.documents], page.total)
+        return Found(subject_of(patient), [vault.view_of(d) for d in page.documents], page.total)
 
 
 @dataclass(frozen=True)
@@ -338,7 +338,7 @@ class Reference:
 def _reference(db: Session, document: Document) -> Reference:
     patient = db.get(Patient, document.patient_id)
     assert patient is not None  # documents belong to a patient
-    return Reference(vault.view_of(document), _subject(patient))
+    return Reference(vault.view_of(document), subject_of(patient))
 
 
 def read_reference(services: Services, actor: Actor, document_id: str) -> Reference:
