@@ -378,7 +378,9 @@ NOT_ON_A_DOCUMENT = {  # what the services pass for the other actions
     A.ENROLMENT_OBJECT: Resource("objection"),
     A.PROFILE_READ: Resource("profile"),
     A.PROFILE_WRITE: Resource("profile_item", category="allergies"),  # a new item
-    A.PROFILE_MASK: Resource("profile_item", "item", author_id="pro-auteur", source="professional", category="allergies"),
+    A.PROFILE_MASK: Resource(
+        "profile_item", "item", author_id="pro-auteur", source="professional", category="allergies"
+    ),
 }
 
 

@@ -55,7 +55,7 @@ def test_what_is_typed_is_sealed_at_rest_not_in_clear(demo: Services, marie: Act
     with demo.db.unit_of_work() as db:
         row = db.get(ProfileEntry, entry_id)
         assert row is not None
-        assert b"Arachide" not in row.sealed and "Arachide".encode() not in row.sealed
+        assert b"Arachide" not in row.sealed and "Œdème".encode() not in row.sealed
         assert row.source == "patient" and row.author_label == marie.label
     page = portal.section_page(demo, marie, marie.patient_id, "allergies")
     assert [i.fields["label"] for i in page.items] == ["Arachide"]

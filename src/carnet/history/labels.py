@@ -16,7 +16,8 @@ from typing import Final
 from carnet.access.service import labels as access_labels
 from carnet.profile.service import labels as profile_labels
 
-CAPABILITY_WORDS: Final = (access_labels, profile_labels)  # each has ACTIONS, and may have KIND_ACTIONS (filter → actions)
+# each has ACTIONS, and may have KIND_ACTIONS (filter → actions)
+CAPABILITY_WORDS: Final = (access_labels, profile_labels)
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what was attempted when refused)
     "auth.login": ("s'est connecté(e) à l'espace", "connexion"),

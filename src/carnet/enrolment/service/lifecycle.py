@@ -28,9 +28,9 @@ from carnet.identity.service import auth
 from carnet.mail.outbound import Mail
 from carnet.people.service.lookup import PatientView, patient_view
 from carnet.people.tables import Account, Patient
+from carnet.profile.service import erasure as profile_erasure
 from carnet.storage import keyring
 from carnet.storage.types import utcnow
-from carnet.profile.service import erasure as profile_erasure
 from carnet.vault.service import erasure
 
 ARCHIVE_YEARS = 10
