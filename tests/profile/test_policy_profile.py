@@ -14,6 +14,7 @@ import itertools
 import json
 from dataclasses import replace
 from importlib import resources
+from pathlib import Path
 
 from carnet.hall.actors import ActorKind
 from carnet.hall.policy import Action, Decision, Facts, Resource, Scope, decide
@@ -149,3 +150,20 @@ def test_the_patient_cannot_edit_a_professionals_item_but_masks_it() -> None:
     edit = decide(person.actor, SPACE, A.PROFILE_WRITE, item, Facts())
     assert not edit.allowed and "masquer" in edit.reason
     assert decide(person.actor, SPACE, A.PROFILE_MASK, item, Facts()).allowed
+
+
+def test_the_documented_rows_are_the_data() -> None:
+    """docs/access-matrix.md shows the rows of profile_access.json, not a copy that drifts."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "access-matrix.md").read_text(encoding="utf-8")
+    table = text.split("## The profile: which sections", 1)[1]
+    header = next(line for line in table.splitlines() if line.startswith("| Code |"))
+    columns = [c.strip() for c in header.strip("|").split("|")][2:]
+    shown = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and cells[0] != "Code" and not line.startswith("|---"):
+            shown[cells[0]] = frozenset(c for c, mark in zip(columns, cells[2:], strict=True) if mark == "✓")
+    assert shown == {
+        **{k: frozenset(v) for k, v in _DATA["professions"].items()},
+        "default": frozenset(_DATA["default"]),
+    }
