@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carnet.access.tables import AccessGrant
@@ -18,6 +18,7 @@ from carnet.people.model.identifiers import nir_from_body, validate_finess, vali
 from carnet.people.model.professions import profession_label
 from carnet.people.tables import Account, Establishment, Patient, Professional
 from carnet.profile.service import portal as profile
+from carnet.profile.tables import ProfileEntry
 
 DEMO_PASSWORD = "Carnet-Demo-2026!"  # noqa: S105 — published demo credential, demo data only
 
@@ -287,8 +288,9 @@ def load_profile_demo(services: Services, now: datetime | None = None) -> None:
     if marie is None or mother is None or child is None or not marie.patient_id:
         return
     space = marie.patient_id
-    if profile.overview(services, marie, space).sections[0].items:
-        return
+    with services.db.unit_of_work() as db:  # counted, not opened: the data may be sealed under another master key
+        if db.scalar(select(func.count()).select_from(ProfileEntry).where(ProfileEntry.patient_id == space)):
+            return
     for section, fields in PROFILE_ITEMS:
         profile.add_item(services, marie, space, section, fields)
     profile.add_measure(services, marie, space, "height", profile.MeasureInput("165", when=now - timedelta(days=400)))

@@ -31,7 +31,8 @@ def test_without_a_request_a_client_gets_everything_a_client_may_have() -> None:
 def test_a_request_narrows_and_never_widens() -> None:
     assert narrow("system/DocumentReference.rs") == "system/DocumentReference.rs"
     assert narrow("system/DocumentReference.cruds") == "system/DocumentReference.crus"  # no delete for clients
-    assert narrow("system/Observation.rs") == ""
+    assert narrow("system/Observation.cruds") == "system/Observation.crs"  # PRF-3: measures are fed, not edited
+    assert narrow("system/Claim.rs") == ""  # a type Carnet does not serve
 
 
 def test_a_grant_permits_only_what_it_names() -> None:
