@@ -31,6 +31,8 @@ from carnet.history import pages as history_pages
 from carnet.identity import api as oauth
 from carnet.identity import pages as login_pages
 from carnet.people import pages as space_pages
+from carnet.profile import fhir as profile_fhir
+from carnet.profile import pages as profile_pages
 from carnet.vault import fhir as mhd
 from carnet.vault import pages as vault_pages
 from carnet.web import api, dev_pages, security
@@ -140,6 +142,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(activation.router)
     app.include_router(lifecycle_pages.router)
     app.include_router(vault_pages.router)
+    app.include_router(profile_pages.router)
     app.include_router(access_pages.router)
     pro_pages.install(app)
     app.include_router(opposition_pages.router)
@@ -149,5 +152,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(fhir.router)
     app.include_router(mhd.router)
     app.include_router(fhir_access.router)
+    app.include_router(profile_fhir.router)
     app.include_router(oauth.router)
     return app
