@@ -1,4 +1,5 @@
-"""FHIR R4 base at ``/fhir``: CapabilityStatement now; MHD (ITI-65/67/68) arrives with the vault."""
+"""FHIR R4 base at ``/fhir``: the CapabilityStatement of everything served (MHD, TD0.2 and Consent, the medical
+profile), FhirResponse, OperationOutcome."""
 
 from __future__ import annotations
 
@@ -83,6 +84,13 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                         ["create", "read", "search-type"],
                         [("patient.identifier", "token"), ("status", "token")],
                     ),
+                    *(
+                        {
+                            **_resource(kind, ["create", "read", "search-type"], SEARCH_PROFILE),
+                            **({"supportedProfile": [VITAL_SIGNS]} if kind == "Observation" else {}),
+                        }
+                        for kind in PROFILE_TYPES
+                    ),
                 ],
                 "interaction": [{"code": "transaction"}],
             }
@@ -98,6 +106,19 @@ SEARCH_DOCUMENTS = [
     ("date", "date"),
     ("author.identifier", "token"),
 ]
+
+
+# The medical profile (PRF-3, carnet.profile.fhir): the same interactions and search parameters for each type.
+PROFILE_TYPES = (
+    "Observation",
+    "AllergyIntolerance",
+    "Condition",
+    "FamilyMemberHistory",
+    "MedicationStatement",
+    "Immunization",
+)
+SEARCH_PROFILE = [("patient.identifier", "token"), ("patient", "reference"), ("code", "token"), ("date", "date")]
+VITAL_SIGNS = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
 
 
 def _resource(kind: str, interactions: list[str], params: list[tuple[str, str]]) -> dict[str, object]:

@@ -237,7 +237,8 @@ def sections_seen(decision: Decision) -> frozenset[str] | None:
 def load(db: Session, actor: Actor, action: Action, entry_id: str, space: str | None = None) -> ProfileEntry:
     """One entry, with the policy's yes for ``action`` on it; unknown and forbidden are the same
     ``EntryNotFound`` for anyone but the people of the space (who learn why)."""
-    entry = db.get(ProfileEntry, entry_id) if len(entry_id) <= 36 else None
+    well_formed = len(entry_id) <= 36 and entry_id.isascii() and entry_id.replace("-", "").isalnum()
+    entry = db.get(ProfileEntry, entry_id) if well_formed else None
     if entry is None or (space is not None and entry.patient_id != space):
         raise EntryNotFound()
     try:
