@@ -9,7 +9,7 @@ in the same transaction, and returns frozen views. What a person typed that cann
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -221,6 +221,7 @@ class MeasurePage:
     target: float | None
     growth: dict[str, Any] | None  # reference curves for a child: {"source", "sex", "birth_date", "curves"}
     people_of_space: bool
+    shown: bool = True  # False: this reader's profession does not see the measures (only what they entered)
 
 
 def _growth(patient: PatientView, sex: str, key: str, today: date) -> dict[str, Any] | None:
@@ -236,27 +237,55 @@ def _growth(patient: PatientView, sex: str, key: str, today: date) -> dict[str, 
     return {"source": growth.source_label(key), "sex": sex, "birth_date": patient.birth_date, "curves": curves}
 
 
-def measure_page(
-    services: Services, actor: Actor, patient_id: str, key: str, period: str = DEFAULT_PERIOD
-) -> MeasurePage:
+def _bmi_points(
+    services: Services, db: Session, patient_id: str, key: str, weights: Any, heights: Any
+) -> list[EntryView]:
+    """The IMC at each weight of the period, with the latest height measured by then (PRF-2: computed, never
+    typed); each point keeps its weight's id, date and author."""
+    by_date = ProfileEntry.effective_at
+    weight_rows = db.scalars(weights.where(ProfileEntry.measure == "weight").order_by(by_date)).all()
+    height_rows = (
+        db.scalars(heights.where(ProfileEntry.measure == "height").order_by(by_date)).all() if weight_rows else []
+    )
+    heights_at = [(h.effective_at, h.value) for h in entries.views(services, db, patient_id, height_rows)]
+    points = []
+    for weight in entries.views(services, db, patient_id, weight_rows):
+        before = [cm for at, cm in heights_at if at and cm and weight.effective_at and at <= weight.effective_at]
+        if not before or weight.value is None:
+            continue
+        try:
+            value = catalogue.bmi(weight.value, before[-1])
+        except catalogue.MeasureError:
+            continue
+        points.append(replace(weight, measure=key, value=value, unit_entered=None, fields={}, fhir=None))
+    return points
+
+
+def measure_page(services: Services, actor: Actor, patient_id: str, key: str, period: str | None = None) -> MeasurePage:
+    """One measure over a period (``None`` or unknown: all of a child's growth measure, else DEFAULT_PERIOD)."""
     measure = measure_of(key)
-    if period not in PERIODS:
-        period = DEFAULT_PERIOD
-    days = PERIODS[period]
     with services.db.unit_of_work() as db:
         decision, query = entries.readable(db, actor, patient_id)
         seen = entries.sections_seen(decision)
-        query = query.where(ProfileEntry.section == MEASURES_SECTION, ProfileEntry.measure == key)
-        if seen is not None and MEASURES_SECTION not in seen:
-            query = query.where(ProfileEntry.author_id.in_(_keys(actor) or {"-"}))
-        if days is not None:
-            query = query.where(ProfileEntry.effective_at >= utcnow() - timedelta(days=days))
-        rows = db.scalars(query.order_by(ProfileEntry.effective_at)).all()
-        points = entries.views(services, db, patient_id, rows)
-        target = db.get(MeasureTarget, (patient_id, key))
         patient = db.get(Patient, patient_id)
         assert patient is not None
         view = patient_view(patient)
+        curves = _growth(view, patient.sex, key, utcnow().astimezone(PARIS).date())
+        if period not in PERIODS:
+            period = "tout" if curves else DEFAULT_PERIOD
+        days = PERIODS[period]
+        query = query.where(ProfileEntry.section == MEASURES_SECTION)
+        if seen is not None and MEASURES_SECTION not in seen:
+            query = query.where(ProfileEntry.author_id.in_(_keys(actor) or {"-"}))
+        in_period = query
+        if days is not None:
+            in_period = query.where(ProfileEntry.effective_at >= utcnow() - timedelta(days=days))
+        if measure.computed:
+            points = _bmi_points(services, db, patient_id, key, in_period, query)
+        else:
+            rows = db.scalars(in_period.where(ProfileEntry.measure == key).order_by(ProfileEntry.effective_at)).all()
+            points = entries.views(services, db, patient_id, rows)
+        target = db.get(MeasureTarget, (patient_id, key))
         _record(db, actor, Action.PROFILE_READ, patient_id, None, section=MEASURES_SECTION, measure=key)
         return MeasurePage(
             patient=view,
@@ -266,8 +295,9 @@ def measure_page(
             rows=points[::-1][:ROWS_SHOWN],
             total=len(points),
             target=target.value if target else measure.default_target,
-            growth=_growth(view, patient.sex, key, utcnow().astimezone(PARIS).date()),
+            growth=curves,
             people_of_space=_people_of_space(actor),
+            shown=seen is None or MEASURES_SECTION in seen,
         )
 
 
@@ -337,6 +367,22 @@ def item_form(services: Services, actor: Actor, patient_id: str, entry_id: str) 
             raise entries.EntryNotFound()
         view = entries.views(services, db, patient_id, [entry])[0]
         return ItemForm(_patient(db, patient_id), SECTIONS[entry.section], view)
+
+
+@dataclass(frozen=True)
+class Removal:
+    patient: PatientView
+    entry: EntryView
+    title: str  # the section's title, or the measure's name
+
+
+def removal(services: Services, actor: Actor, patient_id: str, entry_id: str) -> Removal:
+    """An item or a measure as the confirmation of its deletion shows it (the policy's yes to delete it, asked now)."""
+    with services.db.unit_of_work() as db:
+        entry = entries.load(db, actor, Action.PROFILE_WRITE, entry_id, space=patient_id)
+        view = entries.views(services, db, patient_id, [entry])[0]
+        title = measure_of(entry.measure or "").label if entries.is_measure(entry) else SECTIONS[entry.section].title
+        return Removal(_patient(db, patient_id), view, title)
 
 
 def update_item(services: Services, actor: Actor, patient_id: str, entry_id: str, raw: Mapping[str, str]) -> str:
