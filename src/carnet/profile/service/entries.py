@@ -182,7 +182,15 @@ def views(services: Services, db: Session, patient_id: str, entries: Sequence[Pr
 
 
 def view_of(data_key: bytes, entry: ProfileEntry) -> EntryView:
-    data = orjson.loads(keyring.open_sealed(data_key, entry.sealed, _aad(entry.id)))
+    return _view(entry, orjson.loads(keyring.open_sealed(data_key, entry.sealed, _aad(entry.id))))
+
+
+def stored_view(entry: ProfileEntry, new: NewEntry) -> EntryView:
+    """The view of an entry just stored from ``new`` (nothing to open again)."""
+    return _view(entry, new.payload())
+
+
+def _view(entry: ProfileEntry, data: dict[str, Any]) -> EntryView:
     return EntryView(
         id=entry.id,
         patient_id=entry.patient_id,

@@ -68,7 +68,7 @@ def create(services: Services, actor: Actor, resource_type: str, subject: dict[s
         entry = entries.store(services, db, actor, patient.id, new)
         db.flush()
         _record(db, actor, Action.PROFILE_WRITE, patient.id, resource_type, entry.id)
-        return Stored(entries.views(services, db, patient.id, [entry])[0], subject_of(patient))
+        return Stored(entries.stored_view(entry, new), subject_of(patient))
 
 
 def read(services: Services, actor: Actor, resource_type: str, entry_id: str) -> Stored:
