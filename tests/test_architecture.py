@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "carnet"
-CAPABILITIES = ["identity", "people", "enrolment", "vault", "access", "family", "history", "profile"]
+CAPABILITIES = ["identity", "people", "enrolment", "vault", "access", "family", "history", "profile", "agenda"]
 GUARDED_KINDS = ["tables", "pages", "fhir", "api", "cli", "jobs"]
 INTERFACE_KINDS = ["pages", "fhir", "api", "cli", "jobs"]
 MAX_LINES = 80

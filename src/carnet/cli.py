@@ -10,6 +10,7 @@ import sys
 import typer
 
 from carnet.access.cli import professionals_app, teams_app
+from carnet.agenda.cli import prevention
 from carnet.config import Settings
 from carnet.enrolment.cli import campaign_app, registry_app, spaces_app
 from carnet.hall.cli import audit_app
@@ -32,6 +33,7 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(spaces_app, name="spaces")
 app.add_typer(professionals_app, name="professionals")
 app.add_typer(teams_app, name="teams")
+app.command("prevention")(prevention)
 
 
 def _settings() -> Settings:

@@ -1,0 +1,1 @@
+"""Agenda and prevention (AGD-1..3): appointments, reminders and the prevention calendar."""

@@ -1,0 +1,1 @@
+"""Pure rules of the agenda: the prevention calendar and its engine (``prevention``)."""
