@@ -7,6 +7,7 @@ Each capability keeps its tables in its own ``tables.py``; this module imports t
 from __future__ import annotations
 
 from carnet.access import tables as access_tables
+from carnet.agenda import tables as agenda_tables
 from carnet.enrolment import tables as enrolment_tables
 from carnet.family import tables as family_tables
 from carnet.hall import tables as hall_tables
@@ -32,4 +33,5 @@ MODULES = (
     history_tables,
     jobs_tables,
     profile_tables,
+    agenda_tables,
 )

@@ -85,6 +85,10 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
         A.PROFILE_READ,  # PRF-1: the profile as the person's (tests/profile/test_policy_profile.py: per item)
         A.PROFILE_WRITE,
         A.PROFILE_MASK,
+        A.AGENDA_READ,  # AGD-1..3: the agenda and the recommended examinations, as the person's
+        A.AGENDA_WRITE,
+        A.PREVENTION_READ,
+        A.PREVENTION_WRITE,
     },
     # FAM-3: read, add, edit (mask, folders), be notified; never credentials or contact details (settings),
     # close, delete, export; Carnet's reading: nor who may access the space, nor family, nor reports.
@@ -100,6 +104,10 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
         A.PROFILE_READ,
         A.PROFILE_WRITE,
         A.PROFILE_MASK,
+        A.AGENDA_READ,
+        A.AGENDA_WRITE,
+        A.PREVENTION_READ,
+        A.PREVENTION_WRITE,
     },
     "professional": {
         A.DOCUMENT_DEPOSIT: "always",  # VLT-2; ACC-3: a blocked professional still deposits
@@ -116,10 +124,17 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
         A.HISTORY_READ: "always",
         A.PROFILE_READ: "always",  # PRF-3: scoped like documents (tests/profile/test_policy_profile.py)
         A.PROFILE_WRITE: "always",  # a new item: professionals feed the profile as they feed the vault
+        A.AGENDA_READ: "always",  # AGD-1: scoped to the appointments they gave (scope AUTHORED)
+        A.AGENDA_WRITE: "always",  # a new appointment, in any open space (like a deposit)
+        # AGD-2: with a standing, by a profession that reads the vaccinations — every row of
+        # profile_access.json does today, so the standing decides
+        A.PREVENTION_READ: "standing",
     },
     "establishment": {  # VLT-2: feeds the space, finds and corrects what it sent; never reads more
         A.PROFILE_READ: "always",  # what it sent only (scope AUTHORED)
         A.PROFILE_WRITE: "always",
+        A.AGENDA_READ: "always",  # the appointments it gave only (scope AUTHORED)
+        A.AGENDA_WRITE: "always",
         A.DOCUMENT_DEPOSIT: "always",
         A.SPACE_FIND: "always",
         A.DOCUMENT_SEARCH: "always",
@@ -381,6 +396,10 @@ NOT_ON_A_DOCUMENT = {  # what the services pass for the other actions
     A.PROFILE_MASK: Resource(
         "profile_item", "item", author_id="pro-auteur", source="professional", category="allergies"
     ),
+    A.AGENDA_READ: Resource("agenda"),
+    A.AGENDA_WRITE: Resource("agenda_event"),  # a new appointment
+    A.PREVENTION_READ: Resource("prevention"),
+    A.PREVENTION_WRITE: Resource("prevention"),
 }
 
 
@@ -527,21 +546,21 @@ def report(tally: Tally, decisions: int, listings: int) -> None:
 def test_the_table_for_people_establishments_operators_the_service_and_apps() -> None:
     """The person in their space, a parent, a caregiver, another patient, an establishment, an operator, the
     service, an app, the by-code representative (theirs and another's), a caregiver without a space:
-    11 actors × 3 statuses × 8 toggles × 31 actions, × 240 or 360 documents (open space; 360 for those who
-    write) or 40 or 60 (closed, unknown) for the 4 actions on one document: 140 248 decisions, plus 10 560
+    11 actors × 3 statuses × 8 toggles × 35 actions, × 240 or 360 documents (open space; 360 for those who
+    write) or 40 or 60 (closed, unknown) for the 4 actions on one document: 141 304 decisions, plus 10 560
     documents checked as "listed by the search ⇔ readable"."""
     tally = run(PERSONS + OTHERS)
-    report(tally, 140_248, 10_560)
+    report(tally, 141_304, 10_560)
 
 
 @pytest.mark.parametrize("profession", PROFESSIONS, ids=lambda p: f"profession-{p}")
 def test_the_table_for_professionals(profession: str | None) -> None:
     """One profession × 11 standings (none, consent, administrator, médecin traitant, emergency by breaking
-    the glass or by the SAMU regulator, blocked …) × 3 statuses × 8 toggles × 31 actions, × 360 documents
-    (open space) or 60 (closed, unknown) for the 4 actions on one document: 176 088 decisions per
-    profession (880 440 for the five), plus 31 680 documents checked as "listed by the search ⇔ readable"."""
+    the glass or by the SAMU regulator, blocked …) × 3 statuses × 8 toggles × 35 actions, × 360 documents
+    (open space) or 60 (closed, unknown) for the 4 actions on one document: 177 144 decisions per
+    profession (885 720 for the five), plus 31 680 documents checked as "listed by the search ⇔ readable"."""
     tally = run(professional(profession, standing) for standing in STANDINGS)
-    report(tally, 176_088, 31_680)
+    report(tally, 177_144, 31_680)
 
 
 # ====================================================================== examples, one rule at a time

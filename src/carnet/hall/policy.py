@@ -55,6 +55,10 @@ class Action(StrEnum):
     PROFILE_READ = "profile.read"  # the medical profile (PRF-1..3): a section's items, or one item
     PROFILE_WRITE = "profile.write"  # add an item or a measure; correct or delete one already there
     PROFILE_MASK = "profile.mask"  # the person masks (or shows again) an item a professional entered
+    AGENDA_READ = "agenda.read"  # the agenda (AGD-1): appointments and reminders, the calendar feed
+    AGENDA_WRITE = "agenda.write"  # add, change or cancel an appointment or a reminder; manage the feed
+    PREVENTION_READ = "prevention.read"  # the recommended examinations and vaccines (AGD-2)
+    PREVENTION_WRITE = "prevention.write"  # the person says an examination was done, or not done
 
 
 DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
@@ -62,6 +66,7 @@ ENROLMENT_ACTIONS = {Action.ENROLMENT_MANAGE, Action.ENROLMENT_OBJECT, Action.EN
 OPERATOR_ACTIONS = {Action.CARE_TEAM_MANAGE, Action.DIRECTORY_MANAGE, Action.CLIENT_MANAGE}
 CONSENT_ACTIONS = {Action.CONSENT_RECORD, Action.CONSENT_READ}
 PROFILE_ACTIONS = {Action.PROFILE_READ, Action.PROFILE_WRITE, Action.PROFILE_MASK}
+AGENDA_ACTIONS = {Action.AGENDA_READ, Action.AGENDA_WRITE, Action.PREVENTION_READ, Action.PREVENTION_WRITE}
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,11 @@ class Resource:
     def is_item(self) -> bool:
         """One item already in the profile (not the profile as a whole, nor a new item)."""
         return self.type == "profile_item" and self.id is not None
+
+    @property
+    def is_event(self) -> bool:
+        """One appointment or reminder already in the agenda (not the agenda as a whole, nor a new one)."""
+        return self.type == "agenda_event" and self.id is not None
 
     @property
     def masked(self) -> bool:
@@ -363,6 +373,34 @@ def _professional_profile(
     return _allow(f"professional_{level}", READING_REASONS[level])
 
 
+def _professional_agenda(
+    actor: Actor, action: Action, resource: Resource | None, facts: Facts, person: bool
+) -> Decision:
+    """AGD-1, AGD-2: a professional or an establishment puts an appointment in any open space (like a deposit)
+    and reads, changes or cancels only the ones they put there — the person's agenda stays the person's.
+    The recommended examinations are read with a standing, by a profession that reads the vaccinations; what
+    was done is said by the person (or recorded in the profile and the vault), never by a professional here."""
+    if action == Action.PREVENTION_WRITE:
+        return _deny("patient_answers", "Seule la personne ou son représentant indique ce qui a été fait.")
+    if action == Action.PREVENTION_READ:
+        level = standing(facts) if person else None
+        if level is None:
+            return _no_standing(facts)
+        sections = None if level == "administrator" else profile_sections_for(actor.profession_code)
+        if sections is not None and "vaccinations" not in sections:
+            return _deny("profile_matrix", "Votre profession n'a pas accès aux vaccinations et dépistages.")
+        return _allow(f"professional_{level}", READING_REASONS[level])
+    event = resource is not None and resource.is_event
+    if not event:
+        if action == Action.AGENDA_WRITE:
+            return _allow("professional_agenda_feed", "Les professionnels proposent des rendez-vous.")
+        return _allow("professional_own_events", "Agenda limité aux rendez-vous de l'auteur.", Scope.AUTHORED)
+    assert resource is not None
+    if resource.author_id and resource.author_id in author_keys(actor):
+        return _allow("agenda_author", "L'auteur gère le rendez-vous qu'il a donné.")
+    return _deny("not_author", "L'agenda de la personne ne se consulte pas : seuls vos propres rendez-vous.")
+
+
 def _no_standing(facts: Facts) -> Decision:
     if facts.blocked:
         return _deny("blocked", "La personne vous a bloqué : vous ne pouvez plus consulter son espace santé.")
@@ -408,6 +446,8 @@ def rule_professional(
         )
     if action in PROFILE_ACTIONS:
         return _professional_profile(actor, action, resource, facts, person)
+    if action in AGENDA_ACTIONS:
+        return _professional_agenda(actor, action, resource, facts, person)
     authored = resource is not None and bool(resource.author_id) and resource.author_id in author_keys(actor)
     if action in {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE} and authored:
         return _allow("document_author", "L'auteur accède à son propre document.")
@@ -447,6 +487,10 @@ CAREGIVER_ACTIONS = {  # FAM-3: read, add, edit — not credentials, contact det
     Action.PROFILE_READ,
     Action.PROFILE_WRITE,
     Action.PROFILE_MASK,
+    Action.AGENDA_READ,
+    Action.AGENDA_WRITE,
+    Action.PREVENTION_READ,
+    Action.PREVENTION_WRITE,
 }
 REPRESENTATIVE_ACTIONS = CAREGIVER_ACTIONS | {  # FAM-1: the parent manages the child's space
     Action.SETTINGS_WRITE,

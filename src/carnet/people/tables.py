@@ -57,6 +57,11 @@ class PatientSettings(Base):
     notify_messages: Mapped[bool] = mapped_column(default=True)
     notify_exams: Mapped[bool] = mapped_column(default=True)
     notify_screening: Mapped[bool] = mapped_column(default=True)
+    # AGD-3: reminders of appointments, how many days ahead, and whether they may name the examination or
+    # the appointment (off: « vous avez un rendez-vous le … », nothing more)
+    notify_appointments: Mapped[bool] = mapped_column(default=True)
+    reminder_days: Mapped[int] = mapped_column(default=7)
+    reminder_details: Mapped[bool] = mapped_column(default=False)
     # ACC-4: emergency access by the SAMU regulator, by other professionals, and whether masked
     # documents are shown in an emergency.
     emergency_samu: Mapped[bool] = mapped_column(default=True)
