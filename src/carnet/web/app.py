@@ -16,6 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carnet.access import fhir as fhir_access
 from carnet.access.pages import patient as access_pages
 from carnet.access.pages import pro as pro_pages
+from carnet.agenda.fhir import appointments as fhir_appointments
+from carnet.agenda.fhir import recommendations as fhir_recommendations
+from carnet.agenda.pages import events as agenda_pages
+from carnet.agenda.pages import prevention as prevention_pages
 from carnet.bootstrap import Services, build_services
 from carnet.config import Settings
 from carnet.enrolment.pages import activation
@@ -143,6 +147,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(lifecycle_pages.router)
     app.include_router(vault_pages.router)
     app.include_router(profile_pages.router)
+    app.include_router(agenda_pages.router)
+    app.include_router(prevention_pages.router)
     app.include_router(access_pages.router)
     pro_pages.install(app)
     app.include_router(opposition_pages.router)
@@ -153,5 +159,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(mhd.router)
     app.include_router(fhir_access.router)
     app.include_router(profile_fhir.router)
+    app.include_router(fhir_appointments.router)
+    app.include_router(fhir_recommendations.router)
     app.include_router(oauth.router)
     return app

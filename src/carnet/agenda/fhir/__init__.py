@@ -1,0 +1,1 @@
+"""The agenda over FHIR R4: ``Appointment`` (``appointments``), ``ImmunizationRecommendation`` (``recommendations``)."""

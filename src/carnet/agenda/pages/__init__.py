@@ -1,0 +1,1 @@
+"""The agenda's pages: appointments and reminders (``events``), the recommended examinations (``prevention``)."""
