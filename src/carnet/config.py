@@ -7,8 +7,10 @@ settings, so two instances with different data folders never touch each other.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,7 +67,18 @@ class Settings(BaseSettings):
 
     @property
     def show_dev_pages(self) -> bool:
-        """The dev-only outbox page exists only on a local, non-TLS instance unless forced."""
+        """The dev-only outbox page (it shows login codes) exists only when mail goes to the local outbox and
+        the base URL's host is the loopback (127.0.0.0/8, ::1, localhost), unless forced by CARNET_DEV_PAGES."""
         if self.dev_pages is not None:
             return self.dev_pages
-        return self.smtp_url.startswith("outbox:") and not self.https
+        return self.smtp_url.startswith("outbox:") and not self.https and _is_loopback(self.base_url)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
