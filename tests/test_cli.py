@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import text, update
 
 from carnet.hall.tables import AuditEntry
+from carnet.schema import metadata
 from carnet.storage.db import Database
 
 
@@ -29,6 +31,20 @@ def carnet(*args: str, data_dir: Path, database_url: str = "", check: bool = Tru
     return result
 
 
+@pytest.fixture
+def url(database_url: str) -> str:
+    """The run's PostgreSQL database emptied for this test (its data was sealed under another data folder's
+    master key), or "" for the SQLite file of the test's own data folder."""
+    if not database_url.startswith("postgresql"):
+        return ""
+    database = Database(database_url)
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with database.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    database.dispose()
+    return database_url
+
+
 def test_help_reads_in_french(tmp_path: Path) -> None:
     out = carnet("--help", data_dir=tmp_path).stdout
     for command in ("serve", "migrate", "demo", "audit"):
@@ -36,8 +52,7 @@ def test_help_reads_in_french(tmp_path: Path) -> None:
     assert "CARNET_DATA_DIR" in out
 
 
-def test_demo_is_idempotent_and_prints_the_logins(tmp_path: Path, database_url: str) -> None:
-    url = database_url if database_url.startswith("postgresql") else ""
+def test_demo_is_idempotent_and_prints_the_logins(tmp_path: Path, url: str) -> None:
     first = carnet("demo", data_dir=tmp_path, database_url=url).stdout
     second = carnet("demo", data_dir=tmp_path, database_url=url).stdout
     assert first == second
@@ -63,8 +78,7 @@ def test_two_instances_with_different_data_folders_do_not_touch_each_other(tmp_p
     assert "0 chaîne" in carnet("audit", "verify", data_dir=two).stdout
 
 
-def test_audit_verify_fails_loudly_on_a_tampered_log(tmp_path: Path, database_url: str) -> None:
-    url = database_url if database_url.startswith("postgresql") else ""
+def test_audit_verify_fails_loudly_on_a_tampered_log(tmp_path: Path, url: str) -> None:
     carnet("demo", data_dir=tmp_path, database_url=url)
     db = Database(url or f"sqlite:///{tmp_path / 'carnet.sqlite3'}")
     with db.unit_of_work() as session:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from carnet.config import Settings
 from carnet.hall.actors import Actor, ActorKind
@@ -14,6 +16,9 @@ from carnet.storage.blobs import BlobStore, LocalBlobStore
 from carnet.storage.db import Database
 from carnet.storage.keyring import Keyring
 from carnet.storage.keys import InstanceKeys, load_instance_keys
+from carnet.storage.keys import secure_data_dir as _secure
+
+logger = logging.getLogger("carnet")
 
 
 @dataclass
@@ -27,8 +32,13 @@ class Services:
     ip_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(20, 60.0))
 
 
+def secure_data_dir(folder: Path) -> None:
+    for path in _secure(folder):
+        logger.warning("droits d'accès resserrés (0700/0600) sur %s : il était lisible par d'autres comptes", path.name)
+
+
 def build_services(settings: Settings) -> Services:
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.resolved_data_dir)
     keys = load_instance_keys(settings.resolved_secret_key_file, settings.resolved_master_key_file)
     return Services(
         settings=settings,
@@ -49,7 +59,7 @@ def migrate(settings: Settings) -> None:
     up to date (Alembic ``upgrade head``). Safe to call again (nothing changes on an up-to-date instance)."""
     from carnet.storage.migrate import upgrade  # Alembic is loaded only by the commands that migrate
 
-    settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.resolved_data_dir)
     load_instance_keys(settings.resolved_secret_key_file, settings.resolved_master_key_file)
     upgrade(settings.resolved_database_url)
 

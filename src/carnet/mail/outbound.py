@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import os
 import re
 import secrets
 import smtplib
@@ -138,10 +139,12 @@ class OutboxMailer:
         self.sender = sender
 
     def send(self, mail: Mail) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.eml"
         tmp = self.folder / (name + ".tmp")
-        tmp.write_bytes(bytes(build_message(mail, self.sender)))
+        descriptor = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)  # codes, names: private
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(bytes(build_message(mail, self.sender)))
         tmp.rename(self.folder / name)
 
     def send_many(self, mails: Sequence[Mail]) -> list[Delivery]:

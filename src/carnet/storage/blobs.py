@@ -61,7 +61,9 @@ class LocalBlobStore:
     def put(self, key: str, data: bytes) -> None:
         path = self.path_of(key)
         folder = path.parent
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for level in (folder.parent, folder):  # each level 0700 (``parents=True`` would make them 0755)
+            level.mkdir(exist_ok=True, mode=0o700)
         # mkstemp creates the file with mode 0600 in the same folder, so os.replace is atomic.
         fd, temp_name = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=folder)
         try:

@@ -68,3 +68,20 @@ def load_instance_keys(secret_file: Path, master_file: Path) -> InstanceKeys:
     """The instance secret; the master key file is created here too (first start) for the keyring."""
     load_or_create_key(master_file)
     return InstanceKeys(secret=load_or_create_key(secret_file))
+
+
+def secure_data_dir(folder: Path) -> list[Path]:
+    """The data folder is the service's alone (issue #15-6): created 0700, put back to 0700 at each start, and
+    its files (SQLite database and journals, key files) put back to 0600 when an earlier version, a copy or a
+    restore left them readable by others. Returns what was corrected (the caller says so). The folders below
+    (blobs, outbox, keys) are created 0700 by their owners; the top folder's 0700 closes them to others anyway."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    corrected = []
+    if folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
+        corrected.append(folder)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+            corrected.append(path)
+    return corrected
