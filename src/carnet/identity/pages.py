@@ -122,10 +122,21 @@ def mfa_page(request: Request, services: ServicesDep, methode: str = "email") ->
     return _mfa_page(request, services, methode)
 
 
+def _refused(request: Request, services: Services, method: str, refusal: auth.LoginError) -> Response:
+    """A bound of the second step was reached: said on the code page, or on the login page when the half
+    session ended with the lock."""
+    if load_viewer(request, services, auth.MFA_STAGE) is not None:
+        return _mfa_page(request, services, method, status=429, error=refusal.message)
+    return render(request, services, "login.html", status_code=429, title="Connexion", error=refusal.message)
+
+
 @router.post("/connexion/verification/email", response_class=HTMLResponse)
 def mfa_send_email(request: Request, services: ServicesDep) -> Response:
-    if not auth.resend_login_code(services, session_token(request, services)):
-        return RedirectResponse("/connexion", status_code=303)
+    try:
+        if not auth.resend_login_code(services, session_token(request, services)):
+            return RedirectResponse("/connexion", status_code=303)
+    except auth.LoginError as refusal:
+        return _refused(request, services, "email", refusal)
     return RedirectResponse("/connexion/verification?methode=email&envoye=1", status_code=303)
 
 
@@ -140,7 +151,10 @@ def mfa_submit(
     if half is None:
         return RedirectResponse("/connexion", status_code=303)
     method = "totp" if methode == "totp" and half.account.has_totp else "email"
-    done = auth.finish_login(services, session_token(request, services), method, code)
+    try:
+        done = auth.finish_login(services, session_token(request, services), method, code, client_address(request))
+    except auth.LoginError as refusal:
+        return _refused(request, services, method, refusal)
     if done is None:
         return _mfa_page(request, services, method, status=400, error=WRONG_CODE)
     token, actor = done

@@ -38,6 +38,19 @@ MFA_STAGE = "mfa"
 FULL_STAGE = "full"
 MFA_MINUTES = 10
 OTP_MAX_ATTEMPTS = 5
+# The second factor (issue #15-1): wrong codes per account, whatever the code, its method (TOTP or e-mail)
+# and how many codes were sent, before the account's second step is locked for login_lockout_minutes; and
+# e-mailed codes per account in that period. docs/deployment.md gives what this leaves an attacker per hour.
+MFA_MAX_FAILURES = 10
+MFA_MAX_SENDS = 5
+MFA_LOCKED = (
+    "Trop de codes erronés. Par sécurité, la connexion à ce compte est bloquée pendant {minutes} minutes. "
+    "Un e-mail vous a été envoyé."
+)
+SENDS_LIMITED = (
+    "Vous avez demandé beaucoup de codes. Utilisez le dernier reçu, ou patientez {minutes} minutes "
+    "avant d'en demander un nouveau."
+)
 
 
 class LoginError(CarnetError):
@@ -255,6 +268,71 @@ def send_email_code(services: Services, db: Session, account: Account) -> None:
     )
 
 
+def _throttle(services: Services, db: Session, purpose: str, account: Account) -> LoginThrottle:
+    """The account's counter for ``purpose`` (``mfa``: wrong codes, ``mfa-send``: codes sent), reset once
+    the lock period has passed since its last change."""
+    key = services.keys.mac(purpose, account.id)
+    row = db.get(LoginThrottle, key)
+    now = utcnow()
+    window = timedelta(minutes=services.settings.login_lockout_minutes)
+    if row is None:
+        row = LoginThrottle(login_key=key, failures=0, updated_at=now)
+        db.add(row)
+    elif (row.locked_until is None or row.locked_until <= now) and row.updated_at + window <= now:
+        row.failures, row.locked_until = 0, None
+    return row
+
+
+def second_factor_locked(services: Services, db: Session, account: Account) -> bool:
+    locked_until = _throttle(services, db, "mfa", account).locked_until
+    return locked_until is not None and locked_until > utcnow()
+
+
+def may_send_code(services: Services, db: Session, account: Account) -> bool:
+    """Counts one more e-mailed code; False (nothing to send) beyond MFA_MAX_SENDS in the period."""
+    row = _throttle(services, db, "mfa-send", account)
+    if row.failures >= MFA_MAX_SENDS:
+        return False
+    row.failures += 1
+    row.updated_at = utcnow()
+    return True
+
+
+def _second_factor_failed(services: Services, db: Session, info: SessionInfo, method: str) -> bool:
+    """One more wrong code; at MFA_MAX_FAILURES the second step is locked, the half session and the codes
+    sent end, the person is told by e-mail and the history says it. True when this failure locked it."""
+    account = info.account
+    row = _throttle(services, db, "mfa", account)
+    now = utcnow()
+    row.failures += 1
+    row.updated_at = now
+    locked = row.failures >= MFA_MAX_FAILURES
+    reason = f"code {'TOTP' if method == 'totp' else 'e-mail'} incorrect" + (", connexion bloquée" if locked else "")
+    _audit_account(db, account, "auth.mfa_failed", outcome="deny", reason=reason)
+    if not locked:
+        return False
+    minutes = services.settings.login_lockout_minutes
+    row.failures, row.locked_until = 0, now + timedelta(minutes=minutes)
+    end_session(db, info.key)
+    for code in db.scalars(
+        select(OneTimeCode).where(OneTimeCode.account_id == account.id, OneTimeCode.used_at.is_(None))
+    ):
+        code.used_at = now
+    services.mailer.send(
+        Mail(
+            to=account.email,
+            subject="Connexion à Carnet bloquée",
+            text=(
+                "Bonjour,\n\nQuelqu'un a saisi plusieurs codes de connexion erronés pour votre compte Carnet, "
+                "après avoir donné votre mot de passe. Par sécurité, la connexion est bloquée pendant "
+                f"{minutes} minutes.\n\nSi ce n'était pas vous, changez votre mot de passe dès que possible.\n\n"
+                "Carnet — ne répondez pas à ce message."
+            ),
+        )
+    )
+    return True
+
+
 def verify_email_code(services: Services, db: Session, account: Account, code: str) -> bool:
     now = utcnow()
     row = db.scalar(
@@ -392,7 +470,8 @@ def log_in(services: Services, login: str, password: str, client: str) -> LoginS
         else:
             token = start_session(services, db, account, MFA_STAGE)
             method = "totp" if account.totp_secret else "email"
-            if method == "email":
+            sendable = method == "email" and not second_factor_locked(services, db, account)
+            if sendable and may_send_code(services, db, account):
                 send_email_code(services, db, account)
             return LoginStarted(token, method)
     raise refusal
@@ -404,29 +483,52 @@ def _half_session(services: Services, db: Session, token: str | None) -> Session
 
 
 def resend_login_code(services: Services, token: str | None) -> bool:
-    """A new e-mailed code for a half-logged-in session; False when there is no such session."""
+    """A new e-mailed code for a half-logged-in session; False when there is no such session.
+    ``LoginError`` when the second step is locked or too many codes were sent in the period."""
+    minutes = services.settings.login_lockout_minutes
     with services.db.unit_of_work() as db:
         info = _half_session(services, db, token)
         if info is None:
             return False
-        send_email_code(services, db, info.account)
-    return True
+        if second_factor_locked(services, db, info.account):
+            refusal = LoginError(MFA_LOCKED.format(minutes=minutes))
+        elif not may_send_code(services, db, info.account):
+            refusal = LoginError(SENDS_LIMITED.format(minutes=minutes))
+        else:
+            send_email_code(services, db, info.account)
+            return True
+    raise refusal
 
 
-def finish_login(services: Services, token: str | None, method: str, code: str) -> tuple[str, Actor] | None:
-    """Second step: a valid code replaces the half session by a full one (new token, no fixation)."""
+def finish_login(
+    services: Services, token: str | None, method: str, code: str, client: str = ""
+) -> tuple[str, Actor] | None:
+    """Second step: a valid code replaces the half session by a full one (new token, no fixation). None for a
+    wrong code (or no half session); ``LoginError`` when the source address or the account's second step is
+    over its bound — the failure counters are committed before the error reaches the interface."""
+    if client and not services.ip_limiter.hit(client):
+        raise LoginError(IP_LIMITED)
     cleaned = code.replace(" ", "")
+    minutes = services.settings.login_lockout_minutes
     with services.db.unit_of_work() as db:
         info = _half_session(services, db, token)
-        if info is None or not (cleaned.isdigit() and len(cleaned) == 6):
+        if info is None:
             return None
-        if method == "totp":
-            ok = verify_totp(services, info.account, cleaned)
+        if second_factor_locked(services, db, info.account):
+            refusal = LoginError(MFA_LOCKED.format(minutes=minutes))
         else:
-            ok = verify_email_code(services, db, info.account, cleaned)
-        if not ok:
-            return None
-        return complete_login(services, db, info, method), actor_for(db, info.account)
+            well_formed = cleaned.isdigit() and len(cleaned) == 6
+            if method == "totp":
+                ok = well_formed and verify_totp(services, info.account, cleaned)
+            else:
+                ok = well_formed and verify_email_code(services, db, info.account, cleaned)
+            if ok:
+                db.delete(_throttle(services, db, "mfa", info.account))
+                return complete_login(services, db, info, method), actor_for(db, info.account)
+            if not _second_factor_failed(services, db, info, method):
+                return None
+            refusal = LoginError(MFA_LOCKED.format(minutes=minutes))
+    raise refusal
 
 
 def log_out(services: Services, token: str | None) -> None:
