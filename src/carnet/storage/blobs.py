@@ -11,6 +11,8 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -46,6 +48,11 @@ class BlobStore(Protocol):
         ...
 
     def exists(self, key: str) -> bool: ...
+
+    def older_than(self, cutoff: datetime) -> Iterator[str]:
+        """The keys of the blobs last written before ``cutoff`` (for sweeps of what a crash left); half-written
+        temporary files that old are removed on the way."""
+        ...
 
 
 class LocalBlobStore:
@@ -96,6 +103,22 @@ class LocalBlobStore:
 
     def exists(self, key: str) -> bool:
         return self.path_of(key).is_file()
+
+    def older_than(self, cutoff: datetime) -> Iterator[str]:
+        limit = cutoff.timestamp()
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob("??/??/*")):
+            try:
+                if path.stat().st_mtime >= limit:
+                    continue
+            except FileNotFoundError:
+                continue
+            if path.name.startswith(".") and path.name.endswith(".tmp"):  # a write a crash interrupted
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            elif path.is_file():
+                yield path.name
 
 
 def _fsync_folder(folder: Path) -> None:

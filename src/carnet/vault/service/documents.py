@@ -198,6 +198,13 @@ def _blob_key(document_id: str, part: str = "b") -> str:
     return f"{document_id.replace('-', '')}{part}"
 
 
+def referenced_blobs(db: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these blob keys a document (its body or its preview) references."""
+    bodies = db.scalars(select(Document.blob_key).where(Document.blob_key.in_(keys)))
+    previews = db.scalars(select(Document.preview_blob_key).where(Document.preview_blob_key.in_(keys)))
+    return {key for key in [*bodies, *previews] if key}
+
+
 def _index(db: Session, data_key: bytes, document: Document, extra_text: str) -> None:
     words = " ".join([document.title, document.type_display, document.author_label, extra_text])
     blind = {keyring.blind_term(data_key, term) for term in terms(words)}
