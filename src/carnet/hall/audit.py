@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -15,6 +16,7 @@ from carnet.family.tables import Caregiver, LegalRepresentative
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.chain import GENESIS, HASHED_FIELDS, ChainBreak, entry_hash, verify_chain
 from carnet.hall.tables import AuditEntry, AuditHead
+from carnet.hall.vocabulary import PARIS
 from carnet.people.tables import Patient
 from carnet.storage.types import utcnow
 
@@ -42,6 +44,24 @@ def _acting_kind(db: Session, actor: Actor, patient_id: str | None) -> str:
     ):
         return str(ActorKind.REPRESENTATIVE)
     return str(actor.kind)
+
+
+def seen_today(db: Session, actor: Actor, action: str, patient_id: str) -> bool:
+    """Whether this actor's ``action`` is already in the patient's history today (Paris time): looking at a
+    list again and again is one line a day, not one per page view (issue #15-10). Uses the (patient, at) index."""
+    midnight = datetime.now(PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
+    found = db.scalar(
+        select(AuditEntry.seq)
+        .where(
+            AuditEntry.patient_id == patient_id,
+            AuditEntry.at >= midnight,
+            AuditEntry.actor_id == actor.id,
+            AuditEntry.action == action,
+            AuditEntry.outcome == "allow",
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def record(

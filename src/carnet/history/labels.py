@@ -22,6 +22,7 @@ CAPABILITY_WORDS: Final = (access_labels, profile_labels)
 _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what was attempted when refused)
     "auth.login": ("s'est connecté(e) à l'espace", "connexion"),
     "auth.login_failed": ("a échoué à se connecter (mot de passe incorrect)", "connexion"),
+    "auth.mfa_failed": ("a échoué à se connecter (code de connexion incorrect)", "connexion"),
     "auth.logout": ("s'est déconnecté(e)", "déconnexion"),
     "auth.totp_enabled": ("a activé la validation par application d'authentification", "activation"),
     "auth.totp_disabled": ("a désactivé la validation par application d'authentification", "désactivation"),

@@ -295,7 +295,8 @@ def status(db: Session, actor: Actor, patient: Patient, via: str = "portail") ->
         .order_by(EmergencyAccess.expires_at.desc())
         .limit(1)
     )
-    _record(db, actor, str(Action.SPACE_FIND), patient.id, {"via": via, "accès": "oui" if view.allowed else "non"})
+    if not audit.seen_today(db, actor, str(Action.SPACE_FIND), patient.id):  # once a day, not per page (#15-10)
+        _record(db, actor, str(Action.SPACE_FIND), patient.id, {"via": via, "accès": "oui" if view.allowed else "non"})
     return Status(
         patient=identity(patient),
         allowed=view.allowed,

@@ -458,7 +458,8 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
         .limit(filters.limit)
         .offset(filters.offset)
     )
-    audit.record(db, actor, "document.search", patient_id=patient_id, resource_type="documents")
+    if not audit.seen_today(db, actor, "document.search", patient_id):
+        audit.record(db, actor, "document.search", patient_id=patient_id, resource_type="documents")
     access.note_consultation(db, actor, patient_id, decision)
     return Page(list(rows), int(total))
 
