@@ -193,3 +193,22 @@ def test_the_login_only_returns_to_a_page_of_this_site(demo: Services, new_clien
     client = new_client()
     client.get("/connexion", params={"suite": "/famille"})
     assert log_in(client, demo, "marie-ange.santoni").headers["location"] == "/famille"
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "said"),
+    [
+        ("", "", "Saisissez votre identifiant et votre mot de passe."),
+        (LOGIN, "", "Saisissez votre mot de passe."),
+        ("  ", "x", "Saisissez votre identifiant."),
+    ],
+)
+def test_empty_fields_say_what_is_missing_and_count_nothing(
+    client: TestClient, demo: Services, login: str, password: str, said: str
+) -> None:
+    """Issue #15-12: nothing typed is not « incorrect »."""
+    for _ in range(6):  # more than the five failures that lock a login
+        answer = _post_password(client, login, password)
+        assert answer.status_code == 400 and said in answer.text  # type: ignore[attr-defined]
+        assert "incorrect" not in answer.text  # type: ignore[attr-defined]
+    assert _post_password(client, LOGIN, "Carnet-Demo-2026!").status_code == 303  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ their errors, search, filters, folders, preview, download, masking and deletion 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -513,3 +514,10 @@ def test_a_document_is_found_only_in_its_own_space_and_otherwise_like_a_missing_
     assert (masked.status_code, deleted.status_code) == (404, 404)
     [kept] = documents(demo)
     assert (kept.id, kept.masked) == (document.id, False)
+
+
+def test_an_unknown_document_of_ones_own_space_is_not_found_not_forbidden(actors: Actors) -> None:
+    """Issue #15-12: « introuvable », not « Vous n'avez pas accès à cet espace »."""
+    answer = actors.patient.get(f"/espace/{actors.patient_id}/documents/{uuid.uuid4()}")
+    assert answer.status_code == 404
+    assert "Document introuvable" in answer.text and "pas accès à cet espace" not in answer.text

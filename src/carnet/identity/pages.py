@@ -76,6 +76,21 @@ def login_submit(
     identifiant: Annotated[str, Form(max_length=100)] = "",
     mot_de_passe: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
+    missing = [
+        name
+        for name, value in (("votre identifiant", identifiant.strip()), ("votre mot de passe", mot_de_passe))
+        if not value
+    ]
+    if missing:  # nothing typed is not a wrong password (issue #15-12): say what is missing, count nothing
+        return render(
+            request,
+            services,
+            "login.html",
+            status_code=400,
+            title="Connexion",
+            error="Saisissez " + " et ".join(missing) + ".",
+            identifiant=identifiant,
+        )
     try:
         started = auth.log_in(services, identifiant, mot_de_passe, client_address(request))
     except auth.LoginError as exc:

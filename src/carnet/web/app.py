@@ -113,6 +113,8 @@ def _install_error_handlers(app: FastAPI, services: Services) -> None:
 
     @app.exception_handler(AccessDenied)
     async def denied(request: Request, exc: AccessDenied) -> Response:
+        if exc.decision.rule.endswith("not_found"):  # an unknown item of a space one may use: not a refusal
+            return respond(request, 404, exc.decision.reason, "Page introuvable")
         return respond(request, 403, "Vous n'avez pas accès à cet espace.", "Accès refusé")
 
     @app.exception_handler(Exception)
