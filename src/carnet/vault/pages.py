@@ -34,6 +34,7 @@ MESSAGES = {
     "masquage-actif": "Vos nouveaux documents seront désormais masqués aux professionnels.",
     "masquage-inactif": "Vos nouveaux documents ne seront plus masqués automatiquement.",
     "supprime": "Les documents sélectionnés ont été supprimés définitivement.",
+    "supprime-un": "Le document a été supprimé définitivement.",
 }
 
 
@@ -246,7 +247,7 @@ def _delete_page(
         services,
         "documents/delete.html",
         status_code=status_code,
-        title="Supprimer des documents",
+        title="Supprimer un document" if len(documents) == 1 else "Supprimer des documents",
         viewer=viewer,
         patient=patient,
         current="documents",
@@ -299,7 +300,8 @@ def delete_submit(
     if error:
         patient = portal.space_of(services, viewer.actor, patient_id)
         return _delete_page(request, services, viewer, patient, [], error=error, status_code=status_code)
-    return RedirectResponse(f"{_base(patient_id)}?message=supprime", status_code=303)
+    done = "supprime" if len(selected) > 1 else "supprime-un"
+    return RedirectResponse(f"{_base(patient_id)}?message={done}", status_code=303)
 
 
 # ------------------------------------------------------------------ one document (VLT-4, VLT-5)
