@@ -110,7 +110,8 @@ def serve(
             workers=workers,
             access_log=False,
             log_level=settings.log_level.lower(),
-            proxy_headers=True,
+            proxy_headers=bool(settings.trusted_proxies.strip()),
+            forwarded_allow_ips=settings.trusted_proxies.strip() or None,
             server_header=False,
         )
     finally:

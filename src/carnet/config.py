@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_minutes: int = 15
     login_ip_limit_per_minute: int = 20
+    # Addresses of the reverse proxies whose X-Forwarded-For / -Proto are believed (comma-separated IPs or
+    # networks); empty: none, the peer's address is the client's (issue #15-7).
+    trusted_proxies: str = ""
     otp_ttl_minutes: int = 10
     argon2_profile: str = Field(default="standard", pattern="^(standard|test)$")
     log_level: str = "INFO"
