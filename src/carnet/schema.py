@@ -14,6 +14,7 @@ from carnet.hall import tables as hall_tables
 from carnet.history import tables as history_tables
 from carnet.identity import tables as identity_tables
 from carnet.jobs import tables as jobs_tables
+from carnet.mail import tables as mail_tables
 from carnet.people import tables as people_tables
 from carnet.profile import tables as profile_tables
 from carnet.storage import tables as storage_tables
@@ -34,4 +35,5 @@ MODULES = (
     jobs_tables,
     profile_tables,
     agenda_tables,
+    mail_tables,
 )

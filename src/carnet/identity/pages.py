@@ -104,7 +104,8 @@ def login_submit(
             error=exc.message,
             identifiant=identifiant,
         )
-    response = RedirectResponse(f"/connexion/verification?methode={started.method}", status_code=303)
+    delayed = "&retard=1" if started.delayed else ""
+    response = RedirectResponse(f"/connexion/verification?methode={started.method}{delayed}", status_code=303)
     _set_session_cookie(services, response, started.token)
     return response
 
@@ -148,11 +149,12 @@ def _refused(request: Request, services: Services, method: str, refusal: auth.Lo
 @router.post("/connexion/verification/email", response_class=HTMLResponse)
 def mfa_send_email(request: Request, services: ServicesDep) -> Response:
     try:
-        if not auth.resend_login_code(services, session_token(request, services)):
-            return RedirectResponse("/connexion", status_code=303)
+        sent = auth.resend_login_code(services, session_token(request, services))
     except auth.LoginError as refusal:
         return _refused(request, services, "email", refusal)
-    return RedirectResponse("/connexion/verification?methode=email&envoye=1", status_code=303)
+    if sent is None:
+        return RedirectResponse("/connexion", status_code=303)
+    return RedirectResponse(f"/connexion/verification?methode=email&{sent}=1", status_code=303)
 
 
 @router.post("/connexion/verification", response_class=HTMLResponse)

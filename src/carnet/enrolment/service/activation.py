@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -33,10 +34,13 @@ from carnet.hall.vocabulary import InvitationStatus, PatientStatus
 from carnet.identity.model import password_problems
 from carnet.identity.service.auth import hash_password
 from carnet.mail.outbound import Mail
+from carnet.mail.queue import send_or_queue
 from carnet.people.model.identifiers import IdentifierError, is_minor, parse_nir
 from carnet.people.service.lookup import patient_by_ins
 from carnet.people.tables import Account, Patient
 from carnet.storage.types import utcnow
+
+MAIL_DOWN = "Nous ne pouvons pas envoyer d'e-mail pour le moment. Réessayez dans quelques minutes."
 
 MAX_FAILURES = 5
 STATE_MINUTES = 30
@@ -158,14 +162,17 @@ def send_contact_code(services: Services, state: State, email: str) -> State:
     if "@" not in email or "." not in email.rsplit("@", 1)[-1] or len(email) > 254 or " " in email:
         raise ActivationError("Adresse e-mail invalide : vérifiez-la (exemple : prenom.nom@exemple.fr).", "email")
     code = f"{secrets.randbelow(1_000_000):06d}"
-    services.mailer.send(
-        Mail(
-            email,
-            "Votre code de confirmation Carnet",
-            f"Bonjour,\n\nVotre code de confirmation pour activer votre espace santé est : {code}\n\n"
-            "Il est valable 30 minutes.\n\nCarnet — ne répondez pas à ce message.",
+    try:
+        services.mailer.send(
+            Mail(
+                email,
+                "Votre code de confirmation Carnet",
+                f"Bonjour,\n\nVotre code de confirmation pour activer votre espace santé est : {code}\n\n"
+                "Il est valable 30 minutes.\n\nCarnet — ne répondez pas à ce message.",
+            )
         )
-    )
+    except (OSError, smtplib.SMTPException):  # the relay is down (issue #15-3): say so, nothing is lost
+        raise ActivationError(MAIL_DOWN, "email") from None
     return State(
         state.invitation_id,
         "verification",
@@ -232,7 +239,10 @@ def _create_account(services: Services, db: Session, state: State, login: str, p
     actor = Actor(ActorKind.PATIENT, account.id, account.display_name, patient_id=patient.id)
     for patient_id in _open_spaces(db, patient, now):
         audit.record(db, actor, "space.activated", patient_id=patient_id, resource_type="space")
-    services.mailer.send(
+    send_or_queue(
+        db,
+        services.keys,
+        services.mailer,
         Mail(
             state.email,
             "Votre espace santé Carnet est activé",
@@ -240,7 +250,7 @@ def _create_account(services: Services, db: Session, state: State, login: str, p
             f"« {login} » sur {services.settings.base_url}.\n\nSi vous n'êtes pas à l'origine de "
             "cette activation, contactez immédiatement votre caisse d'assurance maladie."
             "\n\nCarnet — ne répondez pas à ce message.",
-        )
+        ),
     )
     return login
 
@@ -307,7 +317,10 @@ def renew_code(
     invitation.attempts = 0
     by_email = bool(patient.email) and not by_letter
     if by_email:
-        services.mailer.send(
+        send_or_queue(
+            db,
+            services.keys,
+            services.mailer,
             Mail(
                 patient.email or "",
                 "Votre nouveau code d'activation Carnet",
@@ -315,7 +328,7 @@ def renew_code(
                 f"{codes.format_code(code)}\n\nActivez votre espace sur "
                 f"{services.settings.base_url}/activation. L'ancien code ne fonctionne plus."
                 "\n\nCarnet — ne répondez pas à ce message.",
-            )
+            ),
         )
     else:
         invitation.channel, invitation.status = InvitationStatus.LETTER, "pending"

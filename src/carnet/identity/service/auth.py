@@ -28,6 +28,7 @@ from carnet.hall.guard import guard
 from carnet.hall.policy import Action, Resource
 from carnet.identity.tables import LoginThrottle, OneTimeCode, WebSession
 from carnet.mail.outbound import Mail
+from carnet.mail.queue import send_or_queue
 from carnet.people.tables import Account, Professional
 from carnet.storage.types import utcnow
 
@@ -237,8 +238,9 @@ def purge_expired(db: Session) -> int:
 # --- second factors ---------------------------------------------------------------------
 
 
-def send_email_code(services: Services, db: Session, account: Account) -> None:
-    """E-mail a fresh 6-digit code; earlier unused codes stop working."""
+def send_email_code(services: Services, db: Session, account: Account) -> bool:
+    """E-mail a fresh 6-digit code; earlier unused codes stop working. False when the relay could not take it:
+    the e-mail is queued (it goes when the relay is back, unless the code has expired by then)."""
     now = utcnow()
     for old in db.scalars(
         select(OneTimeCode).where(OneTimeCode.account_id == account.id, OneTimeCode.used_at.is_(None))
@@ -254,7 +256,10 @@ def send_email_code(services: Services, db: Session, account: Account) -> None:
             expires_at=now + timedelta(minutes=ttl),
         )
     )
-    services.mailer.send(
+    return send_or_queue(
+        db,
+        services.keys,
+        services.mailer,
         Mail(
             to=account.email,
             subject="Votre code de connexion Carnet",
@@ -264,7 +269,8 @@ def send_email_code(services: Services, db: Session, account: Account) -> None:
                 "Si vous n'essayez pas de vous connecter, ignorez ce message et changez votre mot de passe.\n\n"
                 "Carnet — ne répondez pas à ce message."
             ),
-        )
+        ),
+        discard_after=now + timedelta(minutes=ttl),
     )
 
 
@@ -318,7 +324,10 @@ def _second_factor_failed(services: Services, db: Session, info: SessionInfo, me
         select(OneTimeCode).where(OneTimeCode.account_id == account.id, OneTimeCode.used_at.is_(None))
     ):
         code.used_at = now
-    services.mailer.send(
+    send_or_queue(
+        db,
+        services.keys,
+        services.mailer,
         Mail(
             to=account.email,
             subject="Connexion à Carnet bloquée",
@@ -328,7 +337,7 @@ def _second_factor_failed(services: Services, db: Session, info: SessionInfo, me
                 f"{minutes} minutes.\n\nSi ce n'était pas vous, changez votre mot de passe dès que possible.\n\n"
                 "Carnet — ne répondez pas à ce message."
             ),
-        )
+        ),
     )
     return True
 
@@ -426,6 +435,7 @@ class SessionView:
 class LoginStarted:
     token: str
     method: str  # "totp" or "email"
+    delayed: bool = False  # the code's e-mail is queued: the relay did not take it (issue #15-3)
 
 
 def _account_view(account: Account) -> AccountView:
@@ -471,9 +481,8 @@ def log_in(services: Services, login: str, password: str, client: str) -> LoginS
             token = start_session(services, db, account, MFA_STAGE)
             method = "totp" if account.totp_secret else "email"
             sendable = method == "email" and not second_factor_locked(services, db, account)
-            if sendable and may_send_code(services, db, account):
-                send_email_code(services, db, account)
-            return LoginStarted(token, method)
+            delayed = sendable and may_send_code(services, db, account) and not send_email_code(services, db, account)
+            return LoginStarted(token, method, delayed)
     raise refusal
 
 
@@ -482,21 +491,21 @@ def _half_session(services: Services, db: Session, token: str | None) -> Session
     return info if info is not None and info.stage == MFA_STAGE else None
 
 
-def resend_login_code(services: Services, token: str | None) -> bool:
-    """A new e-mailed code for a half-logged-in session; False when there is no such session.
-    ``LoginError`` when the second step is locked or too many codes were sent in the period."""
+def resend_login_code(services: Services, token: str | None) -> str | None:
+    """A new e-mailed code for a half-logged-in session: "envoye", "retard" (queued: the relay did not take it),
+    or None when there is no such session. ``LoginError`` when the second step is locked or too many codes
+    were sent in the period."""
     minutes = services.settings.login_lockout_minutes
     with services.db.unit_of_work() as db:
         info = _half_session(services, db, token)
         if info is None:
-            return False
+            return None
         if second_factor_locked(services, db, info.account):
             refusal = LoginError(MFA_LOCKED.format(minutes=minutes))
         elif not may_send_code(services, db, info.account):
             refusal = LoginError(SENDS_LIMITED.format(minutes=minutes))
         else:
-            send_email_code(services, db, info.account)
-            return True
+            return "envoye" if send_email_code(services, db, info.account) else "retard"
     raise refusal
 
 
