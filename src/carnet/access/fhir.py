@@ -20,7 +20,6 @@ Extension and code system URLs: docs/api.md, « Accès : TD0.2 et Consent ».
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,9 @@ from carnet.access.service.grants import Status
 from carnet.bootstrap import Services
 from carnet.fhir.auth import fhir_actor
 from carnet.fhir.base import FhirResponse
+from carnet.fhir.body import load_object, read_bounded
 from carnet.fhir.problems import PYDANTIC_FR, Issue, Problem
+from carnet.hall.actors import Actor
 from carnet.hall.guard import AccessDenied
 from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID, IdentifierError, parse_nir
 
@@ -501,16 +502,6 @@ def parse_consent(raw: dict[str, Any]) -> ConsentRequest:
     return ConsentRequest(ins, candidates[0][0], candidates[0][1])
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem([("structure", "Le corps de la requête n'est pas un JSON valide.", "Consent")]) from exc
-    if not isinstance(parsed, dict):
-        raise Problem([("structure", "Le corps de la requête doit être une ressource FHIR (objet JSON).", "Consent")])
-    return parsed
-
-
 PROFESSIONALS_ONLY = (
     "Seul un professionnel de santé identifié par son RPPS (client créé avec --rpps) enregistre ou lit des "
     "consentements ; un établissement ne le peut pas."
@@ -537,18 +528,16 @@ def _refused(denied: AccessDenied, path: str) -> Problem:
 async def create_consent(request: Request) -> Response:
     """ACC-1: the professional's software records the patient's consent to their reading the space."""
     services: Services = request.app.state.services
+    actor = await run_in_threadpool(fhir_actor, request, services, "system/Consent.c")  # the token before the body
     try:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise Problem([("too-costly", "Le Consent dépasse 256 Ko.", "Consent")], 413)
-        return await run_in_threadpool(_create_consent, services, request, raw)
+        raw = await read_bounded(request, MAX_BODY, "Le Consent dépasse 256 Ko.")
+        return await run_in_threadpool(_create_consent, services, actor, raw)
     except Problem as problem:
         return problem.response()
 
 
-def _create_consent(services: Services, request: Request, raw: bytes) -> Response:
-    actor = fhir_actor(request, services, "system/Consent.c")  # a missing token is told before a malformed body
-    asked = parse_consent(_json_object(raw))
+def _create_consent(services: Services, actor: Actor, raw: bytes) -> Response:
+    asked = parse_consent(load_object(raw, "Consent"))
     try:
         recorded = consents.record_fhir_consent(services, actor, asked.ins, asked.rpps)
     except AccessDenied as denied:

@@ -11,7 +11,6 @@ read get the same 404.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from carnet.bootstrap import Services
 from carnet.fhir.auth import fhir_actor
 from carnet.fhir.base import FhirResponse
+from carnet.fhir.body import load_json, load_object, read_bounded
 from carnet.fhir.problems import Problem, structure_issues
+from carnet.hall.actors import Actor
 from carnet.vault.model import documents as rules
 from carnet.vault.service import mhd
 from carnet.vault.service.documents import NOT_FOUND, DocumentNotFound, DocumentView, SearchFilters
@@ -33,6 +34,7 @@ from carnet.vault.service.mhd import INS_SYSTEMS, Subject
 
 router = APIRouter(prefix="/fhir")
 MAX_BUNDLE_BYTES = 40 * 1024 * 1024
+MAX_PATCH_BYTES = 64 * 1024
 SEARCH_PARAMS = {
     "patient.identifier",
     "patient",
@@ -88,33 +90,22 @@ def check_structure(raw: dict[str, Any]) -> None:
         raise Problem([("value", "Le Bundle ITI-65 doit être de type « transaction ».", "Bundle.type")])
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BUNDLE_BYTES:
-        raise Problem([("too-costly", "Le Bundle dépasse 40 Mo.", "Bundle")], 413)
-    try:
-        parsed = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem([("structure", "Le corps de la requête n'est pas un JSON valide.", "")]) from exc
-    if not isinstance(parsed, dict):
-        raise Problem([("structure", "Le corps de la requête doit être une ressource FHIR (objet JSON).", "")])
-    return parsed
-
-
 @router.post("")
 @router.post("/")
 async def provide_document_bundle(request: Request) -> Response:
-    """ITI-65: a transaction Bundle (SubmissionSet List + DocumentReference + Binary)."""
+    """ITI-65: a transaction Bundle (SubmissionSet List + DocumentReference + Binary). The token is checked
+    before the body is read; the body is bounded in size and depth before it is validated (issue #15-2)."""
     services: Services = request.app.state.services
+    actor = await run_in_threadpool(fhir_actor, request, services, PROVIDE)
     try:
-        raw = await _json_body(request)
-        return await run_in_threadpool(_provide, services, request, raw)
+        body = await read_bounded(request, MAX_BUNDLE_BYTES, "Le Bundle dépasse 40 Mo.")
+        raw = await run_in_threadpool(load_object, body, "Bundle")
+        return await run_in_threadpool(_provide, services, actor, raw)
     except Problem as problem:
         return problem.response()
 
 
-def _provide(services: Services, request: Request, raw: dict[str, Any]) -> Response:
-    actor = fhir_actor(request, services, PROVIDE)
+def _provide(services: Services, actor: Actor, raw: dict[str, Any]) -> Response:
     check_structure(raw)
     try:
         created = mhd.provide(services, actor, raw)
@@ -327,6 +318,24 @@ def retrieve_document(request: Request, document_id: str) -> Response:
     )
 
 
+def _label_codes(value: Any) -> tuple[str, ...]:
+    """The codes of a ``securityLabel`` value: a list of CodeableConcepts, each with a ``coding`` list of
+    Codings whose ``code`` is a string — anything else is a 400, never a crash (issue #15-2)."""
+    wrong = Problem([("structure", "securityLabel doit être une liste de CodeableConcept.", "securityLabel")])
+    if not isinstance(value, list):
+        raise wrong
+    codes = []
+    for label in value:
+        coding = label.get("coding") if isinstance(label, dict) else None
+        if not isinstance(coding, list) or not all(isinstance(c, dict) for c in coding):
+            raise wrong
+        for c in coding:
+            if not isinstance(c.get("code"), str):
+                raise wrong
+            codes.append(c["code"])
+    return tuple(codes)
+
+
 def _changes(operations: list[Any]) -> list[mhd.Change]:
     """JSON Patch limited to ``/securityLabel`` (labels) and ``/status`` → entered-in-error."""
     changes = []
@@ -334,15 +343,8 @@ def _changes(operations: list[Any]) -> list[mhd.Change]:
         if not isinstance(op, dict) or op.get("op") not in {"replace", "add"}:
             raise Problem([("not-supported", "Seules les opérations replace/add sont acceptées.", "")])
         path, value = op.get("path"), op.get("value")
-        if path == "/securityLabel" and isinstance(value, list):
-            codes = [
-                c.get("code")
-                for label in value
-                if isinstance(label, dict)
-                for c in list(label.get("coding") or [])
-                if isinstance(c, dict)
-            ]
-            changes.append(mhd.Change(labels=tuple(c for c in codes if c)))
+        if path == "/securityLabel":
+            changes.append(mhd.Change(labels=_label_codes(value)))
         elif path == "/status" and value == "entered-in-error":
             changes.append(mhd.Change(entered_in_error=True))
         else:
@@ -354,21 +356,17 @@ def _changes(operations: list[Any]) -> list[mhd.Change]:
 async def patch_document_reference(request: Request, document_id: str) -> Response:
     """JSON Patch limited to ``/securityLabel`` (labels) and ``/status`` → entered-in-error, by the author."""
     services: Services = request.app.state.services
+    actor = await run_in_threadpool(fhir_actor, request, services, UPDATE)
     try:
-        raw = await request.body()
-        try:
-            operations = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise Problem([("structure", "Le corps doit être un JSON Patch valide.", "")]) from exc
+        operations = load_json(await read_bounded(request, MAX_PATCH_BYTES, "Le JSON Patch dépasse 64 Ko."))
         if not isinstance(operations, list) or not operations:
             raise Problem([("structure", "Le corps doit être une liste d'opérations JSON Patch.", "")])
-        return await run_in_threadpool(_patch, services, request, document_id, operations)
+        return await run_in_threadpool(_patch, services, actor, document_id, operations)
     except Problem as problem:
         return problem.response()
 
 
-def _patch(services: Services, request: Request, document_id: str, operations: list[Any]) -> Response:
-    actor = fhir_actor(request, services, UPDATE)
+def _patch(services: Services, actor: Actor, document_id: str, operations: list[Any]) -> Response:
     changes = _changes(operations)
     try:
         reference = mhd.change(services, actor, document_id, changes)
