@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 
+import pytest
 from sqlalchemy import func, select
 
 from carnet.bootstrap import Services
@@ -292,3 +294,39 @@ def test_a_refused_entry_rolls_back_the_whole_bundle_and_the_refusal_is_kept(fee
     assert [r.action for r in refusals] == ["document.update"]
     assert breaks == []
     assert len([p for p in (demo.settings.resolved_data_dir / "blobs").rglob("*") if p.is_file()]) == 1
+
+
+def test_a_bundle_in_another_format_is_a_415(feeders: Feeders) -> None:
+    """Issue #15-4."""
+    bundle = provide_bundle(document_entry(feeders.ins, make_pdf("Compte rendu")))
+    for media in ("application/xml", "text/plain", "application/x-www-form-urlencoded", ""):
+        body = json.dumps(bundle).encode()
+        answer = feeders.client.post("/fhir", content=body, headers={**feeders.lab, "Content-Type": media})
+        assert answer.status_code == 415, media
+        assert answer.json()["resourceType"] == "OperationOutcome"
+
+
+def test_the_same_master_identifier_twice_in_one_bundle_is_refused(feeders: Feeders, demo: Services) -> None:
+    """Issue #15-4: across bundles it was refused already; within one bundle too, and nothing is stored."""
+    twice = [document_entry(feeders.ins, make_pdf(t), master="urn:oid:1.2.3.4.5.6") for t in ("Un", "Deux")]
+    answer = feeders.client.post("/fhir", json=provide_bundle(*twice), headers=feeders.lab)
+    assert answer.status_code == 400 and "même masterIdentifier" in answer.text
+    with demo.db.unit_of_work() as db:
+        assert db.scalar(select(func.count()).select_from(Document)) == 0
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [
+        {"system": "http://exemple.fr/mes-codes", "code": "N"},
+        {"system": "urn:oid:1.2.250.1.213.1.1.4.13", "code": "INCONNU"},
+        {"code": "N"},
+    ],
+)
+def test_a_security_label_of_an_unknown_system_or_code_is_refused(feeders: Feeders, coding: dict[str, str]) -> None:
+    """Issue #15-4: docs/api.md says labels are checked."""
+    entry = document_entry(feeders.ins, make_pdf("Compte rendu"))
+    entry[0]["resource"]["securityLabel"] = [{"coding": [coding]}]
+    answer = feeders.client.post("/fhir", json=provide_bundle(entry), headers=feeders.lab)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["resourceType"] == "OperationOutcome"

@@ -35,6 +35,7 @@ from carnet.vault.service.mhd import INS_SYSTEMS, Subject
 router = APIRouter(prefix="/fhir")
 MAX_BUNDLE_BYTES = 40 * 1024 * 1024
 MAX_PATCH_BYTES = 64 * 1024
+FHIR_JSON_TYPES = {"application/fhir+json", "application/json"}
 SEARCH_PARAMS = {
     "patient.identifier",
     "patient",
@@ -97,6 +98,11 @@ async def provide_document_bundle(request: Request) -> Response:
     before the body is read; the body is bounded in size and depth before it is validated (issue #15-2)."""
     services: Services = request.app.state.services
     actor = await run_in_threadpool(fhir_actor, request, services, PROVIDE)
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in FHIR_JSON_TYPES:  # issue #15-4
+        return Problem(
+            [("not-supported", "Le Bundle doit être envoyé en FHIR JSON (application/fhir+json).", "")], 415
+        ).response()
     try:
         body = await read_bounded(request, MAX_BUNDLE_BYTES, "Le Bundle dépasse 40 Mo.")
         raw = await run_in_threadpool(load_object, body, "Bundle")

@@ -151,6 +151,7 @@ def _read_entries(db: Session, actor: Actor, raw: dict[str, Any]) -> _Parsed:
     submission_id = _submission_set(entries, issues)
     parsed = _Parsed()
     patients: set[str] = set()
+    masters: set[str] = set()
     for index, entry in enumerate(entries):
         resource = entry.get("resource") or {}
         kind = resource.get("resourceType")
@@ -170,6 +171,11 @@ def _read_entries(db: Session, actor: Actor, raw: dict[str, Any]) -> _Parsed:
             issues.append(("invalid", exc.message, path))
             continue
         new.submission_set_id = submission_id
+        if new.master_identifier and new.master_identifier in masters:  # issue #15-4: twice in one bundle
+            issues.append(
+                ("duplicate", "Deux documents du lot ont le même masterIdentifier.", f"{path}.masterIdentifier")
+            )
+        masters.add(new.master_identifier or "")
         patients.add(new.patient_id)
         parsed.documents.append(new)
         parsed.order.append(new.id)
@@ -240,14 +246,22 @@ def _type_code(resource: dict[str, Any], path: str) -> tuple[str, str]:
     return found[0] or "", found[1] or ""
 
 
-def _labels(resource: dict[str, Any]) -> list[str]:
+def _labels(resource: dict[str, Any], path: str) -> list[str]:
+    """The confidentiality codes of ``securityLabel``: a coding of another system, or without a code, is refused
+    (issue #15-4: labels are checked, as docs/api.md says), never ignored."""
     systems = {rules.CONFIDENTIALITY_SYSTEM_FR, rules.CONFIDENTIALITY_SYSTEM_HL7}
-    return [
-        c["code"]
-        for label in resource.get("securityLabel") or []
-        for c in _coding(label)
-        if c.get("system") in systems and c.get("code")
-    ]
+    codes = []
+    for label in resource.get("securityLabel") or []:
+        for c in _coding(label):
+            if c.get("system") not in systems or not c.get("code"):
+                raise _issue(
+                    "code-invalid",
+                    "securityLabel : seuls les codes de confidentialité français et HL7, avec leur système, "
+                    "sont admis.",
+                    f"{path}.securityLabel",
+                )
+            codes.append(c["code"])
+    return codes
 
 
 def _document(
@@ -268,7 +282,7 @@ def _document(
         )
     body = _body(attachment, mime, path, by_url)
     _check_attachment(attachment, body, path)
-    labels = _labels(resource)
+    labels = _labels(resource, path)
     replaces = _replaces(resource, path)
     rules.document_type(type_system, type_code)
     rules.check_body(body, mime, rules.MHD_TYPES)
