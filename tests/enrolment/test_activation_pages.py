@@ -134,6 +134,7 @@ def test_a_person_activates_their_space_end_to_end(client: TestClient, demo: Ser
         ({"nir": nir_from_body("279052B033124")}, "Le numéro de sécurité sociale ne correspond pas"),
         ({"vitale": "12"}, "8 à 13 chiffres"),
         ({"vitale": "987654321"}, "carte Vitale ne correspond pas"),
+        ({"vitale": ""}, "Saisissez le numéro de série de votre carte Vitale"),
     ],
 )
 def test_each_failure_says_what_to_fix(
@@ -150,6 +151,19 @@ def test_a_child_is_activated_with_the_nir_of_the_person_who_received_the_letter
 ) -> None:
     response = identity(client, code="JKMN6789PQRS", born="2019-03-01", nir=PARENT_NIR)
     assert response.headers["location"] == "/activation/contact"  # type: ignore[attr-defined]
+
+
+def test_without_a_vitale_serial_on_record_the_code_birth_date_and_nir_suffice(
+    new_client: object, demo: Services, invited: Invited
+) -> None:
+    """Issue #15-9: a registry line without numero_serie_vitale no longer makes activation impossible; an empty
+    field where a serial is on record is a missing field, not a try burnt."""
+    for _ in range(6):  # more than the five tries of a code
+        assert identity(new_client(), vitale="").status_code == 400  # type: ignore[operator,attr-defined]
+    with demo.db.unit_of_work() as db:
+        db.get(Patient, invited.parent_id).vitale_serial = None  # type: ignore[union-attr]
+    answer = identity(new_client(), vitale="")  # type: ignore[operator]
+    assert answer.headers["location"] == "/activation/contact"  # type: ignore[attr-defined]
 
 
 def test_five_failures_lock_the_code(new_client: object, invited: Invited) -> None:

@@ -44,7 +44,7 @@ def registry_import(
     """Importe ou met à jour les assurés d'un fichier CSV (code de sortie 1 si des lignes sont rejetées)."""
     from carnet.bootstrap import operator_actor, operator_services
     from carnet.enrolment.service.admin import import_registry_file
-    from carnet.enrolment.service.registry import RegistryFileError
+    from carnet.enrolment.service.registry import NO_VITALE, RegistryFileError
 
     path = Path(file)
     actor = operator_actor()
@@ -61,6 +61,8 @@ def registry_import(
         f"{report.total} lignes lues, {report.inserted} ajoutées, {report.updated} mises à jour, "
         f"{len(report.rejected)} rejetées."
     )
+    if report.without_vitale:
+        typer.echo(NO_VITALE.format(n=report.without_vitale))
     report_lines(path, "Avertissements (lignes chargées)", [w.message for w in report.warnings], ".avertissements.txt")
     report_lines(path, "Lignes rejetées", [e.message for e in report.rejected], ".rejets.txt")
     if report.rejected:

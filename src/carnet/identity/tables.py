@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -67,5 +68,5 @@ class AccessToken(Base):
     __tablename__ = "access_tokens"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("api_clients.id", ondelete="CASCADE"), index=True)
-    scope: Mapped[str] = mapped_column(String(300))
+    scope: Mapped[str] = mapped_column(Text)  # every type a client may be granted: grows with each capability
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -149,10 +149,13 @@ def _check_identity(
             "nir",
         )
     serial = "".join(vitale.split())
-    if not (serial.isdigit() and 8 <= len(serial) <= 13):
-        raise ActivationError("Le numéro de série de la carte Vitale comporte de 8 à 13 chiffres.", "vitale")
-    if not patient.vitale_serial or not hmac.compare_digest(serial, patient.vitale_serial):
-        raise _fail(db, invitation, "Le numéro de série de la carte Vitale ne correspond pas.", "vitale")
+    if patient.vitale_serial:  # issue #15-9: without a serial on record, the code, birth date and NIR suffice
+        if not serial:
+            raise ActivationError("Saisissez le numéro de série de votre carte Vitale (au dos de la carte).", "vitale")
+        if not (serial.isdigit() and 8 <= len(serial) <= 13):
+            raise ActivationError("Le numéro de série de la carte Vitale comporte de 8 à 13 chiffres.", "vitale")
+        if not hmac.compare_digest(serial, patient.vitale_serial):
+            raise _fail(db, invitation, "Le numéro de série de la carte Vitale ne correspond pas.", "vitale")
     return State(invitation.id, "contact", utcnow().timestamp() + STATE_MINUTES * 60, email=patient.email or "")
 
 

@@ -142,6 +142,7 @@ class ImportReport:
     rejected: list[RowError] = field(default_factory=list)
     warnings: list[RowWarning] = field(default_factory=list)
     attached: int = 0  # attachments set or changed by the second pass
+    without_vitale: int = 0  # people loaded without a carte Vitale serial (they activate without it, issue #15-9)
 
 
 @dataclass(frozen=True)
@@ -361,9 +362,14 @@ class _Batch:
     keys: list[str] = field(default_factory=list)  # the INS of ``params``, in order
     params: list[tuple[Any, ...]] = field(default_factory=list)
     rejected: list[RowError] = field(default_factory=list)
+    without_vitale: int = 0  # lines loaded without a carte Vitale serial
 
 
 _DUPLICATE: Final = "ins figure déjà plus haut dans le fichier (ligne en double)"
+NO_VITALE: Final = (
+    "{n} personne(s) chargée(s) sans numero_serie_vitale : elles activeront leur espace avec leur code, leur date "
+    "de naissance et leur NIR, sans numéro de carte Vitale."
+)
 
 
 def _batches(
@@ -400,6 +406,7 @@ def _batches(
                         batch.rejected.append(RowError(line, _DUPLICATE))
                     else:
                         seen.add(key)
+                        batch.without_vitale += parsed.vitale_serial is None
                         batch.keys.append(parsed.ins)
                         batch.params.append(writer.params(parsed))
                 if len(batch.params) + len(batch.rejected) >= batch_size:
@@ -535,11 +542,13 @@ def import_registry(
     if parallel is None:
         parallel = _fork_is_safe()
     reported = 0
+    without_vitale = 0
     source = _batches_from_worker(writer, parse) if parallel else parse()
     with contextlib.closing(source):  # on an error, the worker is stopped here, not at garbage collection
         for batch in source:
             report.total += batch.lines
             report.rejected += batch.rejected
+            without_vitale += batch.without_vitale
             if batch.params:
                 with database.unit_of_work() as session:
                     known = writer.write(session.connection(), batch.keys, batch.params)
@@ -550,7 +559,9 @@ def import_registry(
                 reported = batch.position
 
     unattached = _unattached_children(database)
-    report.warnings = _warnings_for(path, facts, unattached, {error.line for error in report.rejected})
+    children = _warnings_for(path, facts, unattached, {error.line for error in report.rejected})
+    report.warnings = children
+    report.without_vitale = without_vitale
     parent = _PATIENTS.alias("parent")
     parent_id = select(parent.c.id).where(parent.c.ins == _PATIENTS.c.ouvrant_droit_ins).scalar_subquery()
     attach = (
@@ -573,7 +584,8 @@ def import_registry(
                 "updated": report.updated,
                 "rejected": len(report.rejected),
                 "attached": report.attached,
-                "unattached_children": len(report.warnings),
+                "unattached_children": len(children),
+                "without_vitale": without_vitale,
                 "file_sha256": facts.sha256,
                 "file_bytes": facts.size,
             },

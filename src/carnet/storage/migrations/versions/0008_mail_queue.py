@@ -1,4 +1,4 @@
-"""mail queue: e-mails a relay outage held back (issue #15-3)
+"""mail queue: e-mails a relay outage held back (issue #15-3); access token scopes unbounded
 
 Revision ID: 0008
 Revises: 0007
@@ -32,9 +32,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("mail_queue", schema=None) as batch_op:
         batch_op.create_index("ix_mail_queue_next", ["next_attempt_at"], unique=False)
+    with op.batch_alter_table("access_tokens", schema=None) as batch_op:
+        batch_op.alter_column("scope", type_=sa.Text(), existing_type=sa.String(length=300), existing_nullable=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("access_tokens", schema=None) as batch_op:
+        batch_op.alter_column("scope", type_=sa.String(length=300), existing_type=sa.Text(), existing_nullable=False)
     with op.batch_alter_table("mail_queue", schema=None) as batch_op:
         batch_op.drop_index("ix_mail_queue_next")
 
