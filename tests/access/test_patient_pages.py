@@ -244,8 +244,8 @@ def test_declaring_the_medecin_traitant_lets_the_gp_see_masked_documents(actors:
     assert titles(feeders, feeders.gp) == (1, {"Sérologie confidentielle"})
     assert feeders.client.get(f"/fhir/Binary/{document_id}", headers=feeders.gp).status_code == 200
     history = plain(actors.patient.get(f"/espace/{actors.patient_id}/historique"))
-    assert f"Vous a autorisé {GP} (médecin) — médecin traitant" in history
-    assert f"Vous a retiré l'accès de {GP} (médecin) — médecin traitant" in history
+    assert f"Vous avez autorisé {GP} (médecin) — médecin traitant" in history
+    assert f"Vous avez retiré l'accès de {GP} (médecin) — médecin traitant" in history
 
 
 def test_only_a_doctor_can_be_the_medecin_traitant(actors: Actors, demo: Services) -> None:
@@ -394,7 +394,7 @@ def test_a_blocked_gp_can_still_deposit_but_no_longer_read_and_unblocking_does_n
     assert "Vous n'avez pas déclaré de médecin traitant." in plain(page)
     assert titles(feeders, feeders.gp) == (2, {"Courrier du médecin traitant", "Ordonnance après blocage"})
     history = plain(actors.patient.get(f"/espace/{actors.patient_id}/historique"))
-    assert f"Vous a bloqué {GP}" in history and f"Vous a débloqué {GP}" in history
+    assert f"Vous avez bloqué {GP}" in history and f"Vous avez débloqué {GP}" in history
 
 
 # ------------------------------------------------------------------ emergency (ACC-4)

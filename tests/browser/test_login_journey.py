@@ -53,7 +53,7 @@ def test_a_patient_logs_in_reads_her_history_and_logs_out(
     menu = page.get_by_role("navigation", name="Menu de l'espace santé")
     menu.get_by_role("link", name="Historique").click()
     expect(page.get_by_role("heading", name="Historique", level=1)).to_be_visible()
-    expect(page.get_by_role("row").filter(has_text="s'est connecté(e) à l'espace").first).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="Vous vous êtes connecté(e) à l'espace").first).to_be_visible()
     assert_accessible(page)
 
     menu.get_by_role("link", name="Paramètres").click()

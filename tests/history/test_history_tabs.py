@@ -98,7 +98,7 @@ def test_each_tab_shows_who_it_names(actors: Actors, demo: Services, feeders: Fe
     assert "Vous" not in rows and DEMO not in rows and STRANGER_NAME not in rows and "Mon suivi" not in rows
 
     mine = table(history(actors.patient, pid, "?onglet=activites"))
-    assert "Vous s'est connecté(e) à l'espace" in mine and f"{DEMO} a créé l'espace santé" in mine
+    assert "Vous vous êtes connecté(e) à l'espace" in mine and f"{DEMO} a créé l'espace santé" in mine
     assert GP not in mine and STRANGER_NAME not in mine and "Mon suivi" not in mine
 
     others = table(history(actors.patient, pid, "?onglet=representants"))
@@ -123,7 +123,7 @@ def test_a_caregiver_acting_in_the_space_is_under_representatives_and_caregivers
     assert f"{STRANGER_NAME} (aidant) a ouvert l'espace santé" in others  # TRC-1: recorded as a caregiver
     assert STRANGER_NAME not in table(history(actors.patient, pid, "?onglet=activites"))
     own_view = table(history(actors.stranger, pid, "?onglet=representants"))  # the caregiver reads it too
-    assert "Vous a ouvert l'espace santé" in own_view
+    assert "Vous avez ouvert l'espace santé" in own_view
 
 
 def test_a_parent_acting_in_a_childs_space_is_under_legal_representatives(demo: Services, new_client: object) -> None:
@@ -134,7 +134,7 @@ def test_a_parent_acting_in_a_childs_space_is_under_legal_representatives(demo: 
     assert child
     assert parent.get(f"/espace/{child}").status_code == 200
     representatives = table(history(parent, child, "?onglet=representants"))
-    assert "Vous a ouvert l'espace santé" in representatives
+    assert "Vous avez ouvert l'espace santé" in representatives
     with demo.db.unit_of_work() as db:  # TRC-1: recorded as what the parent is in this space
         kinds = set(
             db.scalars(
@@ -155,11 +155,11 @@ def test_filters_by_kind_of_action(actors: Actors, feeders: Feeders) -> None:
     search_over_mhd(feeders, feeders.gp)
     refused = table(history(actors.patient, pid, "?type=refus"))
     assert f"{STRANGER_NAME} a tenté une ouverture de l'espace santé — refusée" in refused
-    assert "s'est connecté(e)" not in refused and "a consulté la liste" not in refused
+    assert "connecté(e) à l'espace" not in refused and "consulté la liste" not in refused
     logins = table(history(actors.patient, pid, "?type=acces"))
-    assert "Vous s'est connecté(e) à l'espace" in logins and "a consulté la liste" not in logins
+    assert "Vous vous êtes connecté(e) à l'espace" in logins and "consulté la liste" not in logins
     reads = table(history(actors.patient, pid, "?type=consultations"))
-    assert "a consulté la liste des documents" in reads and "s'est connecté(e)" not in reads
+    assert "a consulté la liste des documents" in reads and "connecté(e) à l'espace" not in reads
     assert f"{STRANGER_NAME} a tenté une ouverture" in reads  # a refused reading is still a reading
     page = history(actors.patient, pid, "?onglet=professionnels&type=consultations")
     assert re.search(r'<option value="consultations" selected>', text_of(page))
@@ -170,7 +170,7 @@ def test_filters_by_period_in_french_time(actors: Actors) -> None:
     pid = actors.patient_id
     today = datetime.now(PARIS).date()
     same_day = table(history(actors.patient, pid, f"?du={today}&au={today}"))
-    assert "Vous s'est connecté(e) à l'espace" in same_day
+    assert "Vous vous êtes connecté(e) à l'espace" in same_day
     later = history(actors.patient, pid, f"?du={today + timedelta(days=1)}")
     assert later.status_code == 200 and table(later) == ""  # type: ignore[attr-defined]
     assert "Aucune activité pour ces filtres dans cet onglet." in plain(later)
@@ -189,7 +189,7 @@ def test_a_wrong_period_is_explained(actors: Actors, query: str, message: str) -
     response = history(actors.patient, actors.patient_id, query)
     assert response.status_code == 400  # type: ignore[attr-defined]
     assert message in plain(response)
-    assert "Vous s'est connecté(e)" in table(response)  # the history is still shown, unfiltered
+    assert "Vous vous êtes connecté(e)" in table(response)  # the history is still shown, unfiltered
 
 
 # ------------------------------------------------------------------ emergency on top
@@ -256,7 +256,7 @@ def test_the_patient_reports_what_a_professional_did(actors: Actors, demo: Servi
     with demo.db.unit_of_work() as db:
         entry = db.get(AuditEntry, stored[0].audit_entry_id)
         assert entry is not None and entry.chain == pid and entry.action == "document.search"
-    assert "Vous a signalé une entrée de l'historique" in table(after)
+    assert "Vous avez signalé une entrée de l'historique" in table(after)
     again = actors.patient.post(link, data={"commentaire": "", "csrf_token": csrf_of(form.text)})
     assert again.status_code == 303 and len(reports(demo)) == 1
     assert "Vous avez déjà signalé cette entrée" in plain(actors.patient.get(link))
@@ -320,7 +320,7 @@ def test_others_cannot_report_nor_read_the_history(actors: Actors, demo: Service
         assert "SANTONI" not in response.text and GP not in response.text
         view = client.get(response.headers["location"])
         assert view.status_code == (200 if who == "professional" else 403)
-        assert "s'est connecté(e)" not in plain(view) and "/signaler" not in text_of(view)
+        assert "connecté(e) à l'espace" not in plain(view) and "/signaler" not in text_of(view)
     for response in refused:
         assert response.status_code == 403
         assert "Vous n'avez pas accès à cet espace." in plain(response)

@@ -91,7 +91,7 @@ def test_the_medecin_traitant_reads_the_whole_history_of_the_space(actors: Actor
     assert "Marie-Ange SANTONI s'est connecté(e) à l'espace" in rows  # the patient's activity
     assert "Marie-Ange SANTONI a consulté l'historique" in rows
     assert f"{DENTIST} (professionnel de santé) a tenté une ouverture de l'espace santé — refusée" in rows
-    assert "Vous a consulté la liste des documents" in rows  # his own, told as his
+    assert "Vous avez consulté la liste des documents" in rows  # his own, told as his
     assert "Carnet (données de démonstration) a créé l'espace santé" in rows
     for tab in ("Tout", "Professionnels", "Activités de la personne", "Services synchronisés"):
         assert tab in text
@@ -140,8 +140,8 @@ def test_an_unauthorised_professional_reads_only_his_own_actions(actors: Actors)
     text = plain(page)
     assert "Mes actions dans cet espace" in text and "Historique de l'espace" not in text
     rows = table(page)
-    assert "Vous a tenté une ouverture de l'espace santé — refusée" in rows
-    assert "Vous a déposé un document" in rows and "Vous a recherché l'espace santé" in rows
+    assert "Vous avez tenté une ouverture de l'espace santé — refusée" in rows
+    assert "Vous avez déposé un document" in rows and "Vous avez recherché l'espace santé" in rows
     # Nothing of the others: not the patient's activity, not another professional, not the service.
     for other in ("SANTONI", "Marie-Ange", GP, "FERRACCI", "s'est connecté(e)", "Carnet (données", "a créé"):
         assert other not in text, other
@@ -165,7 +165,7 @@ def test_consent_or_an_emergency_gives_no_wider_history(
     text = plain(emergency)
     assert "Mes actions dans cet espace" in text
     assert "Vos accès en urgence à cet espace au cours des 12 derniers mois" in text and REASON in text
-    assert "Vous a accédé à l'espace santé en urgence" in table(emergency)
+    assert "Vous avez accédé à l'espace santé en urgence" in table(emergency)
     assert GP not in table(emergency) and "s'est connecté(e)" not in table(emergency)
 
     pharmacist = new_client()
@@ -174,7 +174,7 @@ def test_consent_or_an_emergency_gives_no_wider_history(
     consented = history(pharmacist, actors)
     assert consented.status_code == 200 and "Mes actions dans cet espace" in plain(consented)
     rows = table(consented)
-    assert "Vous a consulté la liste des documents" in rows
+    assert "Vous avez consulté la liste des documents" in rows
     for other in (GP, DENTIST, "s'est connecté(e)"):
         assert other not in rows, other
     assert "Accès en urgence" not in plain(consented)  # Dr Orsini's emergency is not hers to see
@@ -193,8 +193,8 @@ def test_a_blocked_medecin_traitant_reads_only_his_own_actions(actors: Actors, d
     text = plain(page)
     assert "Mes actions dans cet espace" in text and "SANTONI" not in text and "s'est connecté(e)" not in text
     rows = table(page)
-    assert "Vous a consulté la liste des documents" in rows  # before the block
-    assert "Vous a tenté une ouverture de l'espace santé — refusée" in rows  # after it
+    assert "Vous avez consulté la liste des documents" in rows  # before the block
+    assert "Vous avez tenté une ouverture de l'espace santé — refusée" in rows  # after it
 
 
 # ------------------------------------------------------------------ who may not have the page; the page is recorded
@@ -222,7 +222,7 @@ def test_reading_the_history_is_recorded(actors: Actors) -> None:
     patient_view = table(actors.patient.get(f"/espace/{actors.patient_id}/historique?onglet=professionnels"))
     assert f"{GP} (professionnel de santé) a consulté l'historique" in patient_view
     assert f"{DENTIST} (professionnel de santé) a consulté l'historique" in patient_view
-    assert "Vous a consulté l'historique" in table(history(actors.unauthorised, actors))
+    assert "Vous avez consulté l'historique" in table(history(actors.unauthorised, actors))
     assert f"{DENTIST} (professionnel de santé) a consulté l'historique" in table(history(actors.professional, actors))
 
 

@@ -243,6 +243,16 @@ def _detailed(entry: AuditEntry) -> str | None:
         return None
 
 
+def second_person(what: str) -> str:
+    """The words of an action told to the one who did it (issue #15-12): « Vous avez consulté… », « Vous vous êtes
+    connecté(e) », not « Vous a consulté ». The words are all in the passé composé, with « a » or « s'est »."""
+    if what.startswith("s'est "):
+        return "vous êtes " + what.removeprefix("s'est ")
+    if what.startswith("a "):
+        return "avez " + what.removeprefix("a ")
+    return what
+
+
 def describe(entry: AuditEntry, viewer: Actor, own: set[str] | None = None, reported: bool = False) -> HistoryLine:
     if viewer.id is not None and entry.actor_id == viewer.id:
         who = "Vous"
@@ -255,6 +265,8 @@ def describe(entry: AuditEntry, viewer: Actor, own: set[str] | None = None, repo
         what = f"a tenté une {attempted} — refusée"
     else:
         what = _detailed(entry) or done
+    if who == "Vous":
+        what = second_person(what)
     own = own or set()
     someone_else = entry.actor_kind != "system" and entry.actor_id not in own and entry.actor_id != viewer.id
     return HistoryLine(entry.at, who, what, denied, entry.reason, entry.id, tab_of(entry, own), someone_else, reported)
