@@ -52,7 +52,7 @@ def test_marie_ange_manages_who_may_read_her_space(page: Page, demo: Services, p
     page.get_by_role("button", name="Rechercher un professionnel").click()
     expect(page.get_by_text("1 professionnel trouvé")).to_be_visible()
     assert_accessible(page)
-    page.get_by_role("button", name=f"Autoriser (autorisé) : {DENTIST}").click()
+    page.get_by_role("button", name=f"Autoriser : {DENTIST}").click()
     expect(page.get_by_role("status")).to_have_text("Le professionnel est autorisé à consulter votre espace.")
     authorised = page.get_by_role("region", name="Qui peut consulter mon espace")
     dentist_row = authorised.get_by_role("row").filter(has_text=DENTIST)

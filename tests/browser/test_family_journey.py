@@ -40,7 +40,7 @@ def test_a_parent_enters_her_sons_space_and_invites_the_second_legal_representat
     assert_accessible(page)
 
     banner.get_by_role("link", name="Représentants légaux et aidants de Lisandru").click()
-    expect(page.get_by_role("heading", name="Représentants légaux et aidants", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Proches : représentants légaux et aidants", level=1)).to_be_visible()
     expect(page.get_by_role("main").get_by_role("listitem").filter(has_text="Laetitia CASANOVA")).to_have_count(1)
     assert_accessible(page)
 

@@ -118,7 +118,8 @@ def _space_page(
         services,
         "family_space.html",
         status_code=status_code,
-        title="Représentants légaux et aidants" if view.minor else "Mes aidants" if view.own else "Aidants",
+        # the menu says « Proches »: the page says it too (issue #15-12)
+        title="Proches : représentants légaux et aidants" if view.minor else "Mes proches" if view.own else "Proches",
         viewer=viewer,
         patient=view.patient,
         view=view,
