@@ -83,7 +83,7 @@ def test_a_doctor_finds_a_patient_and_reads_her_documents(
 
     page.get_by_role("link", name="Historique", exact=True).click()  # TRC-2: the médecin traitant's history
     expect(page.get_by_role("heading", name="Historique de l'espace", level=1)).to_be_visible()
-    expect(page.get_by_role("cell", name="a consulté la liste des documents", exact=True).first).to_be_visible()
+    expect(page.get_by_role("cell", name="avez consulté la liste des documents", exact=True).first).to_be_visible()
     assert_accessible(page)
 
     assert_no_csp_refusal(page_problems)
