@@ -10,9 +10,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from carnet.access.tables import AccessGrant
+from carnet.agenda.model.events import TypedEvent
+from carnet.agenda.service import portal as agenda
+from carnet.agenda.tables import AgendaEvent
 from carnet.bootstrap import Services
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
+from carnet.hall.vocabulary import PARIS
 from carnet.identity.service.auth import hash_password
 from carnet.people.model.identifiers import nir_from_body, validate_finess, validate_rpps
 from carnet.people.model.professions import profession_label
@@ -308,3 +312,70 @@ def load_profile_demo(services: Services, now: datetime | None = None) -> None:
         if when < now:
             profile.add_measure(services, mother, child, "height", profile.MeasureInput(str(height), when=when))
             profile.add_measure(services, mother, child, "weight", profile.MeasureInput(str(weight), when=when))
+
+
+AGENDA_ITEMS = [  # (days from today, hour or None for the whole day, minutes, kind, title, place, with whom, comment)
+    (3, 9, 30, "rendez_vous", "Bilan sanguin", "Laboratoire du cours Napoléon, Ajaccio", "Laboratoire", "À jeun."),
+    (
+        12,
+        14,
+        0,
+        "rendez_vous",
+        "Pneumologue : suivi de l'asthme",
+        "Centre médical du Diamant, Ajaccio",
+        "Dr Leca, pneumologue",
+        "Apporter les dernières ordonnances.",
+    ),
+    (20, None, 0, "rappel", "Renouveler l'ordonnance de Ventoline", "", "", ""),
+    (-25, 11, 0, "rendez_vous", "Ophtalmologue", "Clinique Santa Maria, Ajaccio", "Dr Mariani", ""),
+]
+
+
+def _professional(db: Session, login: str) -> Actor | None:
+    """A demo professional acting in their portal, as their login would make them."""
+    account = db.scalar(select(Account).where(Account.login == login))
+    pro = db.get(Professional, account.professional_id) if account and account.professional_id else None
+    if account is None or pro is None:
+        return None
+    return Actor(
+        ActorKind.PROFESSIONAL,
+        account.id,
+        account.display_name,
+        professional_id=pro.id,
+        rpps=pro.rpps,
+        profession_code=pro.profession_code,
+    )
+
+
+def load_agenda_demo(services: Services, now: datetime | None = None) -> None:
+    """Marie-Ange's agenda (AGD-1): appointments and a reminder she entered, and a follow-up her médecin traitant
+    gave her. Only into an empty agenda (idempotent: rows are counted, never opened — they may be sealed under
+    another master key)."""
+    today = (now or datetime.now(UTC)).astimezone(PARIS).date()
+    with services.db.unit_of_work() as db:
+        marie, doctor = _person(db, PATIENTS[0][0], PATIENTS[0][10]), _professional(db, PROFESSIONALS[0][7])
+    if marie is None or doctor is None or not marie.patient_id:
+        return
+    space = marie.patient_id
+    with services.db.unit_of_work() as db:
+        if db.scalar(select(func.count()).select_from(AgendaEvent).where(AgendaEvent.patient_id == space)):
+            return
+    for days, hour, minutes, kind, title, place, with_whom, comment in AGENDA_ITEMS:
+        day = (today + timedelta(days=days)).isoformat()
+        start = f"{hour:02d}:{minutes:02d}" if hour is not None else ""
+        end = f"{hour + 1:02d}:{minutes:02d}" if hour is not None and kind == "rendez_vous" else ""
+        typed = TypedEvent(kind, title, day, start, end, hour is None, place, with_whom, comment)
+        agenda.add(services, marie, space, typed)
+    follow_up = (today + timedelta(days=45)).isoformat()
+    typed = TypedEvent(
+        "rendez_vous",
+        "Consultation de suivi du diabète",
+        follow_up,
+        "10:00",
+        "10:30",
+        False,
+        "12 cours Napoléon, Ajaccio",
+        "Dr Jean-Baptiste FERRACCI, médecin généraliste",
+        "Apporter le carnet de glycémie.",
+    )
+    agenda.add(services, doctor, space, typed)

@@ -52,7 +52,7 @@ def test_the_patient_closes_then_reopens_their_space(actors: Actors, demo: Servi
     assert "Bonjour Marie-Ange" in text_of(again.get(base))
     assert "Votre espace santé Carnet est rouvert" in subjects(demo)
     history = text_of(again.get(f"{base}/historique"))
-    assert "a fermé l'espace santé" in history and "a rouvert l'espace santé" in history
+    assert "avez fermé l'espace santé" in history and "avez rouvert l'espace santé" in history
 
 
 def test_nobody_else_can_close_or_delete_a_space(actors: Actors, demo: Services) -> None:

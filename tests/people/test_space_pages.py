@@ -67,7 +67,7 @@ def test_the_history_tells_in_french_who_did_what_including_refusals(actors: Act
     page = actors.patient.get(f"/espace/{actors.patient_id}/historique")
     assert page.status_code == 200
     text = text_of(page)
-    assert "Vous" in text and "s'est connecté(e) à l'espace" in text
+    assert "Vous" in text and "vous êtes connecté(e) à l'espace" in text
     assert "Dr Dominique ORSINI (professionnel de santé)" in text
     assert "Pierre-Paul LUCIANI" in text and "a tenté une ouverture de l'espace santé — refusée" in text
     assert "Carnet (données de démonstration)" in text

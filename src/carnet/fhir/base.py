@@ -91,6 +91,23 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                         }
                         for kind in PROFILE_TYPES
                     ),
+                    # AGD-1 (carnet.agenda.fhir.appointments): appointments given to the patient
+                    _resource(
+                        "Appointment",
+                        ["create", "read", "search-type"],
+                        [
+                            ("patient.identifier", "token"),
+                            ("patient", "reference"),
+                            ("date", "date"),
+                            ("status", "token"),
+                        ],
+                    ),
+                    # AGD-2 (carnet.agenda.fhir.recommendations): the vaccines of the prevention calendar
+                    _resource(
+                        "ImmunizationRecommendation",
+                        ["read", "search-type"],
+                        [("patient.identifier", "token"), ("patient", "reference")],
+                    ),
                 ],
                 "interaction": [{"code": "transaction"}],
             }

@@ -390,6 +390,8 @@ def _professional_agenda(
         if sections is not None and "vaccinations" not in sections:
             return _deny("profile_matrix", "Votre profession n'a pas accès aux vaccinations et dépistages.")
         return _allow(f"professional_{level}", READING_REASONS[level])
+    if resource is not None and resource.type == "agenda_feed":
+        return _deny("feed_people_only", "Seules la personne et ses proches gèrent les liens d'abonnement à l'agenda.")
     event = resource is not None and resource.is_event
     if not event:
         if action == Action.AGENDA_WRITE:

@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Final
 
 from carnet.access.service import labels as access_labels
+from carnet.agenda.service import labels as agenda_labels
 from carnet.profile.service import labels as profile_labels
 
-# each has ACTIONS, and may have KIND_ACTIONS (filter → actions)
-CAPABILITY_WORDS: Final = (access_labels, profile_labels)
+# each has ACTIONS, and may have KIND_ACTIONS (filter → actions) and DETAILED (action → words with its details)
+CAPABILITY_WORDS: Final = (access_labels, profile_labels, agenda_labels)
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what was attempted when refused)
     "auth.login": ("s'est connecté(e) à l'espace", "connexion"),
@@ -142,6 +143,8 @@ DETAILED: Final[dict[str, str]] = {  # the same actions told with what the entry
     "access.consent_recorded": "a enregistré le consentement à l'accès à l'espace santé ({origine})",
     "emergency.access": "a accédé à l'espace santé en urgence ({type}) — motif : « {motif} »",
 }
+for _module in CAPABILITY_WORDS:
+    DETAILED.update(getattr(_module, "DETAILED", {}))
 ACTOR_KINDS: Final[dict[str, str]] = {
     "patient": "",
     "representative": "représentant légal",

@@ -40,6 +40,8 @@ CLIENT_SCOPES: dict[str, str] = {  # what a client of Carnet may ever be granted
     "AllergyIntolerance": "crs",
     "FamilyMemberHistory": "crs",
     "Immunization": "crs",
+    "ImmunizationRecommendation": "rs",  # AGD-2: computed from the prevention calendar, read-only
+    "Appointment": "crs",  # AGD-1: appointments given to the patient (no update over FHIR yet)
 }
 
 

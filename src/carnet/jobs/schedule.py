@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from carnet.access import jobs as access_jobs
+from carnet.agenda import jobs as agenda_jobs
 from carnet.enrolment import jobs as enrolment_jobs
 from carnet.family import jobs as family_jobs
 from carnet.identity import jobs as identity_jobs
@@ -17,4 +18,5 @@ def all_jobs() -> list[Job]:
         *access_jobs.JOBS,
         *enrolment_jobs.JOBS,
         *family_jobs.JOBS,
+        *agenda_jobs.JOBS,
     ]

@@ -1,4 +1,4 @@
-"""A space's home and settings pages (VLT-5, TRC-3, ACC-4, ENR-5 second factor)."""
+"""A space's home and settings pages (VLT-5, TRC-3, ACC-4, ENR-5 second factor, AGD-3 reminders)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from carnet.bootstrap import Services
 from carnet.hall.policy import Action, Resource
 from carnet.identity.service import auth
-from carnet.people.service import home
+from carnet.people.service import home, preferences
 from carnet.people.service.lookup import open_space
 from carnet.web.deps import ServicesDep, Viewer, csrf_protect, home_url, render, require_viewer
 
@@ -26,9 +26,28 @@ SECTIONS = [
 NOTIFICATION_KINDS = [
     ("notify_documents", "Documents", "Un professionnel a déposé un document dans votre espace."),
     ("notify_messages", "Messagerie", "Vous avez reçu un message."),
-    ("notify_exams", "Examens médicaux et vaccinations", "Un rappel d'examen ou de vaccination arrive."),
-    ("notify_screening", "Dépistages organisés", "Un dépistage vous est recommandé."),
 ]
+REMINDER_KINDS = [  # AGD-3: what the daily reminder e-mail may speak of
+    (
+        "notify_appointments",
+        "Rendez-vous et rappels de l'agenda",
+        "Un rendez-vous ou un rappel de votre agenda approche.",
+    ),
+    (
+        "notify_exams",
+        "Vaccinations et examens recommandés",
+        "Un vaccin, un examen de l'enfant, un bilan bucco-dentaire ou un bilan prévention est bientôt à faire.",
+    ),
+    (
+        "notify_screening",
+        "Dépistages organisés",
+        "Un dépistage des cancers (sein, côlon, col de l'utérus) est bientôt à faire.",
+    ),
+]
+DETAILS_WARNING = (
+    "Attention : un e-mail peut être lu par d'autres que vous (boîte partagée, téléphone prêté, messagerie "
+    "d'un employeur). Avec cette option, il nommera le vaccin, l'examen ou le rendez-vous."
+)
 EMERGENCY_KINDS = [  # ACC-4: the three toggles
     (
         "emergency_samu",
@@ -76,23 +95,69 @@ def space_home(request: Request, services: ServicesDep, patient_id: str) -> Resp
     )
 
 
-@router.get("/espace/{patient_id}/parametres", response_class=HTMLResponse)
-def space_settings(request: Request, services: ServicesDep, patient_id: str) -> Response:
-    viewer = require_viewer(request, services)
+def _settings_page(
+    request: Request,
+    services: Services,
+    viewer: Viewer,
+    patient_id: str,
+    reminders_error: str = "",
+    typed_days: str = "",
+) -> Response:
     patient, prefs = home.read_settings(services, viewer.actor, patient_id)
     return render(
         request,
         services,
         "settings.html",
+        status_code=400 if reminders_error else 200,
         title="Paramètres",
         viewer=viewer,
         patient=patient,
         totp_enabled=viewer.account.has_totp,
         prefs=prefs,
         notification_kinds=NOTIFICATION_KINDS,
+        reminder_kinds=REMINDER_KINDS,
+        details_warning=DETAILS_WARNING,
+        reminders_error=reminders_error,
+        typed_days=typed_days or str(prefs.reminder_days),
         emergency_kinds=EMERGENCY_KINDS,
         current="parametres",
     )
+
+
+@router.get("/espace/{patient_id}/parametres", response_class=HTMLResponse)
+def space_settings(request: Request, services: ServicesDep, patient_id: str) -> Response:
+    viewer = require_viewer(request, services)
+    return _settings_page(request, services, viewer, patient_id)
+
+
+@router.post("/espace/{patient_id}/parametres/rappels", response_class=HTMLResponse)
+def settings_reminders(
+    request: Request,
+    services: ServicesDep,
+    patient_id: str,
+    notify_appointments: Annotated[str, Form(max_length=10)] = "",
+    notify_exams: Annotated[str, Form(max_length=10)] = "",
+    notify_screening: Annotated[str, Form(max_length=10)] = "",
+    reminder_details: Annotated[str, Form(max_length=10)] = "",
+    reminder_days: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """AGD-3: the reminders e-mailed (appointments, vaccinations and examinations, screenings), how many days
+    ahead (1 to 30), and whether the e-mail may name what it reminds of."""
+    viewer = require_viewer(request, services)
+    try:
+        home.change_reminders(
+            services,
+            viewer.actor,
+            patient_id,
+            reminder_days,
+            notify_appointments=notify_appointments == "oui",
+            notify_exams=notify_exams == "oui",
+            notify_screening=notify_screening == "oui",
+            reminder_details=reminder_details == "oui",
+        )
+    except preferences.SettingsError as exc:
+        return _settings_page(request, services, viewer, patient_id, exc.message, reminder_days)
+    return RedirectResponse(f"/espace/{patient_id}/parametres?rappels=1#rappels", status_code=303)
 
 
 async def _save_checkboxes(

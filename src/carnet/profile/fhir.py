@@ -19,7 +19,6 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request
@@ -34,8 +33,10 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from carnet.bootstrap import Services
+from carnet.fhir import bundle
 from carnet.fhir.auth import fhir_actor
 from carnet.fhir.base import FhirResponse
+from carnet.fhir.bundle import patient_element
 from carnet.fhir.problems import Issue, Problem, structure_issues
 from carnet.hall.actors import Actor
 from carnet.hall.guard import AccessDenied
@@ -43,7 +44,7 @@ from carnet.profile.model import fhir_map
 from carnet.profile.model.fhir_map import MappingError
 from carnet.profile.service import exchange
 from carnet.profile.service.entries import NOT_FOUND, EntryNotFound, NewEntry
-from carnet.vault.service.mhd import MhdError, Subject
+from carnet.vault.service.mhd import MhdError
 
 router = APIRouter(prefix="/fhir")
 
@@ -138,24 +139,14 @@ def parse_resource(raw: bytes, resource_type: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ serialising
 
 
-def patient_element(subject: Subject) -> dict[str, Any]:
-    return {
-        "reference": f"Patient/{subject.id}",
-        "identifier": {"system": f"urn:oid:{subject.ins_oid}", "value": subject.ins},
-    }
-
-
 def _resource(resource_type: str, stored: exchange.Stored) -> dict[str, Any]:
     return fhir_map.outgoing(resource_type, stored.entry, patient_element(stored.subject))
 
 
 def _answer(services: Services, resource_type: str, stored: exchange.Stored, status: int = 200) -> Response:
-    version = stored.entry.version
-    modified = stored.entry.updated_at.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    headers = {"ETag": f'W/"{version}"', "Last-Modified": modified}
-    if status == 201:
-        base = services.settings.base_url
-        headers["Location"] = f"{base}/fhir/{resource_type}/{stored.entry.id}/_history/{version}"
+    entry = stored.entry
+    base = services.settings.base_url
+    headers = bundle.resource_headers(base, resource_type, entry.id, entry.version, entry.updated_at, status == 201)
     return FhirResponse(_resource(resource_type, stored), status_code=status, headers=headers)
 
 
@@ -226,24 +217,6 @@ def _read_route(resource_type: str) -> Callable[[Request, str], Response]:
 # ------------------------------------------------------------------ search
 
 
-def page_url(base: str, resource_type: str, params: list[tuple[str, str]], count: int, offset: int) -> str:
-    kept = [(k, v) for k, v in params if k not in {"_count", "_offset"}]
-    return f"{base}/fhir/{resource_type}?{urlencode([*kept, ('_count', str(count)), ('_offset', str(offset))])}"
-
-
-def links(
-    base: str, resource_type: str, params: list[tuple[str, str]], asked: fhir_map.SearchRequest, total: int
-) -> list[dict[str, str]]:
-    count, offset = asked.count, asked.offset
-    found = [{"relation": "self", "url": page_url(base, resource_type, params, count, offset)}]
-    if count and offset + count < total:
-        found.append({"relation": "next", "url": page_url(base, resource_type, params, count, offset + count)})
-    if count and offset > 0:
-        previous = max(offset - count, 0)
-        found.append({"relation": "previous", "url": page_url(base, resource_type, params, count, previous)})
-    return found
-
-
 def _search(services: Services, actor: Actor, request: Request, resource_type: str) -> dict[str, Any]:
     params = request.query_params.multi_items()
     try:
@@ -258,24 +231,10 @@ def _search(services: Services, actor: Actor, request: Request, resource_type: s
         raise Problem(issues, error.status) from None
     except AccessDenied as denied:
         raise _refused(denied, asked.designated_by) from None
-    base = services.settings.base_url
     patient = patient_element(found.subject)
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": found.total,
-        "link": links(base, resource_type, params, asked, found.total),
-    }
-    if found.entries:
-        bundle["entry"] = [
-            {
-                "fullUrl": f"{base}/fhir/{resource_type}/{entry.id}",
-                "resource": fhir_map.outgoing(resource_type, entry, patient),
-                "search": {"mode": "match"},
-            }
-            for entry in found.entries
-        ]
-    return bundle
+    resources = [fhir_map.outgoing(resource_type, entry, patient) for entry in found.entries]
+    page = (asked.count, asked.offset, found.total)
+    return bundle.searchset(services.settings.base_url, resource_type, params, page, resources)
 
 
 def _search_route(resource_type: str) -> Callable[[Request], Response]:

@@ -119,7 +119,9 @@ def _install_error_handlers(app: FastAPI, services: Services) -> None:
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
-        log.error("erreur interne sur %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        log.error(
+            "erreur interne sur %s %s: %s", request.method, security.loggable_path(request.url.path), type(exc).__name__
+        )
         return respond(request, 500, "Une erreur inattendue est survenue. Réessayez plus tard.", "Erreur inattendue")
 
 

@@ -38,6 +38,18 @@ class CsrfError(Exception):
     pass
 
 
+SECRET_PATHS = ("/agenda/abonnement/",)  # the rest of these paths is a secret token (a calendar subscription link)
+
+
+def loggable_path(path: str) -> str:
+    """The path as the logs may keep it: a secret token in the path (``/agenda/abonnement/<token>.ics``) is
+    replaced by « *** »."""
+    for prefix in SECRET_PATHS:
+        if path.startswith(prefix):
+            return prefix + "***"
+    return path
+
+
 def csrf_token_for(services: Services, seed: str) -> str:
     return services.keys.mac("csrf", seed)
 
@@ -84,7 +96,7 @@ class SecurityMiddleware:
                     headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
                 if not path.startswith("/static/"):
                     headers.setdefault("Cache-Control", "no-store")
-                if new_seed and not path.startswith(("/static/", "/fhir", "/api", "/oauth")):
+                if new_seed and not path.startswith(("/static/", "/fhir", "/api", "/oauth", *SECRET_PATHS)):
                     secure = "; Secure" if self.settings.https else ""
                     headers.append("Set-Cookie", f"{CSRF_COOKIE}={new_seed}; HttpOnly; Path=/; SameSite=strict{secure}")
             await send(message)
@@ -92,5 +104,6 @@ class SecurityMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            # Path only: query strings may carry identifiers and must never reach the logs.
-            log.info("%s %s %s %.1fms", scope["method"], path, status, (time.perf_counter() - started) * 1000)
+            # Path only: query strings may carry identifiers and must never reach the logs; nor may a secret token.
+            shown = loggable_path(path)
+            log.info("%s %s %s %.1fms", scope["method"], shown, status, (time.perf_counter() - started) * 1000)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from carnet.agenda.service import erasure as agenda_erasure
 from carnet.bootstrap import Services
 from carnet.hall import audit
 from carnet.hall.actors import Actor
@@ -156,6 +157,7 @@ def _destroy(db: Session, patient: Patient, blob_keys: list[str]) -> int:
     keyring.destroy_data_key(db, patient.id)
     erased = erasure.erase_space(db, patient.id)
     profile_erasure.erase_profile(db, patient.id)
+    agenda_erasure.erase_agenda(db, patient.id)
     blob_keys += erased.blob_keys
     accounts = list(db.scalars(select(Account.id).where(Account.patient_id == patient.id)))
     auth.end_sessions_of(db, accounts)

@@ -36,6 +36,9 @@ class Settings:
     notify_messages: bool
     notify_exams: bool
     notify_screening: bool
+    notify_appointments: bool
+    reminder_days: int
+    reminder_details: bool
     emergency_samu: bool
     emergency_professionals: bool
     emergency_masked: bool
@@ -56,7 +59,8 @@ def space_home(services: Services, actor: Actor, patient_id: str) -> Home | Clos
 def read_settings(services: Services, actor: Actor, patient_id: str) -> tuple[PatientView, Settings]:
     with services.db.unit_of_work() as db:
         row = preferences.read(db, actor, patient_id)
-        values = Settings(**{f.name: bool(getattr(row, f.name)) for f in fields(Settings)})
+        switches = {f.name: bool(getattr(row, f.name)) for f in fields(Settings) if f.name != "reminder_days"}
+        values = Settings(reminder_days=int(row.reminder_days), **switches)
         patient = db.get(Patient, patient_id)
         assert patient is not None  # the policy denies unknown spaces
         return patient_view(patient), values
@@ -65,3 +69,11 @@ def read_settings(services: Services, actor: Actor, patient_id: str) -> tuple[Pa
 def change_settings(services: Services, actor: Actor, patient_id: str, **changes: bool) -> None:
     with services.db.unit_of_work() as db:
         preferences.update(db, actor, patient_id, **changes)
+
+
+def change_reminders(services: Services, actor: Actor, patient_id: str, days: str, **choices: bool) -> None:
+    """AGD-3: which reminders are e-mailed, how many days ahead (``SettingsError`` in French for a bad number of
+    days, nothing changed), and whether they name the examination or the appointment."""
+    value = preferences.reminder_days_of(days)
+    with services.db.unit_of_work() as db:
+        preferences.update(db, actor, patient_id, reminder_days=value, **choices)

@@ -1,25 +1,46 @@
-"""The patient's settings (VLT-5 masking default, TRC-3 notifications), read and changed through the hall."""
+"""The patient's settings (VLT-5 masking default, TRC-3 notifications, AGD-3 reminders), read and changed through
+the hall."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.hall.guard import guard
 from carnet.hall.policy import Action, Resource
 from carnet.people.tables import PatientSettings
 
+REMINDER_DAYS_DEFAULT = 7
+REMINDER_DAYS = range(1, 31)  # AGD-3: reminders 1 to 30 days ahead
 FIELDS = (
     "mask_new_documents",
     "notify_documents",
     "notify_messages",
     "notify_exams",
     "notify_screening",
+    "notify_appointments",
+    "reminder_days",
+    "reminder_details",
     "emergency_samu",
     "emergency_professionals",
     "emergency_masked",
 )
+
+
+class SettingsError(CarnetError):
+    """A setting typed that cannot be kept (the French reason)."""
+
+
+def reminder_days_of(text: str) -> int:
+    """How many days ahead reminders are sent, as typed (1 to 30)."""
+    value = text.strip()
+    if not value.isdigit() or int(value) not in REMINDER_DAYS:
+        raise SettingsError(
+            f"Le délai des rappels est un nombre de jours entre {REMINDER_DAYS.start} et {REMINDER_DAYS.stop - 1}."
+        )
+    return int(value)
 
 
 def settings_of(db: Session, patient_id: str) -> PatientSettings:
@@ -33,6 +54,9 @@ def settings_of(db: Session, patient_id: str) -> PatientSettings:
             notify_messages=True,
             notify_exams=True,
             notify_screening=True,
+            notify_appointments=True,
+            reminder_days=REMINDER_DAYS_DEFAULT,
+            reminder_details=False,
             emergency_samu=True,
             emergency_professionals=True,
             emergency_masked=False,
@@ -45,7 +69,7 @@ def read(db: Session, actor: Actor, patient_id: str) -> PatientSettings:
     return settings_of(db, patient_id)
 
 
-def update(db: Session, actor: Actor, patient_id: str, **changes: bool) -> PatientSettings:
+def update(db: Session, actor: Actor, patient_id: str, **changes: bool | int) -> PatientSettings:
     guard(db, actor, patient_id, Action.SETTINGS_WRITE, Resource("settings"))
     row = db.get(PatientSettings, patient_id)
     if row is None:
@@ -54,6 +78,8 @@ def update(db: Session, actor: Actor, patient_id: str, **changes: bool) -> Patie
     changed = {}
     for name, value in changes.items():
         if name not in FIELDS:
+            raise ValueError(name)
+        if name == "reminder_days" and (isinstance(value, bool) or value not in REMINDER_DAYS):
             raise ValueError(name)
         if getattr(row, name) != value:
             setattr(row, name, value)

@@ -15,7 +15,8 @@ the fields (what the person typed in the portal); always with Carnet's id, ``met
 
 **Search.** The parameters of a search (``patient`` or ``patient.identifier``, ``code``, ``date`` with its
 prefixes and partial dates, ``_count``, ``_offset``) as plain values, in the half-open period ``[from, to)``
-the service applies to each entry's moment.
+the service applies to each entry's moment — read by the shared ``carnet.fhir.search`` (the agenda reads its
+searches the same way).
 
 Which moment an entry is filed (and searched by ``date``) under: Observation ``effective[x]``; Condition and
 AllergyIntolerance ``onset[x]``, else ``recordedDate``; MedicationStatement ``effective[x]``, else
@@ -26,15 +27,15 @@ field stays empty until the treatment has ended (the resource as sent keeps it).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from carnet.errors import CarnetError
+from carnet.fhir import search
+from carnet.fhir.search import INS_SYSTEMS, Period, date_bounds, instant, period_of
 from carnet.hall.vocabulary import PARIS
-from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
+from carnet.people.model.identifiers import INS_NIR_OID
 from carnet.profile.model import measures as catalogue
 from carnet.profile.model.sections import MEASURES_SECTION, RELATIVES, SECTIONS, ItemError, clean_fields
 
@@ -66,8 +67,6 @@ ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 VITAL_SIGNS_PROFILE = "http://hl7.org/fhir/StructureDefinition/vitalsigns"
-INS_SYSTEMS = frozenset({f"urn:oid:{INS_NIR_OID}", f"urn:oid:{INS_NIR_TEST_OID}"})
-INS_PARAMETER = f"urn:oid:{INS_NIR_OID}|<INS>"
 
 SECTION_OF: Mapping[str, str] = {
     "Observation": MEASURES_SECTION,
@@ -90,9 +89,7 @@ PATIENT_ELEMENT: Mapping[str, str] = {  # where each resource names its patient
 MAX_COUNT = 100
 MAX_OFFSET = 100_000
 MAX_CODES = 50
-MAX_DATES = 4
 SEARCH_PARAMETERS = frozenset({"patient", "patient.identifier", "code", "date", "_count", "_offset", "_format"})
-DATE_PREFIXES = frozenset({"eq", "gt", "ge", "lt", "le", "sa", "eb"})
 FUTURE_SLACK = timedelta(minutes=5)  # clocks of the sender and of Carnet differ a little
 
 RECORDED_OBSERVATIONS = frozenset({"final", "amended", "corrected", "preliminary"})
@@ -138,90 +135,14 @@ ROLE_OF_RELATIVE = {
 }
 
 
-class MappingError(CarnetError):
-    """What cannot be kept or searched as asked: OperationOutcome issues and the HTTP status."""
-
-    def __init__(self, issues: list[Issue], status: int = 400) -> None:
-        super().__init__(issues[0][1])
-        self.issues = issues
-        self.status = status
-
-    def __reduce__(self) -> tuple[type[MappingError], tuple[list[Issue], int]]:
-        return (type(self), (self.issues, self.status))
+MappingError = search.InputError  # what cannot be kept or searched: OperationOutcome issues and the HTTP status
 
 
 def _fail(code: str, text: str, path: str, status: int = 400) -> MappingError:
-    return MappingError([(code, text, path)], status)
+    return search.fail(code, text, path, status)
 
 
 # ------------------------------------------------------------------ dates
-
-
-@dataclass(frozen=True)
-class Period:
-    """What a FHIR date, dateTime or instant covers: ``[start, end)`` in UTC, and the French calendar day when
-    the value is precise to the day at least."""
-
-    start: datetime
-    end: datetime
-    day: date | None
-
-
-_DATE = re.compile(
-    r"(?P<y>\d{4})(?:-(?P<mo>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,9}))?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?"
-)
-
-
-def _zone(text: str | None) -> Any:
-    if not text:
-        return PARIS  # a time without a zone is French time
-    if text == "Z":
-        return UTC
-    sign = -1 if text[0] == "-" else 1
-    return timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[4:6])))
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), PARIS)
-
-
-def _calendar(year: int, month: str | None, day: str | None) -> tuple[date, date]:
-    if day is not None and month is not None:
-        first = date(year, int(month), int(day))
-        return first, first + timedelta(days=1)
-    if month is not None:
-        first = date(year, int(month), 1)
-        return first, date(year + (first.month == 12), first.month % 12 + 1, 1)
-    return date(year, 1, 1), date(year + 1, 1, 1)
-
-
-def period_of(text: str) -> Period:
-    """``2024``, ``2024-03``, ``2024-03-05``, ``2024-03-05T10:00:00+01:00`` … (``ValueError`` otherwise)."""
-    match = _DATE.fullmatch(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError("date invalide")
-    g = match.groupdict()
-    try:
-        first, after = _calendar(int(g["y"]), g["mo"], g["d"])
-        if g["h"] is None:
-            start, end = _midnight(first), _midnight(after)
-            day = first if g["d"] else None
-        else:
-            fraction = g["f"] or ""
-            micro = int((fraction + "000000")[:6]) if fraction else 0
-            start = datetime.combine(first, time(int(g["h"]), int(g["mi"]), int(g["s"] or 0), micro), _zone(g["tz"]))
-            if g["s"] is None:
-                step = timedelta(minutes=1)
-            elif not fraction:
-                step = timedelta(seconds=1)
-            else:
-                step = timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
-            end = start + step
-            day = start.astimezone(PARIS).date()
-        return Period(start.astimezone(UTC), end.astimezone(UTC), day)
-    except (ValueError, OverflowError):
-        raise ValueError("date invalide") from None
 
 
 def _period(value: Any, path: str) -> Period:
@@ -638,25 +559,7 @@ def _observation(raw: Mapping[str, Any], now: datetime) -> Incoming:
     return Incoming(subject, value=canonical, unit_entered=unit, **common)
 
 
-_INS_VALUE = re.compile(r"[0-9A-Za-z]{1,64}")
-_PATIENT_ID = re.compile(r"Patient/[A-Za-z0-9.\-]{1,64}")
-_CONDITIONAL = re.compile(r"Patient\?identifier=([^|]{1,200})\|([0-9A-Za-z]{1,64})")
-
-
-def designates_a_patient(subject: Any) -> bool:
-    """Whether a patient element names the patient as Carnet finds them: an identifier of INS system, a
-    ``Patient/<id>`` reference, or the conditional ``Patient?identifier=<INS system>|<INS>``."""
-    if not isinstance(subject, dict):
-        return False
-    identifier = _dict(subject.get("identifier"))
-    reference = subject.get("reference")
-    if identifier:
-        value = identifier.get("value")
-        return identifier.get("system") in INS_SYSTEMS and isinstance(value, str) and bool(_INS_VALUE.fullmatch(value))
-    if isinstance(reference, str):
-        conditional = _CONDITIONAL.fullmatch(reference)
-        return bool(_PATIENT_ID.fullmatch(reference)) or (conditional is not None and conditional[1] in INS_SYSTEMS)
-    return False
+designates_a_patient = search.designates_a_patient
 
 
 def incoming(resource_type: str, raw: Mapping[str, Any], now: datetime) -> Incoming:
@@ -719,11 +622,6 @@ class StoredEntry(Protocol):
     def unit_entered(self) -> str | None: ...
     @property
     def fhir(self) -> dict[str, Any] | None: ...
-
-
-def instant(moment: datetime) -> str:
-    """A FHIR instant (UTC)."""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def _concept(text: str, code: dict[str, str] | None) -> dict[str, Any]:
@@ -858,116 +756,33 @@ class SearchRequest:
     offset: int = 0
 
 
-def _invalid(text: str, path: str) -> MappingError:
-    return _fail("invalid", text, path)
-
-
-def _one(values: Mapping[str, list[str]], name: str) -> str | None:
-    found = values.get(name) or []
-    if len(found) > 1:
-        raise _invalid(f"Le paramètre {name} ne peut être donné qu'une fois.", name)
-    if found and not found[0].strip():
-        raise _invalid(f"Le paramètre {name} est vide.", name)
-    return found[0].strip() if found else None
-
-
-def _designation(values: Mapping[str, list[str]]) -> tuple[dict[str, Any], str]:
-    reference, identifier = _one(values, "patient"), _one(values, "patient.identifier")
-    if reference is not None:
-        if identifier is not None:
-            raise _invalid("Donnez patient ou patient.identifier, pas les deux.", "patient")
-        if re.fullmatch(r"[A-Za-z0-9.\-]{1,64}", reference):
-            reference = f"Patient/{reference}"
-        if not re.fullmatch(r"Patient/[A-Za-z0-9.\-]{1,64}", reference):
-            raise _invalid("Le paramètre patient est une référence Patient/<id>.", "patient")
-        return {"reference": reference}, "patient"
-    system, bar, value = (identifier or "").partition("|")
-    if identifier is None or not bar or system not in INS_SYSTEMS or not _INS_VALUE.fullmatch(value.strip()):
-        raise _fail(
-            "required",
-            f"Le patient est obligatoire : patient.identifier={INS_PARAMETER} (ou patient=Patient/<id>).",
-            "patient.identifier",
-        )
-    return {"identifier": {"system": system, "value": value.strip()}}, "patient.identifier"
-
-
 def _codes(value: str | None) -> tuple[tuple[str | None, str], ...]:
     if value is None:
         return ()
     tokens = value.split(",")
     if len(tokens) > MAX_CODES:
-        raise _invalid(f"{MAX_CODES} codes au plus dans le paramètre code.", "code")
+        raise search.invalid(f"{MAX_CODES} codes au plus dans le paramètre code.", "code")
     codes: list[tuple[str | None, str]] = []
     for token in tokens:
         system, bar, code = token.strip().rpartition("|")
         if not code.strip() or len(code) > 100 or len(system) > 200:
-            raise _invalid("Code de recherche invalide : system|code, |code ou code.", "code")
+            raise search.invalid("Code de recherche invalide : system|code, |code ou code.", "code")
         codes.append((system.strip() if bar else None, code.strip()))
     return tuple(codes)
-
-
-def date_bounds(values: Sequence[str]) -> tuple[datetime | None, datetime | None]:
-    """``date`` parameters (ANDed) as one half-open period ``[from, to)`` of each entry's moment."""
-    if len(values) > MAX_DATES:
-        raise _invalid(f"{MAX_DATES} paramètres date au plus.", "date")
-    low: datetime | None = None
-    high: datetime | None = None
-    for raw in values:
-        text = raw.strip().replace(" ", "+")  # a « + » of a time zone not encoded in the query string
-        prefix = text[:2] if text[:2].isalpha() else "eq"
-        moment = text[2:] if text[:2].isalpha() else text
-        if prefix in {"ne", "ap"}:
-            raise _fail("not-supported", f"Le préfixe de date « {prefix} » n'est pas pris en charge.", "date")
-        if prefix not in DATE_PREFIXES:
-            raise _invalid(f"Préfixe de date inconnu : {prefix[:2]} (eq, gt, ge, lt, le, sa, eb).", "date")
-        try:
-            period = period_of(moment)
-        except ValueError:
-            raise _invalid(
-                f"Date de recherche invalide : {moment[:30]} (AAAA, AAAA-MM, AAAA-MM-JJ ou date et heure).", "date"
-            ) from None
-        start, end = {
-            "eq": (period.start, period.end),
-            "gt": (period.end, None),
-            "sa": (period.end, None),
-            "ge": (period.start, None),
-            "lt": (None, period.start),
-            "eb": (None, period.start),
-            "le": (None, period.end),
-        }[prefix]
-        if start is not None and (low is None or start > low):
-            low = start
-        if end is not None and (high is None or end < high):
-            high = end
-    return low, high
-
-
-def _integer(value: str | None, name: str, default: int, high: int) -> int:
-    if value is None:
-        return default
-    if not re.fullmatch(r"\d{1,7}", value) or int(value) > high:
-        raise _invalid(f"Le paramètre {name} est un entier de 0 à {high}.", name)
-    return int(value)
 
 
 def search_request(params: Iterable[tuple[str, str]]) -> SearchRequest:
     """The query string of a search (its name/value pairs, repeated names kept); ``MappingError`` (400) on
     anything not understood — never silently ignored."""
-    values: dict[str, list[str]] = {}
-    for name, value in params:
-        values.setdefault(name, []).append(value)
-    unknown = sorted(set(values) - SEARCH_PARAMETERS)
-    if unknown:
-        name = unknown[0][:40]
-        raise _fail("not-supported", f"Paramètre de recherche non pris en charge : {name}.", name)
-    designation, designated_by = _designation(values)
+    values = search.grouped(params, SEARCH_PARAMETERS)
+    designation, designated_by = search.designation(values)
     date_from, date_to = date_bounds(values.get("date", []))
     return SearchRequest(
         designation,
         designated_by,
-        _codes(_one(values, "code")),
+        _codes(search.one(values, "code")),
         date_from,
         date_to,
-        _integer(_one(values, "_count"), "_count", 50, MAX_COUNT),
-        _integer(_one(values, "_offset"), "_offset", 0, MAX_OFFSET),
+        search.integer(search.one(values, "_count"), "_count", 50, MAX_COUNT),
+        search.integer(search.one(values, "_offset"), "_offset", 0, MAX_OFFSET),
     )
