@@ -34,7 +34,7 @@ def test_a_patient_uploads_finds_previews_masks_and_deletes_a_document(
     page.get_by_label(re.compile(r"^Fichier")).set_input_files(
         {"name": "bilan.pdf", "mimeType": "application/pdf", "buffer": pdf}
     )
-    page.get_by_label("Type de document").select_option(label="Biologie (document personnel)")
+    page.get_by_label("Type de document").select_option(label="Résultat de biologie (document personnel)")
     page.get_by_label(re.compile(r"^Titre")).fill(TITLE)
     page.get_by_role("button", name="Ajouter le document").click()
     expect(page.get_by_role("status")).to_have_text("Votre document a été ajouté.")
@@ -48,7 +48,7 @@ def test_a_patient_uploads_finds_previews_masks_and_deletes_a_document(
     expect(card.get_by_text("Déposé par vous")).to_be_visible()
     assert_accessible(page)
 
-    card.get_by_role("link", name=re.compile(r"^Aperçu")).click()
+    card.get_by_role("link", name=re.compile(r"^Ouvrir")).click()
     expect(page.get_by_role("heading", name=TITLE, level=1)).to_be_visible()
     frame = page.locator("iframe.carnet-preview-frame")
     expect(frame).to_have_count(1)
