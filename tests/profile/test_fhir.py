@@ -593,7 +593,7 @@ def test_bodies_that_are_not_the_resource_are_400_never_500(feeders: Feeders, de
     for _ in range(150):
         deep = {"url": "http://exemple.fr", "extension": [deep]}
     nested = json.dumps(make("Observation", feeders.ins, extension=[deep])).encode()
-    assert outcome(send(nested), 400)["diagnostics"] == "La ressource est imbriquée trop profondément."
+    assert outcome(send(nested), 400)["diagnostics"] == "Le corps de la requête est imbriqué trop profondément."
     wrong_type = json.dumps(make("Condition", feeders.ins)).encode()
     assert outcome(send(wrong_type), 400)["expression"] == ["resourceType"]
     unknown_element = json.dumps(make("Condition", feeders.ins, couleur="bleu")).encode()

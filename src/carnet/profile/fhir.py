@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fhir.resources.R4B.allergyintolerance import AllergyIntolerance
@@ -36,6 +35,7 @@ from carnet.bootstrap import Services
 from carnet.fhir import bundle
 from carnet.fhir.auth import fhir_actor
 from carnet.fhir.base import FhirResponse
+from carnet.fhir.body import load_object, read_bounded
 from carnet.fhir.bundle import patient_element
 from carnet.fhir.problems import Issue, Problem, structure_issues
 from carnet.hall.actors import Actor
@@ -84,49 +84,13 @@ def _refused(denied: AccessDenied, path: str) -> Problem:
 # ------------------------------------------------------------------ reading the body
 
 
-async def _bounded_body(request: Request) -> bytes:
-    """The body, read only up to ``MAX_BODY`` (413 beyond, announced or not)."""
-    too_large = Problem([("too-costly", "La ressource dépasse 1 Mo.", "")], 413)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _depth(value: Any) -> int:
-    """How deep a parsed JSON value nests (iteratively: no recursion on what a client sent)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_DEPTH:
-                return level
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
 def parse_resource(raw: bytes, resource_type: str) -> dict[str, Any]:
     """The body as a ``resource_type`` the R4B models accept (``Problem`` 400 listing what is wrong)."""
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Problem([("structure", "Le corps de la requête n'est pas un JSON valide.", "")]) from exc
-    if not isinstance(parsed, dict):
-        raise Problem([("structure", "Le corps de la requête doit être une ressource FHIR (objet JSON).", "")])
+    parsed = load_object(raw, resource_type, MAX_DEPTH)  # not JSON, not an object, too deep: 400
     if parsed.get("resourceType") != resource_type:
         raise Problem(
             [("invalid", f"La ressource envoyée doit être un(e) {resource_type} (resourceType).", "resourceType")]
         )
-    if _depth(parsed) > MAX_DEPTH:
-        raise Problem([("structure", "La ressource est imbriquée trop profondément.", resource_type)])
     try:
         MODELS[resource_type].model_validate(parsed)
     except ValidationError as exc:
@@ -186,7 +150,7 @@ def _create_route(resource_type: str) -> Callable[[Request], Awaitable[Response]
         # the token first: no body is read for a caller without the scope (401/403 by the app's handler)
         actor = await run_in_threadpool(fhir_actor, request, services, scope(resource_type, "c"))
         try:
-            raw = await _bounded_body(request)
+            raw = await read_bounded(request, MAX_BODY, "La ressource dépasse 1 Mo.")
             return await run_in_threadpool(_create, services, actor, resource_type, raw)
         except Problem as problem:
             return problem.response()
