@@ -15,9 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "carnet"
-CAPABILITIES = ["identity", "people", "enrolment", "vault", "access", "family", "history", "profile", "agenda"]
-GUARDED_KINDS = ["tables", "pages", "fhir", "api", "cli", "jobs"]
-INTERFACE_KINDS = ["pages", "fhir", "api", "cli", "jobs"]
+CAPABILITIES = ["identity", "people", "enrolment", "vault", "access", "family", "history", "profile", "agenda", "messaging"]
+GUARDED_KINDS = ["tables", "pages", "fhir", "api", "cli", "jobs", "smtp"]
+INTERFACE_KINDS = ["pages", "fhir", "api", "cli", "jobs", "smtp"]
 MAX_LINES = 80
 SHARED = {"carnet.people.tables"}  # the register of people: every service may read it (docs/architecture.md)
 

@@ -9,12 +9,13 @@ import sys
 
 import typer
 
-from carnet.access.cli import professionals_app, teams_app
+from carnet.access.cli import establishments_app, professionals_app, teams_app
 from carnet.agenda.cli import prevention
 from carnet.config import Settings
 from carnet.enrolment.cli import campaign_app, registry_app, spaces_app
 from carnet.hall.cli import audit_app
 from carnet.identity.cli import clients_app
+from carnet.messaging.cli import gateway, start_gateway
 
 app = typer.Typer(
     help="Carnet — espace numérique de santé. Toutes les commandes lisent les variables CARNET_* "
@@ -32,8 +33,10 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(spaces_app, name="spaces")
 app.add_typer(professionals_app, name="professionals")
+app.add_typer(establishments_app, name="establishments")
 app.add_typer(teams_app, name="teams")
 app.command("prevention")(prevention)
+app.command("gateway")(gateway)
 
 
 def _settings() -> Settings:
@@ -75,6 +78,13 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Adresse d'écoute"),
     port: int = typer.Option(8000, help="Port d'écoute"),
     workers: int = typer.Option(1, min=1, max=64, help="Processus serveurs (un par cœur)"),
+    smtp_port: int = typer.Option(
+        0,
+        "--smtp-port",
+        min=0,
+        max=65535,
+        help="Port de la passerelle SMTP de la messagerie dans ce processus (0 : aucune)",
+    ),
 ) -> None:
     """Lance le portail, l'API et FHIR (et les tâches de fond sur l'installation embarquée)."""
     import uvicorn
@@ -92,7 +102,10 @@ def serve(
     runner = JobRunner(services) if settings.is_embedded else None
     if runner:
         runner.start()
+    smtp = start_gateway(services, host, smtp_port) if smtp_port else None
     typer.echo(f"Carnet écoute sur http://{host}:{port} (données : {settings.resolved_data_dir})")
+    if smtp:
+        typer.echo(f"Passerelle SMTP de la messagerie sur {host}:{smtp_port} (domaine {settings.messaging_domain})")
     # One process: the app shares the runner's services, hence one SQLite lock for both — with two,
     # a request reading then writing could meet "database is locked" after a job's commit.
     if workers == 1:
@@ -115,6 +128,8 @@ def serve(
             server_header=False,
         )
     finally:
+        if smtp:
+            smtp.stop()  # type: ignore[attr-defined]
         if runner:
             runner.stop()
 

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # Addresses of the reverse proxies whose X-Forwarded-For / -Proto are believed (comma-separated IPs or
     # networks); empty: none, the peer's address is the client's (issue #15-7).
     trusted_proxies: str = ""
+    # MSG-3: patients' addresses are <INS>@<messaging_domain>; the gateway's size limit and each space's quota
+    messaging_domain: str = "patient.carnet.localhost"
+    messaging_quota_mb: int = Field(default=200, ge=1)
+    # STARTTLS on the gateway when both are set (PEM files)
+    gateway_tls_cert: Path | None = None
+    gateway_tls_key: Path | None = None
     otp_ttl_minutes: int = 10
     argon2_profile: str = Field(default="standard", pattern="^(standard|test)$")
     log_level: str = "INFO"

@@ -138,6 +138,12 @@ DEMO_GRANTS = [
 ]
 ROLES = {"adulte": "patient adulte", "senior": "patient senior", "parent": "parent d'un enfant rattaché"}
 LAB = ("2B0000020", "Laboratoire de biologie médicale — Centre hospitalier de Bastia", "laboratoire", "Bastia", "2B")
+LAB_MAIL = "biologie@ch-bastia.mssante.exemple.fr"  # MSG-3: the demo's secure-mail addresses
+
+
+def secure_mail_of(login: str) -> str:
+    """The demo professional's secure-mail (MSSanté-style) address."""
+    return f"{login}@pro.mssante.exemple.fr"
 
 
 def _account(services: Services, db: Session, login: str, **fields: object) -> None:
@@ -189,7 +195,11 @@ def load_demo(services: Services, db: Session) -> list[DemoLogin]:
     finess, lab_name, kind, lab_city, lab_dept = LAB
     lab = db.scalar(select(Establishment).where(Establishment.finess == validate_finess(finess)))
     if lab is None:
-        db.add(Establishment(finess=finess, name=lab_name, kind=kind, city=lab_city, departement=lab_dept))
+        db.add(
+            Establishment(finess=finess, name=lab_name, kind=kind, city=lab_city, departement=lab_dept, email=LAB_MAIL)
+        )
+    else:
+        lab.email = LAB_MAIL
     for rpps, name, first, profession, specialty, street, city, login in PROFESSIONALS:
         pro = db.scalar(select(Professional).where(Professional.rpps == validate_rpps(rpps)))
         fields = dict(
@@ -200,6 +210,7 @@ def load_demo(services: Services, db: Session) -> list[DemoLogin]:
             practice_address=street,
             city=city,
             samu_regulator=rpps in SAMU_REGULATORS,
+            email=secure_mail_of(login),
         )
         if pro is None:
             pro = Professional(rpps=rpps, **fields)

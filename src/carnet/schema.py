@@ -15,6 +15,7 @@ from carnet.history import tables as history_tables
 from carnet.identity import tables as identity_tables
 from carnet.jobs import tables as jobs_tables
 from carnet.mail import tables as mail_tables
+from carnet.messaging import tables as messaging_tables
 from carnet.people import tables as people_tables
 from carnet.profile import tables as profile_tables
 from carnet.storage import tables as storage_tables
@@ -36,4 +37,5 @@ MODULES = (
     profile_tables,
     agenda_tables,
     mail_tables,
+    messaging_tables,
 )

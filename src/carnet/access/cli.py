@@ -46,6 +46,11 @@ def professionals_add(
     samu: bool | None = typer.Option(
         None, "--samu/--non-samu", help="Médecin régulateur du SAMU (inchangé si omis ; non pour un nouveau)"
     ),
+    email: str | None = typer.Option(
+        None,
+        "--email",
+        help="Adresse de messagerie sécurisée (MSSanté) : ses e-mails parviennent aux patients (inchangée si omise)",
+    ),
 ) -> None:
     """Ajoute un professionnel à l'annuaire, ou le met à jour si son RPPS y est déjà (journalisé)."""
     from carnet.access.model.directory import DirectoryError
@@ -64,6 +69,7 @@ def professionals_add(
                 profession_code=profession,
                 specialty=specialite,
                 samu_regulator=samu,
+                email=email,
             )
     except DirectoryError as exc:
         typer.echo(f"Erreur : {exc.message}", err=True)
@@ -71,7 +77,35 @@ def professionals_add(
     what = "ajouté à l'annuaire" if added.created else "mis à jour dans l'annuaire"
     samu_note = ", régulateur du SAMU" if added.samu_regulator else ""
     who = f"{added.first_name} {added.last_name}, {profession_label(added.profession_code).lower()}{samu_note}"
-    typer.echo(f"Professionnel {what} : RPPS {added.rpps} ({who}).")
+    mail_note = f" ; messagerie : {added.email}" if added.email else ""
+    typer.echo(f"Professionnel {what} : RPPS {added.rpps} ({who}){mail_note}.")
+
+
+establishments_app = typer.Typer(
+    help="Établissements (MSG-3) : nom et adresse de messagerie sécurisée, par FINESS.", no_args_is_help=True
+)
+
+
+@establishments_app.command("add")
+def establishments_add(
+    finess: str = typer.Option(..., "--finess", help="Numéro FINESS (9 caractères)"),
+    nom: str = typer.Option(..., "--nom", help="Nom de l'établissement"),
+    email: str | None = typer.Option(None, "--email", help="Adresse de messagerie sécurisée (MSSanté)"),
+) -> None:
+    """Ajoute un établissement, ou le met à jour si son FINESS y est déjà (journalisé)."""
+    from carnet.access.model.directory import DirectoryError
+    from carnet.access.service.admin import add_establishment_to_directory
+    from carnet.bootstrap import operator_actor, operator_services
+
+    try:
+        with operator_services(Settings()) as services:
+            added = add_establishment_to_directory(services, operator_actor(), finess=finess, name=nom, email=email)
+    except DirectoryError as exc:
+        typer.echo(f"Erreur : {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    what = "ajouté à l'annuaire" if added.created else "mis à jour dans l'annuaire"
+    mail_note = f" ; messagerie : {added.email}" if added.email else ""
+    typer.echo(f"Établissement {what} : FINESS {added.finess} ({added.name}){mail_note}.")
 
 
 def _file_size(path: Path) -> int:

@@ -59,6 +59,9 @@ class Action(StrEnum):
     AGENDA_WRITE = "agenda.write"  # add, change or cancel an appointment or a reminder; manage the feed
     PREVENTION_READ = "prevention.read"  # the recommended examinations and vaccines (AGD-2)
     PREVENTION_WRITE = "prevention.write"  # the person says an examination was done, or not done
+    MESSAGE_READ = "message.read"  # the conversations (MSG-1): the list, one conversation, its attachments
+    MESSAGE_WRITE = "message.write"  # start a conversation, answer in one, delete one from the space
+    MESSAGE_CLOSE = "message.close"  # the professional ends a conversation (« X a mis fin à vos échanges »)
 
 
 DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
@@ -67,6 +70,7 @@ OPERATOR_ACTIONS = {Action.CARE_TEAM_MANAGE, Action.DIRECTORY_MANAGE, Action.CLI
 CONSENT_ACTIONS = {Action.CONSENT_RECORD, Action.CONSENT_READ}
 PROFILE_ACTIONS = {Action.PROFILE_READ, Action.PROFILE_WRITE, Action.PROFILE_MASK}
 AGENDA_ACTIONS = {Action.AGENDA_READ, Action.AGENDA_WRITE, Action.PREVENTION_READ, Action.PREVENTION_WRITE}
+MESSAGE_ACTIONS = {Action.MESSAGE_READ, Action.MESSAGE_WRITE, Action.MESSAGE_CLOSE}
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,11 @@ class Resource:
     def is_event(self) -> bool:
         """One appointment or reminder already in the agenda (not the agenda as a whole, nor a new one)."""
         return self.type == "agenda_event" and self.id is not None
+
+    @property
+    def is_thread(self) -> bool:
+        """One conversation already there (not the messaging as a whole, nor a conversation to start)."""
+        return self.type == "message_thread" and self.id is not None
 
     @property
     def masked(self) -> bool:
@@ -403,6 +412,55 @@ def _professional_agenda(
     return _deny("not_author", "L'agenda de la personne ne se consulte pas : seuls vos propres rendez-vous.")
 
 
+def _professional_messages(actor: Actor, action: Action, resource: Resource | None, facts: Facts) -> Decision:
+    """MSG-1: a professional or an establishment starts a conversation with any open space — unless the person
+    blocked them — and reads, answers and closes only their own conversations (``author_id`` of a thread: its
+    professional or establishment). A closed conversation is read, not answered."""
+    if facts.blocked:
+        return _deny("blocked", "La personne vous a bloqué : vous ne pouvez plus lui écrire.")
+    if resource is None or not resource.is_thread:
+        if action == Action.MESSAGE_WRITE:
+            return _allow("professional_writes", "Les professionnels et les établissements écrivent aux patients.")
+        return _allow("professional_own_threads", "Messagerie limitée à vos propres échanges.", Scope.AUTHORED)
+    if not resource.author_id or resource.author_id not in author_keys(actor):
+        return _deny("not_correspondent", "Cet échange ne vous concerne pas.")
+    if action == Action.MESSAGE_WRITE and resource.source == "clos":
+        return _deny("thread_closed", "Vous avez mis fin à cet échange : écrivez un nouveau message.")
+    return _allow("correspondent", "Le professionnel correspond avec la personne.")
+
+
+def rule_messages_people(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """MSG-1 for the people of the space: the person — or, for a minor, a legal representative — reads the
+    conversations and answers in them, or writes again (a new conversation) to a professional who already wrote
+    (``source`` "correspondant" of the resource); only the professional closes one, and a closed one is not answered.
+    Caregivers do not read the messaging: it stays personal correspondence (docs/decisions.md)."""
+    if action not in MESSAGE_ACTIONS or actor.kind != ActorKind.PATIENT:
+        return None
+    own = actor.patient_id == patient_id
+    if not own and not facts.legal_representative:
+        if facts.caregiver:
+            return _deny("messages_personal", "La messagerie reste personnelle : un aidant n'y a pas accès.")
+        return None
+    if action == Action.MESSAGE_CLOSE:
+        return _deny("professional_closes", "Seul le professionnel met fin à un échange.")
+    if action == Action.MESSAGE_WRITE and resource is not None:
+        if resource.is_thread and resource.source == "clos":
+            return _deny("thread_closed", "Cet échange est terminé : vous pouvez écrire à nouveau à ce professionnel.")
+        if not resource.is_thread and resource.type == "message_thread" and resource.source != "correspondant":
+            return _deny(
+                "professionals_start",
+                "Seuls les professionnels et les établissements commencent un échange : vous écrivez à ceux qui "
+                "vous ont déjà écrit.",
+            )
+    if own:
+        return _allow("patient_messages", "La personne correspond avec ses soignants.")
+    return _allow(
+        "legal_representative", "Le représentant légal agit dans l'espace de la personne.", Scope.REPRESENTATIVE
+    )
+
+
 def _no_standing(facts: Facts) -> Decision:
     if facts.blocked:
         return _deny("blocked", "La personne vous a bloqué : vous ne pouvez plus consulter son espace santé.")
@@ -450,6 +508,8 @@ def rule_professional(
         return _professional_profile(actor, action, resource, facts, person)
     if action in AGENDA_ACTIONS:
         return _professional_agenda(actor, action, resource, facts, person)
+    if action in MESSAGE_ACTIONS:
+        return _professional_messages(actor, action, resource, facts)
     authored = resource is not None and bool(resource.author_id) and resource.author_id in author_keys(actor)
     if action in {Action.DOCUMENT_READ, Action.DOCUMENT_UPDATE} and authored:
         return _allow("document_author", "L'auteur accède à son propre document.")
@@ -563,6 +623,7 @@ RULES: list[Rule] = [
     rule_operator_no_health_data,
     rule_professional_acts,
     rule_profile_people,
+    rule_messages_people,
     rule_patient_documents,
     rule_professional,
     rule_own_space,

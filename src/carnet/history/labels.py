@@ -15,10 +15,11 @@ from typing import Final
 
 from carnet.access.service import labels as access_labels
 from carnet.agenda.service import labels as agenda_labels
+from carnet.messaging.service import labels as messaging_labels
 from carnet.profile.service import labels as profile_labels
 
 # each has ACTIONS, and may have KIND_ACTIONS (filter → actions) and DETAILED (action → words with its details)
-CAPABILITY_WORDS: Final = (access_labels, profile_labels, agenda_labels)
+CAPABILITY_WORDS: Final = (access_labels, profile_labels, agenda_labels, messaging_labels)
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what was attempted when refused)
     "auth.login": ("s'est connecté(e) à l'espace", "connexion"),
@@ -120,6 +121,11 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what wa
     # The directory of professionals and care teams (events about no patient; listed so that every action has words)
     "directory.professional_added": ("a ajouté un professionnel à l'annuaire", "modification de l'annuaire"),
     "directory.professional_updated": ("a mis à jour un professionnel de l'annuaire", "modification de l'annuaire"),
+    "directory.establishment_added": ("a ajouté un établissement à l'annuaire", "modification de l'annuaire"),
+    "directory.establishment_updated": (
+        "a mis à jour un établissement de l'annuaire",
+        "modification de l'annuaire",
+    ),
     "directory.import": ("a importé l'annuaire des professionnels", "importation de l'annuaire"),
     "care_team.create": ("a créé une équipe de soins", "création d'une équipe de soins"),
     "care_team.member_add": ("a ajouté un membre à une équipe de soins", "modification d'une équipe de soins"),

@@ -8,6 +8,7 @@ from carnet.enrolment import jobs as enrolment_jobs
 from carnet.family import jobs as family_jobs
 from carnet.identity import jobs as identity_jobs
 from carnet.jobs.worker import Job
+from carnet.messaging import jobs as messaging_jobs
 from carnet.vault import jobs as vault_jobs
 
 
@@ -19,4 +20,5 @@ def all_jobs() -> list[Job]:
         *enrolment_jobs.JOBS,
         *family_jobs.JOBS,
         *agenda_jobs.JOBS,
+        *messaging_jobs.JOBS,
     ]

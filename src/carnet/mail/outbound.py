@@ -5,6 +5,7 @@ E-mails never carry health data: they say that something happened and point to t
 
 from __future__ import annotations
 
+import base64
 import binascii
 import contextlib
 import os
@@ -33,6 +34,13 @@ class Mail:
     subject: str
     text: str
     html: str | None = None
+    # Messaging (MSG-1, MSG-3): an answer of a patient leaves from their address, threaded with the conversation,
+    # with its attachments as (file name, MIME type, base64) — plain values, so a queued mail stays JSON.
+    sender: str | None = None
+    message_id: str | None = None
+    in_reply_to: str | None = None
+    references: str | None = None
+    attachments: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,15 +59,23 @@ class Mailer(Protocol):
 
 
 def build_message(mail: Mail, sender: str) -> EmailMessage:
+    sender = mail.sender or sender
     message = EmailMessage()
     message["From"] = sender
     message["To"] = mail.to
     message["Subject"] = mail.subject
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].rstrip(">"))
+    message["Message-ID"] = mail.message_id or make_msgid(domain=sender.rsplit("@", 1)[-1].rstrip(">"))
+    if mail.in_reply_to:
+        message["In-Reply-To"] = mail.in_reply_to
+    if mail.references:
+        message["References"] = mail.references
     message.set_content(mail.text)
     if mail.html:
         message.add_alternative(mail.html, subtype="html")
+    for filename, mime_type, encoded in mail.attachments:
+        maintype, _, subtype = mime_type.partition("/")
+        message.add_attachment(base64.b64decode(encoded), maintype=maintype, subtype=subtype, filename=filename)
     return message
 
 
@@ -225,7 +241,10 @@ class SmtpMailer:
             plain_sender = bool(_PLAIN_ADDRESS.fullmatch(envelope_from))
             for mail in mails:
                 try:
-                    if plain_sender and _PLAIN_ADDRESS.fullmatch(mail.to):
+                    simple = not (mail.sender or mail.attachments or mail.in_reply_to)  # what mime_bytes builds
+                    if not simple:
+                        smtp.send_message(build_message(mail, self.sender))
+                    elif plain_sender and _PLAIN_ADDRESS.fullmatch(mail.to):
                         _deliver(smtp, envelope_from, mail.to, mime_bytes(mail, self.sender, eight_bit), options)
                     elif mail.to.isascii():
                         smtp.sendmail(envelope_from, [mail.to], mime_bytes(mail, self.sender, eight_bit), options)

@@ -77,6 +77,8 @@ class Establishment(Base):
     kind: Mapped[str] = mapped_column(String(40))
     city: Mapped[str | None] = mapped_column(String(100))
     departement: Mapped[str | None] = mapped_column(String(3))
+    # MSG-3: the establishment's secure-mail address (lowercase); mail from it reaches the patients' messaging
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -94,6 +96,9 @@ class Professional(Base):
     city: Mapped[str | None] = mapped_column(String(100))
     establishment_id: Mapped[str | None] = mapped_column(ForeignKey("establishments.id"))
     samu_regulator: Mapped[bool] = mapped_column(default=False)  # médecin régulateur du SAMU (ACC-4)
+    # MSG-3: the professional's secure-mail (MSSanté) address, lowercase: their mail reaches the patients' messaging,
+    # and the patients' answers are sent there
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -40,6 +40,7 @@ are required.  Mapping to the ``professionals`` table:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
@@ -155,6 +156,17 @@ def check_profession(code: str) -> str:
     raise DirectoryError(
         f"Code profession{shown} inconnu. Codes de la nomenclature TRE_G15 acceptés : {professions_listing()}."
     )
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+def check_email(value: str) -> str:
+    """A secure-mail address for the directory (MSG-3), lowercase; ``DirectoryError`` when it is not one."""
+    address = value.strip().lower()
+    if len(address) > 254 or not _EMAIL.fullmatch(address):
+        raise DirectoryError(f"L'adresse de messagerie « {value.strip()[:80]} » n'est pas une adresse e-mail valide.")
+    return address
 
 
 def check_professional(

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING
 from carnet.access.service import care_teams
 from carnet.access.service.care_teams import TeamView
 from carnet.access.service.directory import (
+    AddedEstablishment,
     AddedProfessional,
     DirectoryImportReport,
+    add_establishment,
     add_professional,
     import_directory,
 )
@@ -44,6 +46,7 @@ def add_to_directory(
     profession_code: str,
     specialty: str | None = None,
     samu_regulator: bool | None = None,
+    email: str | None = None,
 ) -> AddedProfessional:
     """Add a professional to the directory, or update them if their RPPS is known (audited);
     :class:`carnet.access.model.directory.DirectoryError` if refused."""
@@ -57,7 +60,16 @@ def add_to_directory(
             profession_code=profession_code,
             specialty=specialty,
             samu_regulator=samu_regulator,
+            email=email,
         )
+
+
+def add_establishment_to_directory(
+    services: Services, actor: Actor, *, finess: str, name: str, email: str | None = None
+) -> AddedEstablishment:
+    """Add an establishment (or update it by FINESS) with its secure-mail address (audited)."""
+    with services.db.unit_of_work() as db:
+        return add_establishment(db, actor, finess=finess, name=name, email=email)
 
 
 def import_directory_file(

@@ -51,6 +51,7 @@ from carnet.access.model.directory import (
     DirectoryError,
     ExtractLayout,
     ProfessionalEntry,
+    check_email,
     check_professional,
     parse_activity,
     read_header,
@@ -62,8 +63,8 @@ from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.hall.guard import guard
 from carnet.hall.policy import Action, Resource
-from carnet.people.model.identifiers import IdentifierError, validate_rpps
-from carnet.people.tables import Professional
+from carnet.people.model.identifiers import IdentifierError, validate_finess, validate_rpps
+from carnet.people.tables import Establishment, Professional
 from carnet.storage.db import Database
 from carnet.storage.types import utcnow
 
@@ -105,6 +106,7 @@ class AddedProfessional:
     profession_code: str
     created: bool
     samu_regulator: bool
+    email: str | None = None
 
 
 def add_professional(
@@ -117,9 +119,12 @@ def add_professional(
     profession_code: str,
     specialty: str | None = None,
     samu_regulator: bool | None = None,
+    email: str | None = None,
 ) -> AddedProfessional:
-    """Add or update (by RPPS) one professional, in ``db``'s transaction; :class:`DirectoryError` if refused."""
+    """Add or update (by RPPS) one professional, in ``db``'s transaction; :class:`DirectoryError` if refused.
+    ``email``: their secure-mail address (MSG-3), kept when omitted."""
     _may_manage(db, actor, "professional")
+    address = check_email(email) if email else None
     try:
         number = validate_rpps(rpps)
     except IdentifierError as exc:
@@ -137,6 +142,7 @@ def add_professional(
             profession_code=entry.profession_code,
             specialty=entry.specialty,
             samu_regulator=bool(samu_regulator),
+            email=address,
         )
         db.add(professional)
         db.flush()
@@ -151,6 +157,8 @@ def add_professional(
             changes["specialty"] = entry.specialty
         if samu_regulator is not None:
             changes["samu_regulator"] = samu_regulator
+        if address is not None:
+            changes["email"] = address
         changed = sorted(name for name, value in changes.items() if getattr(professional, name) != value)
         for name, value in changes.items():
             setattr(professional, name, value)
@@ -176,7 +184,51 @@ def add_professional(
         entry.profession_code,
         created,
         professional.samu_regulator,
+        professional.email,
     )
+
+
+@dataclass(frozen=True)
+class AddedEstablishment:
+    id: str
+    finess: str
+    name: str
+    email: str | None
+    created: bool
+
+
+def add_establishment(
+    db: Session, actor: Actor, *, finess: str, name: str, email: str | None = None
+) -> AddedEstablishment:
+    """Add or update (by FINESS) one establishment and its secure-mail address (MSG-3), in ``db``'s transaction."""
+    _may_manage(db, actor, "establishment")
+    try:
+        number = validate_finess(finess)
+    except IdentifierError as exc:
+        raise DirectoryError(exc.message) from None
+    clean_name = " ".join(name.split())[:200]
+    if not clean_name:
+        raise DirectoryError("Indiquez le nom de l'établissement.")
+    address = check_email(email) if email else None
+    establishment = db.scalar(select(Establishment).where(Establishment.finess == number))
+    created = establishment is None
+    if establishment is None:
+        establishment = Establishment(finess=number, name=clean_name, kind="établissement", email=address)
+        db.add(establishment)
+    else:
+        establishment.name = clean_name
+        if address is not None:
+            establishment.email = address
+    db.flush()
+    audit.record(
+        db,
+        actor,
+        "directory.establishment_added" if created else "directory.establishment_updated",
+        resource_type="establishment",
+        resource_id=establishment.id,
+        details={"finess": number},
+    )
+    return AddedEstablishment(establishment.id, number, clean_name, establishment.email, created)
 
 
 # --- import of the Annuaire Santé extract ----------------------------------------------------------

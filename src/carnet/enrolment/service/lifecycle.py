@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet.agenda.service import erasure as agenda_erasure
+from carnet.messaging.service import erasure as messaging_erasure
 from carnet.bootstrap import Services
 from carnet.hall import audit
 from carnet.hall.actors import Actor
@@ -159,6 +160,7 @@ def _destroy(db: Session, patient: Patient, blob_keys: list[str]) -> int:
     profile_erasure.erase_profile(db, patient.id)
     agenda_erasure.erase_agenda(db, patient.id)
     blob_keys += erased.blob_keys
+    blob_keys += messaging_erasure.erase_messages(db, patient.id)
     accounts = list(db.scalars(select(Account.id).where(Account.patient_id == patient.id)))
     auth.end_sessions_of(db, accounts)
     db.execute(delete(Account).where(Account.patient_id == patient.id))

@@ -1,0 +1,1 @@
+"""Secure messaging between care teams and the patient (MSG-1..4)."""

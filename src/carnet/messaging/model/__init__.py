@@ -1,0 +1,1 @@
+"""Pure rules of the messaging: what a message may hold, the patient address, reading inbound mail."""
