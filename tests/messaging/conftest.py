@@ -44,7 +44,9 @@ class Gateway:
     def client(self) -> smtplib.SMTP:
         return smtplib.SMTP("127.0.0.1", self.port, timeout=30)
 
-    def send(self, message: EmailMessage | bytes, sender: str = DOCTOR_MAIL, to: list[str] | None = None) -> tuple[int, bytes]:
+    def send(
+        self, message: EmailMessage | bytes, sender: str = DOCTOR_MAIL, to: list[str] | None = None
+    ) -> tuple[int, bytes]:
         """MAIL, RCPT, DATA over a real connection; the reply to DATA (or the refusal before it)."""
         raw = message if isinstance(message, bytes) else message.as_bytes(policy=policy.SMTP)
         with self.client() as smtp:

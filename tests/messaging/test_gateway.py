@@ -81,7 +81,11 @@ def test_a_sender_unknown_to_the_directory_is_refused_at_mail_from(gateway: Gate
 
 
 def test_unknown_malformed_and_foreign_recipients_are_refused_at_rcpt(gateway: Gateway) -> None:
-    for rcpt in ("123456789012345@patient.carnet.localhost", "personne@patient.carnet.localhost", f"{gateway.ins}@ailleurs.fr"):
+    for rcpt in (
+        "123456789012345@patient.carnet.localhost",
+        "personne@patient.carnet.localhost",
+        f"{gateway.ins}@ailleurs.fr",
+    ):
         code, answer = gateway.send(mail(), to=[rcpt])
         assert code == 550 and b"5.1.1" in answer, rcpt
     assert counts(gateway) == (0, 0, 0)
@@ -163,7 +167,9 @@ def test_encoded_names_nested_parts_and_quoted_printable_are_read_as_sent(gatewa
     alternative.add_alternative("<p>Bonjour <b>Mme Santoni</b>, éàü</p>", subtype="html")
     outer.attach(alternative)
     attachment = mail("x", "")
-    attachment.set_content(pdf, maintype="application", subtype="pdf", filename="=?utf-8?b?Y29tcHRlLXJlbmR1LcOpLnBkZg==?=")
+    attachment.set_content(
+        pdf, maintype="application", subtype="pdf", filename="=?utf-8?b?Y29tcHRlLXJlbmR1LcOpLnBkZg==?="
+    )
     outer.attach(attachment)
     code, answer = gateway.send(outer)
     assert code == 250, answer

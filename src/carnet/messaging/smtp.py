@@ -148,10 +148,13 @@ def tls_context(services: Services) -> ssl.SSLContext | None:
 class GatewayController(Controller):
     """Runs the gateway in a thread of its own (its own event loop): ``start()``, ``stop()``."""
 
-    def __init__(self, services: Services, host: str, port: int, **kwargs: Any) -> None:
+    def __init__(self, services: Services, host: str, port: int, *, shared_port: bool = False, **kwargs: Any) -> None:
         self.services = services
         self.tls = tls_context(services)
-        super().__init__(Handler(services), hostname=host, port=port, **kwargs)
+        # shared_port: several gateway processes listen on the same port (SO_REUSEPORT), the kernel spreads the
+        # connections — one process per core (``carnet gateway --processus N``)
+        server_kwargs = {"reuse_port": True} if shared_port else None
+        super().__init__(Handler(services), hostname=host, port=port, server_kwargs=server_kwargs, **kwargs)
 
     def factory(self) -> SMTP:
         return GatewaySMTP(

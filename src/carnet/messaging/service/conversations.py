@@ -111,6 +111,11 @@ class Inbox:
         return self.quota_used >= self.quota
 
     @property
+    def nearly_full(self) -> bool:
+        """Four fifths used: time to tell the person how to make room, before attachments are refused."""
+        return self.quota_used >= 0.8 * self.quota
+
+    @property
     def quota_text(self) -> str:
         return f"{rules.megabytes(self.quota_used)} utilisés sur {rules.megabytes(self.quota)}"
 
@@ -300,10 +305,11 @@ def new_conversation(
     via: str,
     mail_id: str,
     written: list[str],
+    email: str | None = None,
 ) -> Thread:
-    """A new conversation of ``actor`` (the caller asked the policy) with its first message, and its history line."""
-    email = None
-    if actor.kind == ActorKind.PROFESSIONAL and actor.professional_id:
+    """A new conversation of ``actor`` (the caller asked the policy) with its first message, and its history line;
+    ``email``: where the space's answers go (else the directory's address of the professional)."""
+    if email is None and actor.kind == ActorKind.PROFESSIONAL and actor.professional_id:
         pro = db.get(Professional, actor.professional_id)
         email = pro.email if pro is not None else None
     thread = store.new_thread(db, key, patient_id, store.correspondent_of(actor, email), clean.subject)

@@ -129,7 +129,16 @@ def _deliver_one(
     thread = _continued(db, who, patient_id, mail)
     if thread is None:
         return conversations.new_conversation(
-            services, db, key, who.actor, patient_id, mail.message, via="smtp", mail_id=mail.message_id, written=written
+            services,
+            db,
+            key,
+            who.actor,
+            patient_id,
+            mail.message,
+            via="smtp",
+            mail_id=mail.message_id,
+            written=written,
+            email=who.email,
         ).id
     if thread.counterpart_email != who.email:
         thread.counterpart_email = who.email
