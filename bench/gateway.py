@@ -63,7 +63,8 @@ def populate(url: str, spaces: int, seed: int) -> list[str]:
     now = datetime.now(UTC)
     rows, ins = [], []
     for index in range(spaces):
-        body = f"{1 + index % 2}{rng.randint(40, 99):02d}{rng.randint(1, 12):02d}75{rng.randint(100, 999)}{index % 1000:03d}"
+        born = f"{1 + index % 2}{rng.randint(40, 99):02d}{rng.randint(1, 12):02d}"
+        body = f"{born}75{rng.randint(100, 999)}{index % 1000:03d}"
         nir = nir_from_body(body)
         ins.append(nir)
         rows.append(
@@ -149,7 +150,9 @@ def count(url: str, work: Path, pdf_marker: bytes) -> dict[str, int]:
             "threads": conn.scalar(select(func.count()).select_from(Thread)),
             "messages": conn.scalar(select(func.count()).select_from(Message)),
             "attachments": conn.scalar(select(func.count()).select_from(Attachment)),
-            "history": conn.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "message.write")),
+            "history": conn.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "message.write")
+            ),
         }
     db.dispose()
     blobs = list((work / "blobs").rglob("msg-*"))

@@ -20,7 +20,7 @@ from tests.support.actors import PATIENT, PROFESSIONAL, STRANGER, UNAUTHORISED
 
 DOCTOR_MAIL = secure_mail_of(PROFESSIONAL)
 DENTIST_MAIL = secure_mail_of(UNAUTHORISED)
-__all__ = ["DENTIST_MAIL", "DOCTOR_MAIL", "LAB_MAIL", "Gateway", "free_port", "mail", "STRANGER"]
+__all__ = ["DENTIST_MAIL", "DOCTOR_MAIL", "LAB_MAIL", "STRANGER", "Gateway", "free_port", "mail"]
 
 
 def free_port() -> int:

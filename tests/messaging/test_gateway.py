@@ -8,11 +8,11 @@ import zipfile
 
 from sqlalchemy import func, select
 
+from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.tables import AuditEntry
 from carnet.messaging.service import conversations
 from carnet.messaging.tables import Attachment, Message, Thread
-from carnet.hall.actors import Actor, ActorKind
-from tests.messaging.conftest import DENTIST_MAIL, DOCTOR_MAIL, LAB_MAIL, Gateway, mail
+from tests.messaging.conftest import DENTIST_MAIL, LAB_MAIL, Gateway, mail
 from tests.support.documents import make_pdf
 
 

@@ -74,7 +74,7 @@ class GatewaySMTP(SMTP):
                 searched = len(buffer)
         pipelined = bytes(buffer[end + len(END_OF_DATA) :])
         if pipelined:
-            self._reader._buffer[:0] = pipelined  # commands the client sent after the data (PIPELINING)
+            self._reader._buffer[:0] = pipelined  # type: ignore[attr-defined]  # commands sent after the data (PIPELINING)
         if too_much or (limit and end - 2 > limit):
             await self.push("552 5.3.4 Message trop volumineux")
             self._set_post_data_state()

@@ -88,8 +88,9 @@ def _walk(part: Message, depth: int, leaves: list[Message]) -> None:
     if any(isinstance(defect, BROKEN) for defect in part.defects):
         raise UnreadableMail("Message illisible : structure MIME endommagée (délimiteurs ou encodage).")
     if part.is_multipart():
-        for child in part.get_payload():  # type: ignore[union-attr]
-            _walk(child, depth + 1, leaves)
+        for child in part.get_payload():
+            if isinstance(child, Message):
+                _walk(child, depth + 1, leaves)
     else:
         leaves.append(part)
     if len(leaves) > MAX_PARTS:
