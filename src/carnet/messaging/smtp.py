@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Awaitable
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -151,10 +152,15 @@ class GatewayController(Controller):
     def __init__(self, services: Services, host: str, port: int, *, shared_port: bool = False, **kwargs: Any) -> None:
         self.services = services
         self.tls = tls_context(services)
-        # shared_port: several gateway processes listen on the same port (SO_REUSEPORT), the kernel spreads the
+        # shared_port: several gateway processes listen on the same port (SO_REUSEPORT) and the kernel spreads the
         # connections — one process per core (``carnet gateway --processus N``)
-        server_kwargs = {"reuse_port": True} if shared_port else None
-        super().__init__(Handler(services), hostname=host, port=port, server_kwargs=server_kwargs, **kwargs)
+        self.shared_port = shared_port
+        super().__init__(Handler(services), hostname=host, port=port, **kwargs)
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self.loop.create_server(
+            self._factory_invoker, host=self.hostname, port=self.port, reuse_port=self.shared_port or None
+        )
 
     def factory(self) -> SMTP:
         return GatewaySMTP(
