@@ -390,3 +390,79 @@ def load_agenda_demo(services: Services, now: datetime | None = None) -> None:
         "Apporter le carnet de glycémie.",
     )
     agenda.add(services, doctor, space, typed)
+
+
+def _letter_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF letter (Helvetica) for the demo's attachments."""
+    text = " ".join(f"({line.replace(chr(92), '').replace('(', '[').replace(')', ']')}) Tj 0 -18 Td" for line in lines)
+    stream = f"BT /F1 12 Tf 72 760 Td {text} ET".encode("cp1252")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
+        b"/Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def load_messaging_demo(services: Services) -> None:
+    """Marie-Ange's messaging (MSG-1, MSG-2): her médecin traitant wrote with a results letter attached, she
+    answered; the hospital laboratory wrote too. Only into an empty messaging (idempotent: rows are counted)."""
+    from carnet.messaging.model.messages import SentFile
+    from carnet.messaging.service import conversations
+    from carnet.messaging.tables import Thread
+
+    with services.db.unit_of_work() as db:
+        marie, doctor = _person(db, PATIENTS[0][0], PATIENTS[0][10]), _professional(db, PROFESSIONALS[0][7])
+        lab = db.scalar(select(Establishment).where(Establishment.finess == LAB[0]))
+        lab_actor = (
+            Actor(ActorKind.ESTABLISHMENT, lab.id, lab.name, finess=lab.finess, establishment_id=lab.id)
+            if lab
+            else None
+        )
+    if marie is None or doctor is None or lab_actor is None or not marie.patient_id:
+        return
+    space = marie.patient_id
+    with services.db.unit_of_work() as db:
+        if db.scalar(select(func.count()).select_from(Thread).where(Thread.patient_id == space)):
+            return
+    letter = _letter_pdf(
+        [
+            "Dr Jean-Baptiste FERRACCI - Medecine generale - Ajaccio",
+            "Resultats du bilan sanguin",
+            "Hemoglobine glyquee (HbA1c) : 6,9 %",
+            "Glycemie a jeun : 1,18 g/L",
+        ]
+    )
+    thread_id = conversations.start(
+        services,
+        doctor,
+        space,
+        "Résultats de votre bilan sanguin",
+        "Bonjour Madame Santoni,\n\nVos résultats sont arrivés : l'hémoglobine glyquée est à 6,9 %, dans "
+        "l'objectif. Nous en reparlerons à la consultation de suivi.\n\nBien cordialement,\nDr Ferracci",
+        [SentFile("resultats-bilan-sanguin.pdf", "application/pdf", letter)],
+    )
+    conversations.answer(services, marie, thread_id, "Merci docteur, à bientôt.", space=space)
+    conversations.answer(
+        services, doctor, thread_id, "Pensez à apporter votre carnet de glycémie au prochain rendez-vous."
+    )
+    conversations.start(
+        services,
+        lab_actor,
+        space,
+        "Vos résultats sont disponibles",
+        "Bonjour,\n\nLe compte rendu de votre prélèvement du mois dernier a été déposé dans vos documents.\n\n"
+        "Le laboratoire du Centre hospitalier de Bastia",
+    )

@@ -70,11 +70,12 @@ def rotate_master_key(settings: Settings, batch_size: int = 500) -> KeyRotation:
 
 def load_demo(services: Services) -> list[DemoLogin]:
     """Create or refresh the demo data (idempotent), in one transaction; returns the logins to print."""
-    from carnet.demo import load_agenda_demo, load_profile_demo
+    from carnet.demo import load_agenda_demo, load_messaging_demo, load_profile_demo
     from carnet.demo import load_demo as load  # the demo data set imports half of Carnet: only for this command
 
     with services.db.unit_of_work() as db:
         logins = load(services, db)
     load_profile_demo(services)
     load_agenda_demo(services)
+    load_messaging_demo(services)
     return logins

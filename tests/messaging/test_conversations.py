@@ -305,3 +305,18 @@ def test_the_people_of_the_space_delete_a_conversation_and_free_its_quota(demo: 
     assert conversations.inbox(demo, marie, space).quota_used == 0
     with pytest.raises(ThreadNotFound):
         conversations.conversation(demo, doctor, thread_id)
+
+
+def test_the_demo_messaging_is_loaded_once_and_reads_like_a_real_one(demo: Services) -> None:
+    from carnet.demo import load_messaging_demo
+
+    load_messaging_demo(demo)
+    load_messaging_demo(demo)
+    marie = person(demo, PATIENT)
+    assert marie.patient_id
+    inbox = conversations.inbox(demo, marie, marie.patient_id)
+    assert inbox.total == 2 and inbox.unread == 2
+    doctor_thread = next(t for t in inbox.threads if t.counterpart.kind == "professional")
+    seen = conversations.conversation(demo, marie, doctor_thread.id, marie.patient_id)
+    assert [m.from_space for m in seen.messages] == [False, True, False]
+    assert seen.messages[0].attachments[0].mime_type == "application/pdf"
