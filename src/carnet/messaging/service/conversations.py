@@ -29,7 +29,7 @@ from carnet.messaging.service import outbound, store
 from carnet.messaging.service.store import AttachmentView, MessageView, ThreadNotFound, ThreadView
 from carnet.messaging.tables import Attachment, Message, Thread
 from carnet.people.service.lookup import PatientView, patient_view
-from carnet.people.tables import Patient, Professional
+from carnet.people.tables import Establishment, Patient, Professional
 from carnet.storage import keyring
 from carnet.storage.types import utcnow
 from carnet.vault.model import documents as vault_rules
@@ -312,6 +312,9 @@ def new_conversation(
     if email is None and actor.kind == ActorKind.PROFESSIONAL and actor.professional_id:
         pro = db.get(Professional, actor.professional_id)
         email = pro.email if pro is not None else None
+    elif email is None and actor.kind == ActorKind.ESTABLISHMENT and actor.establishment_id:
+        establishment = db.get(Establishment, actor.establishment_id)
+        email = establishment.email if establishment is not None else None
     thread = store.new_thread(db, key, patient_id, store.correspondent_of(actor, email), clean.subject)
     db.flush()
     store.add_message(

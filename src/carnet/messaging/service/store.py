@@ -218,10 +218,12 @@ def add_message(
         )
     thread.messages += 1
     thread.last_message_at = now
-    if from_space:
+    if from_space:  # who answers has read what came before
         thread.counterpart_unread += 1
+        thread.space_unread = 0
     else:
         thread.space_unread += 1
+        thread.counterpart_unread = 0
     return message
 
 
