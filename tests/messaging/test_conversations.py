@@ -320,3 +320,21 @@ def test_the_demo_messaging_is_loaded_once_and_reads_like_a_real_one(demo: Servi
     seen = conversations.conversation(demo, marie, doctor_thread.id, marie.patient_id)
     assert [m.from_space for m in seen.messages] == [False, True, False]
     assert seen.messages[0].attachments[0].mime_type == "application/pdf"
+
+
+def test_an_attachment_body_a_crash_left_without_its_row_is_swept_after_the_grace(demo: Services) -> None:
+    from datetime import timedelta
+
+    from carnet.messaging.service import housekeeping
+    from carnet.storage.types import utcnow
+
+    doctor, marie = professional(demo, PROFESSIONAL), person(demo, PATIENT)
+    assert marie.patient_id
+    conversations.start(
+        demo, doctor, marie.patient_id, "CR", "x", [SentFile("a.pdf", "application/pdf", make_pdf("a"))]
+    )
+    demo.blobs.put("msg-00000000-0000-0000-0000-000000000000", b"sealed bytes of a delivery killed before commit")
+    assert housekeeping.sweep_orphan_blobs(demo) == 0  # within the grace: a delivery may still commit
+    assert housekeeping.sweep_orphan_blobs(demo, now=utcnow() + timedelta(hours=2)) == 1
+    blobs = demo.settings.resolved_data_dir / "blobs"
+    assert len(list(blobs.rglob("msg-*"))) == 1  # the real attachment stays

@@ -190,9 +190,7 @@ def file_attachment(
         error = "Choisissez le type du document."
         return _filing_page(request, services, viewer, patient_id, attachment_id, error=error, values=values)
     try:
-        document_id = conversations.file_attachment(
-            services, viewer.actor, attachment_id, patient_id, type_code, titre
-        )
+        document_id = conversations.file_attachment(services, viewer.actor, attachment_id, patient_id, type_code, titre)
     except ThreadNotFound:
         return _not_found(request, services, viewer)
     except AccessDenied as exc:
@@ -296,6 +294,7 @@ def answer(
     refused = _people_only(request, services, viewer)
     if refused:
         return refused
+
     def act() -> str:
         files = read_files(fichiers)
         conversations.answer(services, viewer.actor, thread_id, texte, files, patient_id)
@@ -319,6 +318,7 @@ def write_again(
     refused = _people_only(request, services, viewer)
     if refused:
         return refused
+
     def act() -> str:
         files = read_files(fichiers)
         return conversations.write_again(services, viewer.actor, thread_id, objet, texte, files, patient_id)

@@ -43,9 +43,7 @@ def _professional(request: Request, services: Services) -> Viewer:
     return viewer
 
 
-def _refused(
-    request: Request, services: Services, viewer: Viewer, reason: str, status_code: int = 403
-) -> HTMLResponse:
+def _refused(request: Request, services: Services, viewer: Viewer, reason: str, status_code: int = 403) -> HTMLResponse:
     return render(
         request,
         services,
