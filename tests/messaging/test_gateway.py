@@ -188,3 +188,56 @@ def test_a_space_whose_messaging_is_full_gets_552_and_keeps_what_it_had(gateway:
     assert code == 552 and b"5.2.2" in answer
     assert counts(gateway) == (1, 1, 1) and len(blobs(gateway)) == 1
     assert gateway.send(mail("Sans pièce jointe"))[0] == 250  # words still arrive
+
+
+def test_starttls_is_offered_when_a_certificate_is_configured(demo: object, tmp_path: object) -> None:
+    import datetime as dt
+    import ssl
+    from pathlib import Path
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from carnet.messaging.smtp import GatewayController
+    from tests.messaging.conftest import free_port
+
+    folder = Path(str(tmp_path))
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "patient.carnet.localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    services = demo  # type: ignore[assignment]
+    services.settings.gateway_tls_cert = folder / "cert.pem"  # type: ignore[attr-defined]
+    services.settings.gateway_tls_key = folder / "key.pem"  # type: ignore[attr-defined]
+    port = free_port()
+    controller = GatewayController(services, "127.0.0.1", port)  # type: ignore[arg-type]
+    controller.start()
+    try:
+        import smtplib
+
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.ehlo("cabinet.exemple.fr")
+            assert smtp.has_extn("starttls")
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            smtp.starttls(context=context)
+            smtp.ehlo("cabinet.exemple.fr")
+            assert smtp.sock is not None and smtp.sock.version() is not None  # type: ignore[attr-defined]
+    finally:
+        controller.stop()
