@@ -15,7 +15,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "carnet"
-CAPABILITIES = ["identity", "people", "enrolment", "vault", "access", "family", "history", "profile", "agenda", "messaging"]
+CAPABILITIES = [
+    "identity",
+    "people",
+    "enrolment",
+    "vault",
+    "access",
+    "family",
+    "history",
+    "profile",
+    "agenda",
+    "messaging",
+]
 GUARDED_KINDS = ["tables", "pages", "fhir", "api", "cli", "jobs", "smtp"]
 INTERFACE_KINDS = ["pages", "fhir", "api", "cli", "jobs", "smtp"]
 MAX_LINES = 80

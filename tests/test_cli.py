@@ -7,9 +7,12 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from sqlalchemy import text, update
+from typer.testing import CliRunner
 
 from carnet.hall.tables import AuditEntry
 from carnet.schema import metadata
@@ -45,11 +48,79 @@ def url(database_url: str) -> str:
     return database_url
 
 
+ENGLISH = (
+    "Usage",
+    "Show this message",
+    "Commands",
+    "[required]",
+    "[default",
+    "env var",
+    "Error",
+    "Try ",
+    "for help",
+    "Missing",
+    "Invalid value",
+    "No such",
+    "Got unexpected",
+    "requires an",
+    "Input should",
+    "Did you mean",
+    "<str>",
+    "<int",
+    "<float",
+    "<bool>",
+    "<path>",
+    " range>",
+)
+
+
+def english_in(text: str) -> list[str]:
+    return [words for words in ENGLISH if words in text]
+
+
 def test_help_reads_in_french(tmp_path: Path) -> None:
     out = carnet("--help", data_dir=tmp_path).stdout
     for command in ("serve", "migrate", "demo", "audit"):
         assert command in out
     assert "CARNET_DATA_DIR" in out
+    assert "Utilisation : " in out and "[OPTIONS] COMMANDE [ARGUMENTS]" in out
+    assert "Affiche cette aide et quitte." in out
+    assert "Commandes" in out and english_in(out) == []
+
+
+def command_paths(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        found += command_paths(sub, (*path, name))
+    return found
+
+
+def test_every_commands_help_and_usage_errors_are_in_french() -> None:
+    """Issue #15-13: Typer's own words (« Usage », « Show this message and exit », panel titles, type labels,
+    « [required] », « [default: …] », usage errors) are French for every command, those of every capability."""
+    from carnet.cli import app
+
+    runner = CliRunner()
+    paths = command_paths(typer.main.get_command(app))
+    assert len(paths) > 20 and ("registry", "import") in paths and ("campaign", "start") in paths
+    for path in paths:
+        shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "100"})
+        assert shown.exit_code == 0, (path, shown.output)
+        assert "Affiche cette aide et quitte." in shown.output, path
+        assert english_in(shown.output) == [], (path, shown.output)
+    for args, french in (
+        (["campaign", "start"], "Option obligatoire manquante : '--departements'."),
+        (["campaign", "start", "--departements", "2A", "--connexions", "0"], "la valeur doit être au moins 1"),
+        (["serve", "--port", "x"], "Valeur invalide pour '--port' : un nombre entier est attendu"),
+        (["campain"], "Commande inconnue : 'campain'. Vouliez-vous dire : 'campaign' ?"),
+        (["demo", "--inconnue"], "Option inconnue : --inconnue."),
+        (["registry", "import", "a.csv", "b.csv"], "Argument(s) en trop : b.csv."),
+        (["campaign", "start", "--departements"], "L'option '--departements' attend une valeur."),
+    ):
+        refused = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert refused.exit_code == 2, (args, refused.output)
+        assert french in refused.output and "Erreur" in refused.output, (args, refused.output)
+        assert english_in(refused.output) == [], (args, refused.output)
 
 
 def test_demo_is_idempotent_and_prints_the_logins(tmp_path: Path, url: str) -> None:

@@ -12,12 +12,14 @@ import typer
 from carnet.access.cli import establishments_app, professionals_app, teams_app
 from carnet.agenda.cli import prevention
 from carnet.config import Settings
+from carnet.console import FrenchGroup
 from carnet.enrolment.cli import campaign_app, registry_app, spaces_app
 from carnet.hall.cli import audit_app
 from carnet.identity.cli import clients_app
 from carnet.messaging.cli import gateway, start_gateway
 
 app = typer.Typer(
+    cls=FrenchGroup,  # help, usage and usage errors in French, for every command below (carnet.console)
     help="Carnet — espace numérique de santé. Toutes les commandes lisent les variables CARNET_* "
     "(CARNET_DATA_DIR, CARNET_DATABASE_URL, CARNET_SMTP_URL, CARNET_BASE_URL, CARNET_MASTER_KEY_FILE…).",
     no_args_is_help=True,

@@ -106,6 +106,12 @@ def test_the_patient_home_fits_a_phone_screen(
         expect(phone.get_by_role("heading", name="Bonjour Marie-Ange", level=1)).to_be_visible()
         width = phone.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 375, f"défilement horizontal sur mobile : la page fait {width} px de large pour 375 px"
+        bullets = phone.evaluate(
+            """() => [...document.querySelectorAll('main .fr-grid-row > li')]
+            .filter(item => getComputedStyle(item).listStyleType !== 'none').length"""
+        )
+        assert bullets == 0, "des puces s'affichent à côté des cartes de l'accueil (issue #15-12)"
+        assert phone.locator("main .fr-grid-row > li").count() >= 6
         assert_accessible(phone)
         assert_no_csp_refusal(page_problems)
     finally:

@@ -4,15 +4,17 @@ every page, no CSP refusal."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from carnet.bootstrap import Services
 from carnet.enrolment.service import campaigns
 from carnet.hall.actors import Actor, ActorKind
 from carnet.people.model.identifiers import format_nir
-from tests.browser.conftest import PageProblems, assert_accessible, assert_no_csp_refusal
+from tests.browser.conftest import PageProblems, assert_accessible, assert_no_csp_refusal, watch
 from tests.browser.test_login_journey import log_in
 from tests.conftest import outbox_messages
 from tests.support.enrolment import add_registered, code_in
@@ -67,4 +69,68 @@ def test_the_operator_console_is_accessible(page: Page, demo: Services, page_pro
     page.get_by_role("link", name="Retour à la console").click()
     expect(page.get_by_role("table")).to_contain_text("2B")
     assert_accessible(page)
+    assert_no_csp_refusal(page_problems)
+
+
+@pytest.fixture(params=[375, 1280], ids=["375px", "1280px"])
+def screen(request: pytest.FixtureRequest, browser: Browser, live_server: str) -> Iterator[tuple[Page, int]]:
+    width = request.param
+    phone = width < 600
+    context = browser.new_context(
+        base_url=live_server,
+        locale="fr-FR",
+        viewport={"width": width, "height": 812 if phone else 900},
+        is_mobile=phone,
+        has_touch=phone,
+    )
+    context.set_default_timeout(10_000)
+    try:
+        yield context.new_page(), width
+    finally:
+        context.close()
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "registre-exemple.csv"
+HIDDEN_COLUMNS = """() => [...document.querySelectorAll('.fr-table')]
+    .filter(box => box.scrollWidth > box.clientWidth + 1)
+    .map(box => `${box.querySelector('caption')?.textContent.trim()} : ${box.scrollWidth} px`
+        + ` pour ${box.clientWidth} px`)"""
+
+
+def test_the_operator_console_fits_the_screen(
+    screen: tuple[Page, int], demo: Services, page_problems: PageProblems
+) -> None:
+    """Issue #15-13: every column of the campaign table shows at 1280 px; at 375 px the rows stack, nothing scrolls
+    sideways — the console, a campaign's page and the registry import's report."""
+    page, width = screen
+    watch(page, page_problems)
+    add_registered(demo, 3, "2B", with_email=False, start=960)
+    campaign = campaigns.start_campaign(demo, "2A,2B", Actor(ActorKind.OPERATOR, None, "Opérateur de test"))
+    log_in(page, demo, "operateur.cpam", check_accessibility=False)
+    for path, heading in (("/operateur", "Console des conseillers"), (f"/operateur/campagnes/{campaign.id}", None)):
+        page.goto(path)
+        if heading:
+            expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+        scroll = page.evaluate("() => document.documentElement.scrollWidth")
+        assert scroll <= width, f"défilement horizontal sur {path} : la page fait {scroll} px pour {width} px"
+        assert page.evaluate(HIDDEN_COLUMNS) == [], f"colonnes cachées sur {path} à {width} px"
+        assert_accessible(page)
+    page.goto("/operateur")
+    page.get_by_label("Fichier du registre (CSV)").set_input_files(str(EXAMPLE))
+    page.get_by_role("button", name="Importer le registre").click()
+    expect(page.get_by_role("status")).to_contain_text("5 lignes lues, 5 ajoutées, 0 mises à jour, 0 rejetées.")
+    scroll = page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, f"défilement horizontal après l'import du registre : {scroll} px pour {width} px"
+    assert_accessible(page)
+    table = page.get_by_role("table", name=re.compile("Avancement des campagnes"))
+    for column in ("Départements", "Invités", "Courriers à produire", "Oppositions", "Activations", "Espaces créés"):
+        expect(table.get_by_role("columnheader", name=column)).to_be_attached()
+    if width >= 1280:
+        expect(table.get_by_role("columnheader", name="Espaces créés")).to_be_in_viewport()
+    else:
+        label = page.evaluate(
+            """() => getComputedStyle(document.querySelector('td[data-label="Courriers à produire"]'), '::before')
+            .content"""
+        )
+        assert label == '"Courriers à produire : "', "chaque cellule empilée doit nommer sa colonne"
     assert_no_csp_refusal(page_problems)

@@ -117,8 +117,8 @@ def test_each_invited_person_receives_a_french_text_and_html_email_with_a_valid_
             assert invitation is not None and invitation.patient_id == person.id
             assert invitation.status == "sent" and invitation.sent_at is not None
             assert invitation.objection_deadline is not None
-            assert invitation.objection_deadline - invitation.sent_at >= timedelta(days=42)
-            assert invitation.objection_deadline - invitation.sent_at < timedelta(days=43)
+            assert invitation.objection_deadline - invitation.sent_at >= timedelta(days=42 + 7)  # as a letter's
+            assert invitation.objection_deadline - invitation.sent_at < timedelta(days=50)
             assert f"jusqu'au {date_fr(last_day(invitation.objection_deadline))} inclus" in text
             assert smtp_services.keys.unseal(invitation.code_sealed, codes.SEAL_PURPOSE) == code
     with smtp_services.db.unit_of_work() as db:
@@ -129,9 +129,11 @@ def test_each_invited_person_receives_a_french_text_and_html_email_with_a_valid_
 def test_a_second_campaign_does_not_invite_the_same_people_again(smtp_services: Services) -> None:
     add_registered(smtp_services, 4, "2A")
     first = campaigns.start_campaign(smtp_services, ["2A"], OPERATOR)
-    second = campaigns.start_campaign(smtp_services, ["2A"], OPERATOR)
+    with pytest.raises(campaigns.CampaignError, match="Personne à inviter dans le département 2A") as refused:
+        campaigns.start_campaign(smtp_services, ["2A"], OPERATOR)  # issue #15-13: nobody left, no campaign
+    assert "(4) ont toutes déjà été invitées" in refused.value.message and "Aucune campagne" in refused.value.message
     assert sum(campaigns.count_invitations(smtp_services, first.id).values()) == 4
-    assert campaigns.count_invitations(smtp_services, second.id) == {}
+    assert [p.campaign.id for p in campaigns.campaign_progress(smtp_services, OPERATOR)] == [first.id]
 
 
 def test_a_bounced_address_gets_a_letter_instead(smtp_services: Services, inbox: tuple[Inbox, int]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
-from carnet.enrolment.model.opposition import date_fr, last_day
+from carnet.enrolment.model.opposition import PARIS, creation_day, date_fr, last_day, objection_deadline
 from carnet.enrolment.service import campaigns
 from carnet.enrolment.service.campaigns import printing
 from carnet.enrolment.tables import Invitation
@@ -28,8 +28,8 @@ from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import AccessDenied
 from carnet.hall.tables import AuditEntry
 from carnet.storage.types import utcnow
-from tests.conftest import IN_CI
-from tests.support.enrolment import add_registered
+from tests.conftest import IN_CI, outbox_messages
+from tests.support.enrolment import add_registered, text_part
 
 OPERATOR = Actor(ActorKind.OPERATOR, None, "Opérateur de test")
 
@@ -147,3 +147,29 @@ def test_a_batch_interrupted_while_printing_is_rendered_again_under_the_same_nam
     with services.db.unit_of_work() as db:
         statuses = set(db.scalars(select(Invitation.status)))
     assert statuses == {"letter"}
+
+
+def test_the_email_and_the_letter_of_one_campaign_day_announce_the_same_dates(services: Services) -> None:
+    """Issue #15-13: an e-mail sent at dawn and a letter produced late the same day announce one creation day and
+    one last day to object — the ones the service enforces (``objection_deadline``, ``creation_day``)."""
+    emailed = add_registered(services, 1, "2A", with_email=True)[0]
+    posted = add_registered(services, 1, "2A", with_email=False, start=1)[0]
+    campaign = campaigns.start_campaign(services, "2A", OPERATOR)
+    dawn = datetime(2026, 11, 26, 0, 30, tzinfo=PARIS)
+    night = datetime(2026, 11, 26, 23, 30, tzinfo=PARIS)
+
+    assert campaigns.send_pending(services, now=dawn).sent == 1
+    [batch] = campaigns.render_pending_letters(services, campaign.id, now=night)
+
+    deadline = objection_deadline(dawn)
+    created = f"sera créé automatiquement le {date_fr(creation_day(deadline))}"
+    last = f"jusqu'au {date_fr(last_day(deadline))} inclus"
+    [mail] = [m for m in outbox_messages(services) if m["To"] == emailed.email]  # type: ignore[index]
+    email_text = words(text_part(mail))  # type: ignore[arg-type]
+    letter_text = words(PdfReader(batch.path).pages[0].extract_text())
+    assert created in email_text and last in email_text
+    assert created in letter_text and last in letter_text
+    assert "le 15 janvier 2027" in email_text and "le 15 janvier 2027" in letter_text  # 26 nov. + 7 days + 6 weeks
+    with services.db.unit_of_work() as db:
+        deadlines = dict(db.execute(select(Invitation.patient_id, Invitation.objection_deadline)).all())
+    assert deadlines == {emailed.id: deadline, posted.id: deadline}

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from carnet.bootstrap import Services
 from carnet.config import Settings
-from carnet.enrolment.model.registry import COLUMNS
+from carnet.enrolment.model.registry import COLUMNS, REQUIRED_COLUMNS
 from carnet.enrolment.service.registry import ImportReport, RegistryFileError, import_registry
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
@@ -403,3 +403,44 @@ def test_only_the_services_operators_import_the_registry(services: Services, tmp
         assert db.scalar(select(func.count()).select_from(Patient)) == 0
         refused = db.scalars(select(AuditEntry.outcome).where(AuditEntry.action == "enrolment.manage")).all()
     assert refused == ["deny"]
+
+
+# --- the documented format (issue #15-13) ---------------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_documented_example_file_loads_as_it_is(services: Services) -> None:
+    report = run_import(services, DOCS / "examples" / "registre-exemple.csv")
+
+    assert (report.total, report.inserted, report.updated, report.rejected, report.warnings) == (5, 5, 0, [], [])
+    assert report.without_vitale == 2 and report.attached == 1
+    loaded = patients(services)
+    assert loaded["115092A00432154"].attached_to_id == loaded["168072A00412348"].id
+    assert loaded["285039913401239"].birth_name == "GARCÍA LÓPEZ"
+    assert loaded["285039913401239"].address == "Résidence Les Pins; bâtiment B"  # a quoted separator
+
+
+def test_the_documentation_names_every_column_and_says_which_are_required() -> None:
+    text = (DOCS / "registry.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z_]+)` \| (oui|non) \|", text, flags=re.MULTILINE)
+    assert [column for column, _ in rows] == list(COLUMNS)
+    assert {column for column, required in rows if required == "oui"} == REQUIRED_COLUMNS
+    assert "examples/registre-exemple.csv" in text
+    assert "docs/registry.md" in (DOCS.parent / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parsing-worker"])
+def test_a_quote_never_closed_is_a_clear_refusal_not_a_crash(
+    services: Services, tmp_path: Path, parallel: bool
+) -> None:
+    """A cell opened with « " » and never closed swallows the rest of the file: Python's csv gives up past
+    131,072 characters; the operator gets the line and the likely cause (on the console: a 400, not a 500)."""
+    rows: list[dict[str, str] | str] = [PARENT, '"' + ";".join(OTHER.values()), *(["x" * 200] * 700)]
+    path = write_csv(tmp_path / "registre.csv", rows)
+
+    with pytest.raises(RegistryFileError) as refused:
+        run_import(services, path, parallel=parallel)
+
+    assert "illisible à partir de la ligne 3" in refused.value.message
+    assert "guillemet ouvert n'est jamais refermé" in refused.value.message

@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import (
+    DELIVERY_MARGIN,
     OBJECTION_PERIOD,
+    PARIS,
     can_object,
+    creation_day,
     date_fr,
     last_day,
     new_receipt_number,
@@ -49,21 +52,30 @@ def test_format_then_normalise_gives_the_code_back(code: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("sent", "last", "channel"),
+    ("sent", "last"),
     [
-        (datetime(2026, 11, 26, 9, 30, tzinfo=UTC), date(2027, 1, 7), "email"),
-        (datetime(2026, 11, 26, 23, 30, tzinfo=UTC), date(2027, 1, 8), "email"),  # already the 27th in Paris
-        (datetime(2027, 2, 20, 12, 0, tzinfo=UTC), date(2027, 4, 3), "email"),  # across the change to summer time
-        (datetime(2026, 11, 26, 9, 30, tzinfo=UTC), date(2027, 1, 14), "letter"),  # + 7 days for the post
+        (datetime(2026, 11, 26, 9, 30, tzinfo=UTC), date(2027, 1, 14)),  # 7 days (printing, post) + 6 weeks
+        (datetime(2026, 11, 26, 23, 30, tzinfo=UTC), date(2027, 1, 15)),  # already the 27th in Paris
+        (datetime(2027, 2, 20, 12, 0, tzinfo=UTC), date(2027, 4, 10)),  # across the change to summer time
     ],
 )
-def test_the_deadline_is_the_end_of_the_last_day_in_paris(sent: datetime, last: date, channel: str) -> None:
-    deadline = objection_deadline(sent, channel)
+def test_the_deadline_is_the_end_of_the_last_day_in_paris(sent: datetime, last: date) -> None:
+    deadline = objection_deadline(sent)
     assert last_day(deadline) == last
-    assert deadline >= sent + OBJECTION_PERIOD
+    assert creation_day(deadline) == last + timedelta(days=1)
+    assert deadline >= sent + DELIVERY_MARGIN + OBJECTION_PERIOD
     assert can_object(deadline, deadline - timedelta(seconds=1))
     assert not can_object(deadline, deadline)
     assert can_object(None, sent)  # before sending, always
+
+
+def test_one_sending_day_gives_one_deadline_whatever_the_hour() -> None:
+    """Issue #15-13: the e-mails sent at dawn and the letters produced at night of one campaign day announce
+    the same dates — the deadline depends on the Paris day of sending only, not on the channel or the hour."""
+    dawn = datetime(2026, 11, 26, 0, 5, tzinfo=PARIS)
+    night = datetime(2026, 11, 26, 23, 55, tzinfo=PARIS)
+    assert objection_deadline(dawn) == objection_deadline(night)
+    assert objection_deadline(night + timedelta(minutes=10)) == objection_deadline(dawn) + timedelta(days=1)
 
 
 def test_french_dates_and_receipt_numbers() -> None:

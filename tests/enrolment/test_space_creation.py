@@ -45,8 +45,9 @@ def test_spaces_are_created_after_six_weeks_but_never_for_an_objector(services: 
     opposition.object_online(services, code_for(services, objector.email), objector.ins, "14/03/1985", now=sent)
     opposition.object_online(services, code_for(services, changed_mind.email), changed_mind.ins, "14/03/1985", now=sent)
 
-    assert campaigns.auto_create_spaces(services, now=sent + timedelta(days=41)) == 0
-    assert campaigns.auto_create_spaces(services, now=sent + timedelta(days=43)) == 1
+    # 6 weeks + the 7 days every invitation gets for printing and post (issue #15-13: e-mail and letter alike)
+    assert campaigns.auto_create_spaces(services, now=sent + timedelta(days=48)) == 0
+    assert campaigns.auto_create_spaces(services, now=sent + timedelta(days=50)) == 1
     assert [status_of(services, p.id) for p in (quiet, objector, changed_mind)] == ["active", "opposed", "opposed"]
 
     # Changing one's mind after the period: the next run of the job creates the space.
@@ -82,10 +83,10 @@ def test_an_objection_after_the_six_weeks_explains_the_space_exists(services: Se
     campaigns.send_pending(services, now=sent)
     code = code_for(services, person.email)
 
-    late = opposition.object_online(services, code, person.ins, "14/03/1985", now=sent + timedelta(days=50))
+    late = opposition.object_online(services, code, person.ins, "14/03/1985", now=sent + timedelta(days=52))
 
     assert late.kind == "too_late" and status_of(services, person.id) == "registered"
-    campaigns.auto_create_spaces(services, now=sent + timedelta(days=50))
+    campaigns.auto_create_spaces(services, now=sent + timedelta(days=52))
     assert opposition.object_online(services, code, person.ins, "14/03/1985").kind == "space_open"
     with services.db.unit_of_work() as db:
         assert db.scalar(select(Objection)) is None

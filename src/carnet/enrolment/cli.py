@@ -41,10 +41,18 @@ def _file_size(path: Path) -> int:
 def registry_import(
     file: str = typer.Argument(..., metavar="FICHIER", help="Fichier CSV en UTF-8, séparateur « ; » ou « , »"),
 ) -> None:
-    """Importe ou met à jour les assurés d'un fichier CSV (code de sortie 1 si des lignes sont rejetées)."""
+    """Importe ou met à jour les assurés d'un fichier CSV (code de sortie 1 si des lignes sont rejetées).
+
+    Première ligne : les 14 colonnes, dans n'importe quel ordre (* obligatoire) :
+    ins*, nom_naissance*, prenoms*, date_naissance* (AAAA-MM-JJ), sexe* (M ou F),
+    lieu_naissance* (code INSEE), email, telephone, adresse, code_postal, commune,
+    departement*, numero_serie_vitale, ins_ouvrant_droit (INS du parent d'un enfant).
+
+    Format complet et exemple : docs/registry.md, docs/examples/registre-exemple.csv.
+    """
     from carnet.bootstrap import operator_actor, operator_services
     from carnet.enrolment.service.admin import import_registry_file
-    from carnet.enrolment.service.registry import NO_VITALE, RegistryFileError
+    from carnet.enrolment.service.registry import RegistryFileError
 
     path = Path(file)
     actor = operator_actor()
@@ -57,12 +65,9 @@ def registry_import(
     except RegistryFileError as exc:
         typer.echo(f"Erreur : {exc.message}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(
-        f"{report.total} lignes lues, {report.inserted} ajoutées, {report.updated} mises à jour, "
-        f"{len(report.rejected)} rejetées."
-    )
-    if report.without_vitale:
-        typer.echo(NO_VITALE.format(n=report.without_vitale))
+    typer.echo(report.summary)
+    if report.vitale_note:
+        typer.echo(report.vitale_note)
     report_lines(path, "Avertissements (lignes chargées)", [w.message for w in report.warnings], ".avertissements.txt")
     report_lines(path, "Lignes rejetées", [e.message for e in report.rejected], ".rejets.txt")
     if report.rejected:
@@ -161,7 +166,7 @@ def campaign_letters(
 
 @spaces_app.command("open")
 def spaces_open(ins: str = typer.Argument(..., metavar="INS", help="Matricule INS (NIR, 15 caractères)")) -> None:
-    """Ouvre aussitôt l'espace d'une personne enregistrée, sans attendre la fin des 6 semaines (journalisé)."""
+    """Ouvre aussitôt l'espace d'une personne enregistrée, sans attendre la fin du délai d'opposition (journalisé)."""
     from carnet.bootstrap import operator_actor, operator_services
     from carnet.enrolment.service.campaigns import CampaignError, open_space
 

@@ -31,7 +31,7 @@ class Invitation(Base):
     """One person's invitation: channel, activation code (hashed for look-up, sealed for letters), state.
 
     ``status``: pending (queued) → sent (e-mail) | letter (PDF produced) ; bounced e-mails fall back to a
-    letter. ``objection_deadline`` = sending + 6 weeks (ENR-3).
+    letter. ``objection_deadline`` = sending day + 7 days + 6 weeks (ENR-3, ``model.opposition``).
     """
 
     __tablename__ = "invitations"

@@ -6,8 +6,10 @@ what the service enforces: an objection is accepted while ``now < deadline``, an
 created by the scheduled job once ``now >= deadline``.
 
 A letter is not in the person's hands the day it is produced: it is printed, put in an envelope and
-carried by the post. Its period therefore starts ``LETTER_POSTAGE_DELAY`` after production (a choice
-in the person's favour; the specification only says "6 weeks from sending").
+carried by the post. The period therefore starts ``DELIVERY_MARGIN`` after sending (a choice in the
+person's favour; the specification only says "6 weeks from sending") — for an e-mail as well, so that
+the e-mails and the letters of one campaign day announce the same dates (issue #15-13): both are
+computed here, by :func:`objection_deadline` and :func:`creation_day`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from carnet.enrolment.model.activation_codes import ALPHABET
 
 PARIS: Final = ZoneInfo("Europe/Paris")
 OBJECTION_PERIOD: Final = timedelta(weeks=6)
-LETTER_POSTAGE_DELAY: Final = timedelta(days=7)
+DELIVERY_MARGIN: Final = timedelta(days=7)  # printing and post; the same for every channel
 MONTHS: Final = (
     "janvier",
     "février",
@@ -38,12 +40,17 @@ MONTHS: Final = (
 )
 
 
-def objection_deadline(sent_at: datetime, channel: str = "email") -> datetime:
-    """The first instant (UTC) at which objecting is no longer possible for an invitation sent at ``sent_at``."""
-    start = sent_at + (LETTER_POSTAGE_DELAY if channel == "letter" else timedelta(0))
-    last_day = (start.astimezone(PARIS) + OBJECTION_PERIOD).date()
-    following = last_day + timedelta(days=1)
+def objection_deadline(sent_at: datetime) -> datetime:
+    """The first instant (UTC) at which objecting is no longer possible for an invitation sent at ``sent_at``,
+    by e-mail or by letter alike: it depends only on the sending day (Paris)."""
+    following = paris_day(sent_at) + DELIVERY_MARGIN + OBJECTION_PERIOD + timedelta(days=1)
     return datetime(following.year, following.month, following.day, tzinfo=PARIS).astimezone(UTC)
+
+
+def creation_day(deadline: datetime) -> date:
+    """The day the space is created without objection (the day after the last one), as the e-mail and the
+    letter announce it."""
+    return paris_day(deadline)
 
 
 def last_day(deadline: datetime) -> date:

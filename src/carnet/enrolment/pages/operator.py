@@ -1,4 +1,5 @@
-"""The operator console (ENR-2, ENR-3): campaigns and their progress, phone objections, letters.
+"""The operator console (ENR-1, ENR-2, ENR-3): the registry file, campaigns and their progress, phone objections,
+letters.
 
 Routes turn the request into an actor and call the services, which ask the hall: a patient or a
 professional gets the 403 page, an anonymous visitor is sent to the login page. The console never
@@ -7,15 +8,18 @@ shows health data (the policy refuses it to operators whatever the route).
 
 from __future__ import annotations
 
+import io
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from carnet.bootstrap import Services
 from carnet.enrolment.model.opposition import date_fr, last_day
-from carnet.enrolment.service import campaigns, opposition
+from carnet.enrolment.model.registry import COLUMNS, REQUIRED_COLUMNS
+from carnet.enrolment.service import admin, campaigns, opposition
 from carnet.enrolment.service.identify import FormError, NotIdentified
+from carnet.enrolment.service.registry import RegistryFileError
 from carnet.web.deps import ServicesDep, Viewer, csrf_protect, render, require_viewer
 
 router = APIRouter(prefix="/operateur", dependencies=[Depends(csrf_protect)])
@@ -25,6 +29,7 @@ NOTICES = {
     "courriers": "Les courriers en attente ont été produits.",
 }
 NOT_FOUND = "Aucune personne ne correspond à ce NIR et à cette date de naissance."
+REPORT_LINES = 500  # refused lines and warnings shown on the page; the count of the others is given
 
 
 def _console(
@@ -42,6 +47,9 @@ def _console(
         current="operateur",
         progress=progress,
         notice=notice,
+        registry_columns=[(column, column in REQUIRED_COLUMNS) for column in COLUMNS],
+        upload_max_mb=admin.UPLOAD_MAX_BYTES // 1_048_576,
+        report_lines=REPORT_LINES,
         **context,
     )
 
@@ -49,6 +57,26 @@ def _console(
 @router.get("", response_class=HTMLResponse)
 def console(request: Request, services: ServicesDep) -> Response:
     return _console(request, services, require_viewer(request, services))
+
+
+@router.post("/registre", response_class=HTMLResponse)
+def registry_upload(
+    request: Request, services: ServicesDep, fichier: Annotated[UploadFile | None, File()] = None
+) -> Response:
+    """ENR-1 from the console: the same import and the same line-by-line report as ``carnet registry import``."""
+    viewer = require_viewer(request, services)
+    filename = ((fichier.filename or "") if fichier else "").replace("\\", "/").split("/")[-1]
+    try:
+        report = admin.import_registry_upload(
+            services,
+            viewer.actor,
+            fichier.file if fichier else io.BytesIO(),
+            filename,
+            fichier.size if fichier else None,
+        )
+    except RegistryFileError as exc:
+        return _console(request, services, viewer, 400, error=exc.message)
+    return _console(request, services, viewer, registry=report, registry_file=filename)
 
 
 @router.post("/campagnes", response_class=HTMLResponse)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from carnet.bootstrap import Services
-from carnet.enrolment.model.opposition import date_fr, last_day, paris_day
+from carnet.enrolment.model.opposition import creation_day, date_fr, last_day
 from carnet.enrolment.service import opposition
 from carnet.enrolment.service.identify import FormError, NotIdentified
 from carnet.identity.service.ratelimit import RateLimiter
@@ -92,7 +92,7 @@ def _submit(request: Request, services: Services, mode: str, code: str, nir: str
         outcome=outcome,
         receipt_url=receipt_url,
         last_day=date_fr(last_day(deadline)) if deadline else None,
-        creation_day=date_fr(paris_day(deadline)) if deadline else None,
+        creation_day=date_fr(creation_day(deadline)) if deadline else None,
         phone=services.settings.support_phone,
     )
 

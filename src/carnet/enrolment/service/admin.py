@@ -1,18 +1,23 @@
-"""The operator's enrolment work at the command line (``carnet registry …``, ``carnet campaign …``): one use
-case per command, on the services; each step keeps the transactions of the service it calls.
+"""The operator's enrolment work at the command line (``carnet registry …``, ``carnet campaign …``) and the
+registry file sent from the console: one use case per command, on the services; each step keeps the
+transactions of the service it calls.
 
 ``carnet spaces open`` needs nothing more than :func:`carnet.enrolment.service.campaigns.open_space`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from carnet.enrolment.service import campaigns
-from carnet.enrolment.service.registry import ImportReport, import_registry
+from carnet.enrolment.service.registry import ImportReport, RegistryFileError, import_registry
 from carnet.hall import audit
 from carnet.hall.guard import guard
 from carnet.hall.policy import Action, Resource
@@ -22,9 +27,11 @@ if TYPE_CHECKING:
     from carnet.hall.actors import Actor
 
 __all__ = [
+    "UPLOAD_MAX_BYTES",
     "CampaignStarted",
     "InvitationsSent",
     "import_registry_file",
+    "import_registry_upload",
     "launch_campaign",
     "print_campaign_letters",
     "send_invitations",
@@ -42,6 +49,72 @@ def import_registry_file(
     with services.db.unit_of_work() as db:
         guard(db, actor, audit.NO_PATIENT_CHAIN, Action.ENROLMENT_MANAGE, Resource("registry"))
     return import_registry(services.db, path, actor, progress)
+
+
+UPLOAD_MAX_BYTES: Final = 20 * 1024 * 1024  # ≈ 140,000 lines, ≈ 15 s; a whole region goes by the command line
+_UPLOAD_SUFFIXES: Final = (".csv",)
+_UPLOAD_LEFTOVER_AGE: Final = 24 * 3600  # seconds: a copy a killed server left behind is removed by the next upload
+_CHUNK: Final = 1 << 20
+
+
+def _too_big(size: int) -> RegistryFileError:
+    sent = f"{size / 1_048_576:.1f}".replace(".", ",")
+    limit = UPLOAD_MAX_BYTES // 1_048_576
+    return RegistryFileError(
+        f"Le fichier dépasse {limit} Mo ({sent} Mo) : importez-le en ligne de commande (carnet registry import), "
+        "ou découpez-le en plusieurs fichiers portant chacun la ligne d'en-tête. Rien n'a été importé."
+    )
+
+
+def _private_copy(services: Services, source: BinaryIO) -> Path:
+    """Copy the sent file into the data folder (0700), readable by the service only (0600), at most
+    ``UPLOAD_MAX_BYTES`` — the import reads a path, twice; the registry holds NIRs, nothing goes to /tmp."""
+    folder = services.settings.resolved_data_dir / "imports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for stale in folder.glob("registre-*.csv"):
+        with contextlib.suppress(OSError):  # another upload may be removing it
+            if time.time() - stale.stat().st_mtime > _UPLOAD_LEFTOVER_AGE:
+                stale.unlink()
+    fd, name = tempfile.mkstemp(prefix="registre-", suffix=".csv", dir=folder)  # 0600
+    path = Path(name)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as copy:
+            while chunk := source.read(_CHUNK):
+                size += len(chunk)
+                if size > UPLOAD_MAX_BYTES:
+                    raise _too_big(size)
+                copy.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def import_registry_upload(
+    services: Services, actor: Actor, source: BinaryIO, filename: str, size: int | None = None
+) -> ImportReport:
+    """The registry CSV sent from the operator console (ENR-1): the same import, the same report as
+    ``carnet registry import`` — operators only (the hall decides before the file is read).
+
+    Raises ``AccessDenied``, or :class:`RegistryFileError` when the file is refused as a whole (not a CSV,
+    larger than ``UPLOAD_MAX_BYTES``, not UTF-8, wrong header …)."""
+    with services.db.unit_of_work() as db:
+        guard(db, actor, audit.NO_PATIENT_CHAIN, Action.ENROLMENT_MANAGE, Resource("registry"))
+    if not filename.strip():
+        raise RegistryFileError("Choisissez le fichier du registre à importer.")
+    if not filename.lower().endswith(_UPLOAD_SUFFIXES):
+        raise RegistryFileError(
+            "Le registre doit être un fichier CSV (.csv) : dans un tableur, « Enregistrer sous » puis « CSV UTF-8 ». "
+            "Rien n'a été importé."
+        )
+    if size is not None and size > UPLOAD_MAX_BYTES:
+        raise _too_big(size)
+    path = _private_copy(services, source)
+    try:
+        return import_registry(services.db, path, actor, parallel=False)  # never fork a web server
+    finally:
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

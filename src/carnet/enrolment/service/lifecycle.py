@@ -19,7 +19,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carnet.agenda.service import erasure as agenda_erasure
-from carnet.messaging.service import erasure as messaging_erasure
 from carnet.bootstrap import Services
 from carnet.hall import audit
 from carnet.hall.actors import Actor
@@ -28,6 +27,7 @@ from carnet.hall.policy import Action, Resource
 from carnet.hall.vocabulary import PatientStatus
 from carnet.identity.service import auth
 from carnet.mail.outbound import Mail
+from carnet.messaging.service import erasure as messaging_erasure
 from carnet.people.service.lookup import PatientView, patient_view
 from carnet.people.tables import Account, Patient
 from carnet.profile.service import erasure as profile_erasure

@@ -144,6 +144,19 @@ class ImportReport:
     attached: int = 0  # attachments set or changed by the second pass
     without_vitale: int = 0  # people loaded without a carte Vitale serial (they activate without it, issue #15-9)
 
+    @property
+    def summary(self) -> str:
+        """The report's first line, in French — the same for the command and the console."""
+        return (
+            f"{self.total} lignes lues, {self.inserted} ajoutées, {self.updated} mises à jour, "
+            f"{len(self.rejected)} rejetées."
+        )
+
+    @property
+    def vitale_note(self) -> str | None:
+        """What to know about the people loaded without a carte Vitale serial, if any."""
+        return NO_VITALE.format(n=self.without_vitale) if self.without_vitale else None
+
 
 @dataclass(frozen=True)
 class _FileFacts:
@@ -267,10 +280,21 @@ def _records(text: io.TextIOBase, delimiter: str) -> Iterator[tuple[int, list[st
     """(first line number, fields) of each non-blank record after the header, which is yielded first."""
     reader = csv.reader(text, delimiter=delimiter)
     last_line = 0
-    for fields in reader:
-        start, last_line = last_line + 1, reader.line_num
-        if fields and "".join(fields).strip():  # spreadsheets export empty rows as ";;;;"
-            yield start, fields
+    try:
+        for fields in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if fields and "".join(fields).strip():  # spreadsheets export empty rows as ";;;;"
+                yield start, fields
+    except csv.Error as exc:  # a quote never closed swallows the rest of the file into one field
+        why = (
+            "un guillemet ouvert n'est jamais refermé, ou une valeur dépasse 131 072 caractères"
+            if "field limit" in str(exc)
+            else "format CSV invalide"
+        )
+        raise RegistryFileError(
+            f"Le fichier est illisible à partir de la ligne {last_line + 1} ({why}). Les lignes précédentes ont "
+            "pu être chargées : corrigez le fichier puis importez-le de nouveau (rien n'est chargé en double)."
+        ) from None
 
 
 class _Writer:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
-from carnet.enrolment.model.opposition import last_day, objection_deadline, paris_day
+from carnet.enrolment.model.opposition import creation_day, last_day, objection_deadline, paris_day
 from carnet.enrolment.service import letters as pdf
 from carnet.enrolment.service.campaigns.queue import (
     LEASE,
@@ -85,7 +85,7 @@ def _letter_dates(produced: datetime, deadline: datetime, expires: datetime) -> 
     return pdf.LetterDates(
         produced=paris_day(produced),
         objection_last_day=last_day(deadline),
-        creation_day=paris_day(deadline),
+        creation_day=creation_day(deadline),
         code_valid_until=paris_day(expires),
     )
 
@@ -119,7 +119,7 @@ def _claim_letters(services: Services, ids: Sequence[str], now: datetime) -> str
                 "letter_batch": batch,
                 "sent_at": now,
                 # a letter sent again (a new code was asked for) keeps the period of the first sending
-                "objection_deadline": func.coalesce(Invitation.objection_deadline, objection_deadline(now, "letter")),
+                "objection_deadline": func.coalesce(Invitation.objection_deadline, objection_deadline(now)),
                 "code_expires_at": now + codes.VALIDITY,
             },
         )

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from carnet.bootstrap import Services
 from carnet.config import Settings
 from carnet.enrolment.model import activation_codes as codes
-from carnet.enrolment.model.opposition import last_day, objection_deadline, paris_day
+from carnet.enrolment.model.opposition import creation_day, last_day, objection_deadline, paris_day
 from carnet.enrolment.service.campaigns.queue import BOUNCE, CHUNK, LEASE, MAX_ATTEMPTS, claim, state
 from carnet.enrolment.service.messages import InvitationTemplates
 from carnet.enrolment.tables import Invitation
@@ -134,7 +134,7 @@ def _settle(services: Services, claimed: Sequence[_Claimed], results: Sequence[D
                 .values(
                     status=InvitationStatus.SENT,
                     sent_at=now,
-                    objection_deadline=objection_deadline(now, "email"),
+                    objection_deadline=objection_deadline(now),
                     code_expires_at=now + codes.VALIDITY,
                     last_error=None,
                 ),
@@ -168,10 +168,10 @@ def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendR
 
 
 def _mails(services: Services, claimed: Sequence[_Claimed], now: datetime) -> list[Mail]:
-    deadline = objection_deadline(now, "email")
+    deadline = objection_deadline(now)
     settings = services.settings
     templates = InvitationTemplates(
-        creation_day=paris_day(deadline),
+        creation_day=creation_day(deadline),
         objection_last_day=last_day(deadline),
         code_valid_until=paris_day(now + codes.VALIDITY),
         base_url=settings.base_url,
