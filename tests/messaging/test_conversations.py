@@ -338,3 +338,22 @@ def test_an_attachment_body_a_crash_left_without_its_row_is_swept_after_the_grac
     assert housekeeping.sweep_orphan_blobs(demo, now=utcnow() + timedelta(hours=2)) == 1
     blobs = demo.settings.resolved_data_dir / "blobs"
     assert len(list(blobs.rglob("msg-*"))) == 1  # the real attachment stays
+
+
+def test_the_correspondent_neither_deletes_the_conversation_nor_files_its_attachments(demo: Services) -> None:
+    doctor, marie = professional(demo, PROFESSIONAL), person(demo, PATIENT)
+    space = marie.patient_id
+    assert space
+    pdf = make_pdf("CR")
+    thread_id = conversations.start(demo, doctor, space, "CR", "x", [SentFile("cr.pdf", "application/pdf", pdf)])
+    attachment = conversations.conversation(demo, doctor, thread_id).messages[0].attachments[0]
+    for attempt in (
+        lambda: conversations.delete(demo, doctor, thread_id, space),
+        lambda: conversations.file_attachment(demo, doctor, attachment.id, space, _a_type()),
+        lambda: conversations.filing(demo, doctor, attachment.id, space),
+    ):
+        with pytest.raises(AccessDenied) as refused:
+            attempt()
+        assert refused.value.decision.rule == "space_only"
+    assert not conversations.conversation(demo, doctor, thread_id).may_delete
+    assert conversations.conversation(demo, marie, thread_id, space).may_delete

@@ -71,6 +71,9 @@ CONSENT_ACTIONS = {Action.CONSENT_RECORD, Action.CONSENT_READ}
 PROFILE_ACTIONS = {Action.PROFILE_READ, Action.PROFILE_WRITE, Action.PROFILE_MASK}
 AGENDA_ACTIONS = {Action.AGENDA_READ, Action.AGENDA_WRITE, Action.PREVENTION_READ, Action.PREVENTION_WRITE}
 MESSAGE_ACTIONS = {Action.MESSAGE_READ, Action.MESSAGE_WRITE, Action.MESSAGE_CLOSE}
+# MSG-1, MSG-2: acts of the people of the space on their messaging, never of the correspondent (``MESSAGE_WRITE`` on
+# a resource of these types): deleting a conversation, filing an attachment into the documents
+SPACE_ONLY_MESSAGE_ACTS = {"message_thread_deletion", "message_attachment_filing"}
 
 
 @dataclass(frozen=True)
@@ -416,6 +419,10 @@ def _professional_messages(actor: Actor, action: Action, resource: Resource | No
     """MSG-1: a professional or an establishment starts a conversation with any open space — unless the person
     blocked them — and reads, answers and closes only their own conversations (``author_id`` of a thread: its
     professional or establishment). A closed conversation is read, not answered."""
+    if resource is not None and resource.type in SPACE_ONLY_MESSAGE_ACTS:
+        return _deny(
+            "space_only", "Seule la personne (ou son représentant) supprime un échange ou en classe une pièce jointe."
+        )
     if facts.blocked:
         return _deny("blocked", "La personne vous a bloqué : vous ne pouvez plus lui écrire.")
     if resource is None or not resource.is_thread:

@@ -91,6 +91,7 @@ def space_home(request: Request, services: ServicesDep, patient_id: str) -> Resp
         sections=SECTIONS,
         children=page.children,
         alerts=page.alerts,
+        unread_messages=page.unread_messages,
         current="accueil",
     )
 

@@ -34,6 +34,8 @@ from carnet.hall.vocabulary import PARIS
 from carnet.history import pages as history_pages
 from carnet.identity import api as oauth
 from carnet.identity import pages as login_pages
+from carnet.messaging.pages import portal as messaging_pages
+from carnet.messaging.pages import pro as pro_messaging_pages
 from carnet.people import pages as space_pages
 from carnet.profile import fhir as profile_fhir
 from carnet.profile import pages as profile_pages
@@ -153,6 +155,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(profile_pages.router)
     app.include_router(agenda_pages.router)
     app.include_router(prevention_pages.router)
+    app.include_router(messaging_pages.router)
+    app.include_router(pro_messaging_pages.router)
     app.include_router(access_pages.router)
     pro_pages.install(app)
     app.include_router(opposition_pages.router)

@@ -118,9 +118,9 @@ def check_message(
 def check_quota(used: int, adding: int, quota: int) -> None:
     if adding and used + adding > quota:
         raise QuotaExceeded(
-            f"La messagerie de cet espace est pleine ({megabytes(used)} sur {megabytes(quota)}) : "
-            "les pièces jointes ne peuvent plus être reçues. La personne peut libérer de la place en supprimant "
-            "des échanges, après avoir ajouté à ses documents les pièces jointes à garder."
+            f"La messagerie de cet espace est pleine ({megabytes(used)} sur {megabytes(quota)}) : les pièces jointes "
+            "n'y sont plus reçues. Le message peut partir sans pièce jointe ; supprimer des échanges, après avoir "
+            "ajouté aux documents les pièces jointes à garder, libère de la place."
         )
 
 

@@ -245,7 +245,7 @@ def _new_page(
         action=f"{context['base']}/messages/nouveau",
         error=error,
         values=values or {},
-        current="messagerie",
+        current="pro",
         **context,
         **HELPERS,
     )

@@ -202,6 +202,11 @@ def _may(db: Session, actor: Actor, thread: Thread, action: Action, resource: Re
     return decide(actor, thread.patient_id, action, resource or store.resource_of(thread), facts).allowed
 
 
+def _space_act(kind: str, thread: Thread) -> Resource:
+    """An act only the people of the space take on their messaging (``policy.SPACE_ONLY_MESSAGE_ACTS``)."""
+    return Resource(kind, thread.id, author_id=thread.counterpart_id)
+
+
 def _again(thread: Thread) -> Resource:
     return Resource("message_thread", None, author_id=thread.counterpart_id, source="correspondant")
 
@@ -230,14 +235,7 @@ def conversation(services: Services, actor: Actor, thread_id: str, space: str | 
             and thread.status == rules.CLOSED
             and _may(db, actor, thread, Action.MESSAGE_WRITE, _again(thread)),
             may_close=counterpart and thread.status == rules.OPEN and _may(db, actor, thread, Action.MESSAGE_CLOSE),
-            may_delete=people
-            and _may(
-                db,
-                actor,
-                thread,
-                Action.MESSAGE_WRITE,
-                Resource("message_thread", thread.id, author_id=thread.counterpart_id),
-            ),
+            may_delete=_may(db, actor, thread, Action.MESSAGE_WRITE, _space_act("message_thread_deletion", thread)),
             quota_full=store.quota_used(db, thread.patient_id) >= quota_bytes(services),
         )
 
@@ -390,13 +388,7 @@ def delete(services: Services, actor: Actor, thread_id: str, space: str) -> None
     keys: list[str] = []
     with services.db.unit_of_work() as db:
         thread = store.load_thread(db, actor, Action.MESSAGE_READ, thread_id, space)
-        guard(
-            db,
-            actor,
-            thread.patient_id,
-            Action.MESSAGE_WRITE,
-            Resource("message_thread", thread.id, author_id=thread.counterpart_id),
-        )
+        guard(db, actor, thread.patient_id, Action.MESSAGE_WRITE, _space_act("message_thread_deletion", thread))
         keys = list(db.scalars(select(Attachment.blob_key).join(Message).where(Message.thread_id == thread.id)))
         record_write(db, actor, thread, "delete", "a supprimé un échange de la messagerie")
         erase_threads(db, [thread.id])
@@ -454,6 +446,7 @@ class Filing:
 def filing(services: Services, actor: Actor, attachment_id: str, space: str) -> Filing:
     with services.db.unit_of_work() as db:
         thread, attachment = _attachment(db, actor, attachment_id, space)
+        guard(db, actor, thread.patient_id, Action.MESSAGE_WRITE, _space_act("message_attachment_filing", thread))
         guard(db, actor, thread.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", source="new"))
         key = keyring.data_key(db, services.keyring, thread.patient_id, create=False)
         return Filing(
@@ -473,6 +466,7 @@ def file_attachment(
     try:
         with services.db.unit_of_work() as db:
             thread, attachment = _attachment(db, actor, attachment_id, space)
+            guard(db, actor, thread.patient_id, Action.MESSAGE_WRITE, _space_act("message_attachment_filing", thread))
             if attachment.document_id is not None:
                 return attachment.document_id
             key = keyring.data_key(db, services.keyring, thread.patient_id, create=False)

@@ -10,6 +10,7 @@ from carnet.hall.actors import Actor
 from carnet.hall.policy import Action, Resource
 from carnet.hall.vocabulary import PatientStatus
 from carnet.history import service as history
+from carnet.messaging.service import conversations
 from carnet.people.service import preferences
 from carnet.people.service.lookup import PatientView, attached_children, enter_space, patient_view
 from carnet.people.tables import Patient
@@ -20,6 +21,7 @@ class Home:
     patient: PatientView
     children: list[PatientView]
     alerts: list[history.Alert]
+    unread_messages: int | None = None  # MSG-1: None when the viewer may not read the messaging (a caregiver)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ def space_home(services: Services, actor: Actor, patient_id: str) -> Home | Clos
         patient = enter_space(db, actor, patient_id, Action.SPACE_VIEW, Resource("space"))
         audit.record(db, actor, str(Action.SPACE_VIEW), patient_id=patient_id, resource_type="space")
         children = [patient_view(child) for child in attached_children(db, patient_id)]
-        return Home(patient, children, history.alerts(db, actor, patient_id))
+        alerts = history.alerts(db, actor, patient_id)
+    return Home(patient, children, alerts, conversations.unread_count(services, actor, patient_id))
 
 
 def read_settings(services: Services, actor: Actor, patient_id: str) -> tuple[PatientView, Settings]:
