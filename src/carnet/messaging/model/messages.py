@@ -94,7 +94,8 @@ def check_attachment(sent: SentFile) -> CleanFile:
     try:
         mime = check_body(sent.body, declared, MHD_TYPES)
     except DocumentError as exc:
-        raise MessageError(f"Pièce jointe « {name} » : {exc.message}") from None
+        reason = exc.message[:1].lower() + exc.message[1:]
+        raise MessageError(f"Pièce jointe « {name} » : {reason}") from None
     return CleanFile(name, mime, sent.body)
 
 
@@ -126,6 +127,8 @@ def check_quota(used: int, adding: int, quota: int) -> None:
 
 def megabytes(size: int) -> str:
     value = size / 1_048_576
+    if 0 < value < 0.1:
+        return "moins de 0,1 Mo"
     return f"{value:.1f} Mo".replace(".", ",") if value < 10 else f"{value:.0f} Mo"
 
 
