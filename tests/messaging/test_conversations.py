@@ -190,7 +190,7 @@ def test_a_typed_message_is_checked_and_nothing_is_stored_when_refused(demo: Ser
         ("", "Bonjour", [], "objet"),
         ("Objet", "  ", [], "vide"),
         ("Objet", "x" * 20_001, [], "trop long"),
-        ("Objet", "Bonjour", [SentFile("script.exe", "application/octet-stream", b"MZ" * 10)], "Format non accepté"),
+        ("Objet", "Bonjour", [SentFile("script.exe", "application/octet-stream", b"MZ" * 10)], "format non accepté"),
         ("Objet", "Bonjour", [SentFile("faux.pdf", "application/pdf", b"PK\x03\x04" * 10)], "ne correspond pas"),
     ):
         with pytest.raises(MessageError) as refused:

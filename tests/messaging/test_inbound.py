@@ -53,7 +53,7 @@ def test_an_html_only_message_keeps_its_words_not_its_markup() -> None:
         (
             b"Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\n"
             b"Subject: transfert\n\nbonjour\n--b--\n",
-            "Format non accepté",
+            "format non accepté",
         ),
     ],
     ids=["no close delimiter", "no boundary", "not base64", "forwarded message"],

@@ -231,7 +231,7 @@ def test_a_refused_answer_comes_back_with_the_reason_and_the_typed_text(actors: 
     too_big = b"%PDF-1.4\n" + b"0" * (5 * 1024 * 1024)  # one MB too many begins here
     for files, reason in (
         ([("fichiers", ("scanner.pdf", too_big, "application/pdf"))], "La pièce jointe « scanner.pdf » dépasse 5 Mo"),
-        ([("fichiers", ("outil.exe", b"MZ" * 100, "application/octet-stream"))], "Format non accepté"),
+        ([("fichiers", ("outil.exe", b"MZ" * 100, "application/octet-stream"))], "format non accepté"),
         ([("fichiers", ("faux.pdf", b"PK\x03\x04" * 50, "application/pdf"))], "ne correspond pas"),
         (
             [("fichiers", (f"p{n}.pdf", make_pdf("x"), "application/pdf")) for n in range(11)],
