@@ -50,14 +50,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def populate(url: str, spaces: int, seed: int) -> list[str]:
-    """``spaces`` open spaces (valid INS) and the sending professional; the INS list."""
+def populate(url: str, key_file: Path, spaces: int, seed: int) -> list[str]:
+    """``spaces`` open spaces (valid INS, each with its data key, as a space that has documents has) and the sending
+    professional; the INS list."""
     from sqlalchemy import insert
 
     from carnet.people.model.identifiers import nir_from_body
     from carnet.people.tables import Patient, Professional
+    from carnet.storage import keyring
     from carnet.storage.db import Database
+    from carnet.storage.tables import PatientKey
 
+    ring = keyring.Keyring(key_file)
+    keys = []
     rng = random.Random(seed)
     db = Database(url)
     now = datetime.now(UTC)
@@ -67,9 +72,12 @@ def populate(url: str, spaces: int, seed: int) -> list[str]:
         body = f"{born}75{rng.randint(100, 999)}{index % 1000:03d}"
         nir = nir_from_body(body)
         ins.append(nir)
+        patient_id = str(uuid.uuid4())
+        wrapped, key_id = ring.wrap(os.urandom(32))
+        keys.append({"patient_id": patient_id, "wrapped_key": wrapped, "master_key_id": key_id, "created_at": now})
         rows.append(
             {
-                "id": str(uuid.uuid4()),
+                "id": patient_id,
                 "ins": nir,
                 "birth_name": "BANC",
                 "first_names": f"Personne {index}",
@@ -83,6 +91,7 @@ def populate(url: str, spaces: int, seed: int) -> list[str]:
         )
     with db.engine.begin() as conn:
         conn.execute(insert(Patient), rows)
+        conn.execute(insert(PatientKey), keys)
         conn.execute(
             insert(Professional),
             [
@@ -195,7 +204,7 @@ def main() -> None:
     try:
         subprocess.run([sys.executable, "-m", "carnet", "migrate"], env=env, check=True, capture_output=True)
         url = env.get("CARNET_DATABASE_URL") or f"sqlite:///{work / 'carnet.sqlite3'}"
-        ins = populate(url, args.spaces, args.seed)
+        ins = populate(url, work / "keys" / "master.key", args.spaces, args.seed)
         marker = b"BANC-MARQUEUR-EN-CLAIR"
         pdf = make_pdf("Compte rendu " + marker.decode(), padding=200_000)
         rng = random.Random(args.seed)
@@ -219,11 +228,13 @@ def main() -> None:
         shares = [batch[i :: args.connections] for i in range(args.connections)]
         threads = [threading.Thread(target=send_share, args=(port, s, latencies, codes)) for s in shares]
         began = time.perf_counter()
+        client_cpu = time.process_time()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - began
+        client_cpu = time.process_time() - client_cpu
         cpu = cpu_seconds(gateway.pid) - cpu_before
         figures = count(url, work, marker)
         accepted = codes.count(250)
@@ -239,7 +250,8 @@ def main() -> None:
         print(
             f"latency MAIL→250: p50 {quantiles[49] * 1000:.0f} ms, p95 {quantiles[94] * 1000:.0f} ms, "
             f"max {max(latencies) * 1000:.0f} ms; gateway CPU {cpu:.1f} s ({cpu / elapsed * 100:.0f} % of one core, "
-            f"{args.processes} processes), {cpu / max(accepted, 1) * 1000:.1f} ms CPU per message"
+            f"{args.processes} processes), {cpu / max(accepted, 1) * 1000:.1f} ms CPU per message; "
+            f"clients (smtplib, this process) {client_cpu:.1f} s CPU"
         )
         print(f"stored: {figures} (PDF marker found in clear in {figures['clear']} blobs)")
         print(f"load average after: {os.getloadavg()[0]:.2f} (other work on the machine skews the times)")

@@ -304,6 +304,7 @@ def new_conversation(
     mail_id: str,
     written: list[str],
     email: str | None = None,
+    files: tuple[store.SealedFile, ...] | None = None,
 ) -> Thread:
     """A new conversation of ``actor`` (the caller asked the policy) with its first message, and its history line;
     ``email``: where the space's answers go (else the directory's address of the professional)."""
@@ -316,7 +317,17 @@ def new_conversation(
     thread = store.new_thread(db, key, patient_id, store.correspondent_of(actor, email), clean.subject)
     db.flush()
     store.add_message(
-        services, db, key, thread, actor, clean, via=via, mail_id=mail_id, written=written, quota=quota_bytes(services)
+        services,
+        db,
+        key,
+        thread,
+        actor,
+        clean,
+        via=via,
+        mail_id=mail_id,
+        written=written,
+        quota=quota_bytes(services),
+        files=files,
     )
     record_write(db, actor, thread, "start", "a écrit un nouveau message", len(clean.files))
     return thread

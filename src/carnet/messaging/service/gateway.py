@@ -126,6 +126,8 @@ def deliver(services: Services, who: Sender, patient_ids: list[str], mail: Inbou
 def _deliver_one(
     services: Services, db: Session, key: bytes, who: Sender, patient_id: str, mail: InboundMail, written: list[str]
 ) -> str:
+    quota = conversations.quota_bytes(services)
+    files = store.write_files(services, db, key, patient_id, mail.message, written, quota)  # before any row
     thread = _continued(db, who, patient_id, mail)
     if thread is None:
         return conversations.new_conversation(
@@ -139,6 +141,7 @@ def _deliver_one(
             mail_id=mail.message_id,
             written=written,
             email=who.email,
+            files=files,
         ).id
     if thread.counterpart_email != who.email:
         thread.counterpart_email = who.email
@@ -152,7 +155,8 @@ def _deliver_one(
         via="smtp",
         mail_id=mail.message_id,
         written=written,
-        quota=conversations.quota_bytes(services),
+        quota=quota,
+        files=files,
     )
     conversations.record_write(db, who.actor, thread, "answer", "a répondu dans un échange", len(mail.message.files))
     return thread.id

@@ -164,6 +164,41 @@ def new_thread(db: Session, key: bytes, patient_id: str, who: Correspondent, sub
     return thread
 
 
+@dataclass(frozen=True)
+class SealedFile:
+    """An attachment whose sealed body is already written (its row not yet added)."""
+
+    id: str
+    blob: str
+    size: int
+    name: str
+    mime_type: str
+
+
+def write_files(
+    services: Services,
+    db: Session,
+    key: bytes,
+    patient_id: str,
+    clean: rules.CleanMessage,
+    written: list[str],
+    quota: int,
+) -> tuple[SealedFile, ...]:
+    """The quota checked (``QuotaExceeded``), then the attachments' sealed bodies written — before any row of the
+    transaction, so that no database write lock waits on the disk's sync (SQLite has one writer at a time)."""
+    if not clean.files:
+        return ()
+    rules.check_quota(quota_used(db, patient_id), clean.size, quota)
+    sealed = []
+    for file in clean.files:
+        attachment_id = new_id()
+        blob = blob_key(attachment_id)
+        services.blobs.put(blob, keyring.seal(key, file.body, _aad("attachment-body", attachment_id)))
+        written.append(blob)
+        sealed.append(SealedFile(attachment_id, blob, len(file.body), file.filename, file.mime_type))
+    return tuple(sealed)
+
+
 def add_message(
     services: Services,
     db: Session,
@@ -176,10 +211,12 @@ def add_message(
     mail_id: str,
     written: list[str],
     quota: int,
+    files: tuple[SealedFile, ...] | None = None,
 ) -> Message:
-    """Seal and add one message and its attachments (blobs written now; ``written`` collects their keys so the
-    caller removes them if the transaction fails). ``QuotaExceeded`` before anything is written."""
-    rules.check_quota(quota_used(db, thread.patient_id) if clean.files else 0, clean.size, quota)
+    """Seal and add one message and its attachments (``files`` already written by ``write_files``, else written
+    now; ``written`` collects the blob keys so the caller removes them if the transaction fails)."""
+    if files is None:
+        files = write_files(services, db, key, thread.patient_id, clean, written, quota)
     from_space = actor.kind == ActorKind.PATIENT
     message_id = new_id()
     now = utcnow()
@@ -193,26 +230,22 @@ def add_message(
         via=via,
         mail_id=mail_id[:250] or f"<{message_id}@{services.settings.messaging_domain}>",
         sealed=_seal(key, "message", message_id, {"text": clean.text}),
-        attachments=len(clean.files),
+        attachments=len(files),
         created_at=now,
         notified_at=now if from_space else None,
     )
     db.add(message)
-    if clean.files:
+    if files:
         db.flush()  # the attachments reference the message
-    for file in clean.files:
-        attachment_id = new_id()
-        blob = blob_key(attachment_id)
-        services.blobs.put(blob, keyring.seal(key, file.body, _aad("attachment-body", attachment_id)))
-        written.append(blob)
+    for file in files:
         db.add(
             Attachment(
-                id=attachment_id,
+                id=file.id,
                 message_id=message_id,
                 patient_id=thread.patient_id,
-                blob_key=blob,
-                size=len(file.body),
-                sealed=_seal(key, "attachment", attachment_id, {"name": file.filename, "type": file.mime_type}),
+                blob_key=file.blob,
+                size=file.size,
+                sealed=_seal(key, "attachment", file.id, {"name": file.name, "type": file.mime_type}),
                 created_at=now,
             )
         )
