@@ -326,9 +326,8 @@ def test_an_adult_cannot_be_given_a_legal_representative(demo: Services, actors:
     text = text_of(actors.patient.get(page))
     assert "Mes aidants" in text and "second représentant légal" not in text
     refused = post_form(actors.patient, page, f"{page}/representant", {"nir": FATHER_NIR, "email": "a@exemple.fr"})
-    # 400 « majeure » from the service today; 403 once the policy keeps this invitation to representatives
-    assert refused.status_code in {400, 403}
-    assert "majeure" in text_of(refused) or REFUSED in text_of(refused)
+    # issue #15-17: the policy keeps this invitation to a child's legal representatives (FAM-1): a 403
+    assert refused.status_code == 403 and REFUSED in text_of(refused)
     assert mails_to(demo, "a@exemple.fr") == []
     with demo.db.unit_of_work() as db:
         assert db.scalar(select(func.count()).select_from(SpaceInvitation)) == 0

@@ -99,3 +99,26 @@ def test_the_token_is_checked_before_the_body_is_read(feeders: Feeders) -> None:
     for method, path, media in endpoints(str(uuid.uuid4())):
         answer = feeders.client.request(method, path, content=DEEP_ARRAY, headers={"Content-Type": media})
         assert answer.status_code == 401, (path, answer.status_code)
+
+
+@pytest.mark.parametrize("element", ["masterIdentifier", "subject", "description"])
+def test_a_control_character_in_a_string_is_a_400_not_a_postgresql_crash(
+    feeders: Feeders, demo: Services, element: str
+) -> None:
+    """FHIR strings hold no control character but tab, CR and LF; PostgreSQL refuses NUL in text: a bundle whose
+    masterIdentifier or INS held one was a 500 there. Refused whole before any look-up; nothing is stored."""
+    entries = document_entry(feeders.ins, make_pdf("Compte rendu"))
+    reference = entries[0]["resource"]
+    if element == "masterIdentifier":
+        reference["masterIdentifier"]["value"] += "\x00"
+    elif element == "subject":
+        reference["subject"]["identifier"]["value"] = feeders.ins + "\x00"
+    else:
+        reference["description"] = "Compte rendu\x1b[31m"
+    answer = feeders.client.post("/fhir", json=provide_bundle(entries), headers=feeders.lab)
+    assert answer.status_code == 400, answer.text
+    assert "caractère de contrôle" in answer.json()["issue"][0]["diagnostics"]
+    with demo.db.unit_of_work() as db:
+        assert db.scalar(select(Document.id)) is None
+    kept = provide_bundle(document_entry(feeders.ins, make_pdf("Deux lignes"), title="Ligne 1\nLigne 2\tfin"))
+    assert feeders.client.post("/fhir", json=kept, headers=feeders.lab).status_code == 200  # tab, LF: allowed

@@ -556,11 +556,11 @@ def test_a_resource_for_a_patient_without_an_open_space_is_404(feeders: Feeders,
     for odd in (
         {"identifier": {"system": INS_SYSTEM, "value": "\u0000"}},
         {"reference": "Patient/\u0000"},
-        {"display": "x"},
-    ):
-        assert (
-            outcome(post(feeders, feeders.gp, make("Condition", feeders.ins, subject=odd)), 400)["code"] == "required"
-        )
+    ):  # issue #15-2: a control character in any string of a FHIR body is refused before anything reads it
+        issue = outcome(post(feeders, feeders.gp, make("Condition", feeders.ins, subject=odd)), 400)
+        assert issue["code"] == "invalid" and "caractère de contrôle" in issue["diagnostics"]
+    no_designation = make("Condition", feeders.ins, subject={"display": "x"})
+    assert outcome(post(feeders, feeders.gp, no_designation), 400)["code"] == "required"
     odd_search = {"patient.identifier": f"{INS_SYSTEM}|\u0000"}
     assert outcome(feeders.client.get("/fhir/Condition", params=odd_search, headers=feeders.gp), 400)
     assert outcome(feeders.client.get("/fhir/Condition", params={"patient": "\u0000"}, headers=feeders.gp), 400)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -188,8 +189,17 @@ def test_replacing_keeps_the_history(feeders: Feeders) -> None:
     assert current["entry"][0]["resource"]["relatesTo"][0]["target"]["reference"] == f"DocumentReference/{first}"  # type: ignore[index]
     superseded = search(feeders, feeders.lab, "&status=superseded")
     assert [e["resource"]["id"] for e in superseded["entry"]] == [first]  # type: ignore[union-attr]
+    # issue #15-17: the dentist may not read the document, so it is answered like an unknown id (not a 403 that
+    # tells him it exists), and nothing changes; Dr Ferracci reads it but is not its author: 403
     by_other = deposit(feeders, feeders.dentist, document_entry(feeders.ins, make_pdf("V3"), replaces=first))
-    assert by_other.status_code in (400, 403)
+    unknown = deposit(feeders, feeders.dentist, document_entry(feeders.ins, make_pdf("V3"), replaces=str(uuid.uuid4())))
+    assert by_other.status_code == unknown.status_code == 400
+    assert by_other.json()["issue"] == unknown.json()["issue"]
+    assert "Le document à remplacer n'existe pas pour ce patient." in by_other.text
+    by_reader = deposit(feeders, feeders.gp, document_entry(feeders.ins, make_pdf("V4"), replaces=first))
+    assert by_reader.status_code == 403 and "Seul l'auteur d'un document peut le remplacer." in by_reader.text
+    assert search(feeders, feeders.lab) == current
+    assert [e["resource"]["id"] for e in search(feeders, feeders.lab, "&status=superseded")["entry"]] == [first]  # type: ignore[union-attr]
 
 
 def test_only_the_author_marks_a_document_entered_in_error(feeders: Feeders) -> None:

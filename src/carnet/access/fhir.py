@@ -40,6 +40,7 @@ from carnet.fhir.auth import fhir_actor
 from carnet.fhir.base import FhirResponse
 from carnet.fhir.body import load_object, read_bounded
 from carnet.fhir.problems import PYDANTIC_FR, Issue, Problem
+from carnet.fhir.search import is_fhir_id
 from carnet.hall.actors import Actor
 from carnet.hall.guard import AccessDenied
 from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID, IdentifierError, parse_nir
@@ -266,7 +267,7 @@ def read_patient(request: Request, patient_id: str) -> Response:
     """The ``fullUrl`` of a TD0.2 match: the same patient, to those allowed only (404 to anyone else)."""
     services: Services = request.app.state.services
     actor = fhir_actor(request, services, "system/Patient.r")
-    status = consents.space_status(services, actor, patient_id)
+    status = consents.space_status(services, actor, patient_id) if is_fhir_id(patient_id) else None
     if status is None:
         return Problem([("not-found", "Ce patient n'existe pas ou ne vous est pas accessible.", "")], 404).response()
     return FhirResponse(patient_resource(status, services.settings.base_url))
@@ -364,7 +365,7 @@ def _check_model(raw: dict[str, Any]) -> None:
         raise Problem([("invalid", "La ressource envoyée doit être un Consent (resourceType).", "resourceType")])
     try:
         ConsentModel.model_validate(raw)
-    except (ValidationError, ValueError, TypeError) as exc:
+    except (ValidationError, ValueError, TypeError, LookupError, RecursionError) as exc:  # a contained resourceType
         errors = exc.errors() if isinstance(exc, ValidationError) else []
         raise Problem(
             [
@@ -552,7 +553,7 @@ def read_consent(request: Request, consent_id: str) -> Response:
     """A consent, to the professional it authorises only (404 to anyone else, without saying whether it exists)."""
     services: Services = request.app.state.services
     actor = fhir_actor(request, services, "system/Consent.r")
-    consent = consents.read_consent(services, actor, consent_id)
+    consent = consents.read_consent(services, actor, consent_id) if is_fhir_id(consent_id) else None
     if consent is None:
         return Problem([("not-found", "Ce consentement n'existe pas ou ne vous concerne pas.", "")], 404).response()
     return FhirResponse(consent_resource(consent))

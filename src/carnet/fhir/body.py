@@ -5,6 +5,7 @@ calls these."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -13,6 +14,11 @@ from starlette.requests import Request
 from carnet.fhir.problems import Problem
 
 MAX_DEPTH = 64  # deeper than any resource Carnet takes (a Bundle of DocumentReferences nests ~12 levels)
+# A control character can only be in a JSON text escaped (\u0000…\u001f): looked for in the bytes first (no
+# backslash at all, the usual case, is one memchr over 40 Mo), then in the parsed strings. FHIR strings may hold
+# none but tab, CR and LF, and PostgreSQL refuses NUL in text: such a body is a 400, never a 500 (issue #15-2).
+_ESCAPED_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 async def read_bounded(request: Request, max_bytes: int, too_large: str) -> bytes:
@@ -44,14 +50,35 @@ def depth(value: Any, limit: int = MAX_DEPTH) -> int:
     return deepest
 
 
+def has_control_characters(value: Any) -> bool:
+    """Whether a string (or an object key) of a parsed JSON value holds a control character but tab, CR, LF."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _CONTROL.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def load_json(raw: bytes, where: str = "", limit: int = MAX_DEPTH) -> Any:
-    """The parsed body, or ``Problem`` 400 in French: not JSON, or nested deeper than ``limit``."""
+    """The parsed body, or ``Problem`` 400 in French: not JSON, nested deeper than ``limit``, or with a control
+    character in a string."""
     try:
         parsed = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise Problem([("structure", "Le corps de la requête n'est pas un JSON valide.", where)]) from exc
     if depth(parsed, limit) > limit:
         raise Problem([("structure", "Le corps de la requête est imbriqué trop profondément.", where)])
+    if raw.find(b"\\") >= 0 and _ESCAPED_CONTROL.search(raw) and has_control_characters(parsed):
+        raise Problem(
+            [("invalid", "Le corps de la requête contient un caractère de contrôle (U+0000 à U+001F).", where)]
+        )
     return parsed
 
 

@@ -162,6 +162,15 @@ def date_bounds(values: Sequence[str]) -> tuple[datetime | None, datetime | None
 # ------------------------------------------------------------------ the patient
 
 
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # a FHIR logical id: anything else is no resource of Carnet's
+
+
+def is_fhir_id(value: str) -> bool:
+    """Whether ``value`` can be the id of a resource (NUL, slashes, 65 characters… are answered 404 without a
+    look-up: PostgreSQL refuses NUL in a text parameter)."""
+    return bool(FHIR_ID.fullmatch(value))
+
+
 _INS_VALUE = re.compile(r"[0-9A-Za-z]{1,64}")
 _PATIENT_ID = re.compile(r"Patient/[A-Za-z0-9.\-]{1,64}")
 _CONDITIONAL = re.compile(r"Patient\?identifier=([^|]{1,200})\|([0-9A-Za-z]{1,64})")

@@ -95,7 +95,7 @@ def parse_resource(raw: bytes, resource_type: str) -> dict[str, Any]:
         MODELS[resource_type].model_validate(parsed)
     except ValidationError as exc:
         raise Problem(structure_issues(exc, resource_type) or [("structure", "Ressource invalide.", "")]) from exc
-    except (ValueError, TypeError, RecursionError) as exc:
+    except (ValueError, TypeError, LookupError, RecursionError) as exc:  # e.g. a contained resource of no type
         raise Problem([("structure", f"Ce n'est pas une ressource {resource_type} R4 valide.", "")]) from exc
     return parsed
 

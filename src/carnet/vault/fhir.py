@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,11 +26,13 @@ from carnet.fhir.auth import fhir_actor
 from carnet.fhir.base import FhirResponse
 from carnet.fhir.body import load_json, load_object, read_bounded
 from carnet.fhir.problems import Problem, structure_issues
+from carnet.fhir.search import is_fhir_id
 from carnet.hall.actors import Actor
-from carnet.vault.model import documents as rules
+from carnet.hall.guard import AccessDenied
+from carnet.vault.model.fhir_map import document_reference
 from carnet.vault.service import mhd
-from carnet.vault.service.documents import NOT_FOUND, DocumentNotFound, DocumentView, SearchFilters
-from carnet.vault.service.mhd import INS_SYSTEMS, Subject
+from carnet.vault.service.documents import NOT_FOUND, DocumentNotFound, SearchFilters
+from carnet.vault.service.mhd import INS_SYSTEMS
 
 router = APIRouter(prefix="/fhir")
 MAX_BUNDLE_BYTES = 40 * 1024 * 1024
@@ -54,6 +56,8 @@ SEARCH = "system/DocumentReference.s"
 READ = "system/DocumentReference.r"
 UPDATE = "system/DocumentReference.u"
 RETRIEVE = "system/Binary.r"
+NOT_AUTHOR = "Seul l'auteur d'un document peut le remplacer."
+NOT_AUTHOR_PATCH = "Seul l'auteur d'un document peut modifier ses étiquettes ou l'annuler."
 
 
 def _not_found() -> Problem:
@@ -87,6 +91,10 @@ def check_structure(raw: dict[str, Any]) -> None:
         Bundle.model_validate(_without_payloads(raw))
     except ValidationError as exc:
         raise Problem(structure_issues(exc, "Bundle")) from exc
+    except (ValueError, TypeError, LookupError, RecursionError) as exc:  # an entry's resourceType of no FHIR type
+        raise Problem(
+            [("structure", "Ce n'est pas un Bundle FHIR R4 valide (type de ressource inconnu).", "Bundle")]
+        ) from exc
     if raw.get("type") != "transaction":
         raise Problem([("value", "Le Bundle ITI-65 doit être de type « transaction ».", "Bundle.type")])
 
@@ -117,66 +125,14 @@ def _provide(services: Services, actor: Actor, raw: dict[str, Any]) -> Response:
         created = mhd.provide(services, actor, raw)
     except mhd.MhdError as error:
         raise _problem(error) from None
+    except AccessDenied as denied:  # replacing a document one reads but did not write (one not read is « unknown »)
+        reason = NOT_AUTHOR if denied.decision.rule == "no_rule" else denied.decision.reason
+        raise Problem([("forbidden", reason, "Bundle.entry.resource.relatesTo")], 403) from None
     entries = [
         {"response": {"status": "201 Created", **({"location": f"DocumentReference/{id_}"} if id_ else {})}}
         for id_ in created
     ]
     return FhirResponse({"resourceType": "Bundle", "type": "transaction-response", "entry": entries}, status_code=200)
-
-
-# ------------------------------------------------------------------ serialising
-
-
-def document_reference(document: DocumentView, subject: Subject, base_url: str) -> dict[str, Any]:
-    labels = [
-        {
-            "coding": [
-                {
-                    "system": rules.CONFIDENTIALITY_SYSTEM_FR
-                    if c in rules.FRENCH_LABELS
-                    else rules.CONFIDENTIALITY_SYSTEM_HL7,
-                    "code": c,
-                }
-            ]
-        }
-        for c in document.confidentiality
-    ]
-    resource: dict[str, Any] = {
-        "resourceType": "DocumentReference",
-        "id": document.id,
-        "meta": {"lastUpdated": document.created_at.isoformat()},
-        "status": document.status,
-        "type": {
-            "coding": [{"system": document.type_system, "code": document.type_code, "display": document.type_display}]
-        },
-        "category": [{"coding": [{"code": document.class_code or document.category}]}],
-        "subject": {"identifier": {"system": f"urn:oid:{subject.ins_oid}", "value": subject.ins}},
-        "date": document.created_at.isoformat(),
-        "author": [{"display": document.author_label}],
-        "description": document.title,
-        "content": [
-            {
-                "attachment": {
-                    "contentType": document.mime_type,
-                    "url": f"{base_url}/fhir/Binary/{document.id}",
-                    "size": document.size,
-                    "title": document.title,
-                },
-                **({"format": {"code": document.format_code}} if document.format_code else {}),
-            }
-        ],
-    }
-    if document.master_identifier:
-        resource["masterIdentifier"] = {"value": document.master_identifier}
-    if labels:
-        resource["securityLabel"] = labels
-    if document.replaces_id:
-        resource["relatesTo"] = [
-            {"code": "replaces", "target": {"reference": f"DocumentReference/{document.replaces_id}"}}
-        ]
-    if document.service_date:
-        resource["context"] = {"period": {"start": document.service_date.isoformat()}}
-    return resource
 
 
 # ------------------------------------------------------------------ ITI-67: find
@@ -185,13 +141,19 @@ def document_reference(document: DocumentView, subject: Subject, base_url: str) 
 def _date_filters(values: list[str]) -> tuple[datetime | None, datetime | None]:
     start = end = None
     for value in values:
+        invalid = Problem([("invalid", f"Date de recherche invalide : {value[:30]}", "date")])
         match = re.fullmatch(r"(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2})(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?", value)
         if not match:
-            raise Problem([("invalid", f"Date de recherche invalide : {value[:30]}", "date")])
+            raise invalid
         prefix = match.group(1) or "eq"
         moment = mhd.parse_date(match.group(2) + (match.group(3) or "T00:00:00+00:00"))
-        assert moment is not None
-        day_end = moment + (timedelta(days=1) if not match.group(3) else timedelta(0))
+        if moment is None:  # the right shape, not a date (2024-00-10, 2024-02-30): a 400, not a crash
+            raise invalid
+        try:  # the bounds as stored (UTC): gt9999-12-31 or 9999-12-31T23:59:59-12:00 are past the last date
+            moment = moment.astimezone(UTC)
+            day_end = moment + (timedelta(days=1) if not match.group(3) else timedelta(0))
+        except OverflowError:
+            raise invalid from None
         if prefix in {"ge", "gt", "eq"}:
             start = day_end if prefix == "gt" else moment
         if prefix in {"le", "lt", "eq"}:
@@ -201,6 +163,8 @@ def _date_filters(values: list[str]) -> tuple[datetime | None, datetime | None]:
 
 def _designation(params: Any) -> tuple[dict[str, Any], str]:
     """Whose documents are searched: ``patient`` (a reference) or ``patient.identifier`` (the INS)."""
+    if any(any(ord(c) < 32 for c in value) for _, value in params.multi_items()):  # NUL breaks PostgreSQL text
+        raise Problem([("invalid", "Un paramètre de recherche contient un caractère de contrôle.", "")])
     unknown = set(params) - SEARCH_PARAMS
     if unknown:
         raise Problem([("not-supported", f"Paramètre de recherche non pris en charge : {sorted(unknown)[0]}", "")])
@@ -292,6 +256,8 @@ def find_document_references(request: Request) -> Response:
 def read_document_reference(request: Request, document_id: str) -> Response:
     services: Services = request.app.state.services
     actor = fhir_actor(request, services, READ)
+    if not is_fhir_id(document_id):  # not an id Carnet gives: the same 404, without a look-up
+        return _not_found().response()
     try:
         reference = mhd.read_reference(services, actor, document_id)
     except DocumentNotFound:
@@ -304,6 +270,8 @@ def retrieve_document(request: Request, document_id: str) -> Response:
     """ITI-68: the document's bytes (or a Binary resource when FHIR JSON is asked for)."""
     services: Services = request.app.state.services
     actor = fhir_actor(request, services, RETRIEVE)
+    if not is_fhir_id(document_id):
+        return _not_found().response()
     try:
         content = mhd.retrieve(services, actor, document_id)
     except DocumentNotFound:
@@ -346,7 +314,7 @@ def _changes(operations: list[Any]) -> list[mhd.Change]:
     """JSON Patch limited to ``/securityLabel`` (labels) and ``/status`` → entered-in-error."""
     changes = []
     for op in operations:
-        if not isinstance(op, dict) or op.get("op") not in {"replace", "add"}:
+        if not isinstance(op, dict) or not isinstance(op.get("op"), str) or op["op"] not in {"replace", "add"}:
             raise Problem([("not-supported", "Seules les opérations replace/add sont acceptées.", "")])
         path, value = op.get("path"), op.get("value")
         if path == "/securityLabel":
@@ -363,6 +331,8 @@ async def patch_document_reference(request: Request, document_id: str) -> Respon
     """JSON Patch limited to ``/securityLabel`` (labels) and ``/status`` → entered-in-error, by the author."""
     services: Services = request.app.state.services
     actor = await run_in_threadpool(fhir_actor, request, services, UPDATE)
+    if not is_fhir_id(document_id):
+        return _not_found().response()
     try:
         operations = load_json(await read_bounded(request, MAX_PATCH_BYTES, "Le JSON Patch dépasse 64 Ko."))
         if not isinstance(operations, list) or not operations:
@@ -380,4 +350,7 @@ def _patch(services: Services, actor: Actor, document_id: str, operations: list[
         raise _problem(error) from None
     except DocumentNotFound:
         raise _not_found() from None
+    except AccessDenied as denied:  # the médecin traitant reads the document but did not write it
+        reason = NOT_AUTHOR_PATCH if denied.decision.rule == "no_rule" else denied.decision.reason
+        raise Problem([("forbidden", reason, "")], 403) from None
     return FhirResponse(document_reference(reference.document, reference.subject, services.settings.base_url))

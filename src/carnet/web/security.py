@@ -50,6 +50,17 @@ def loggable_path(path: str) -> str:
     return path
 
 
+def without_nul(scope: Scope) -> None:
+    """A NUL in the address (path or query string, as ``%00``) becomes U+FFFD (issue #15-2): no id, token or search
+    term holds one, and PostgreSQL refuses NUL in a text parameter — the request is then answered like any unknown
+    id or bad value (404, 400), never with a 500."""
+    if "\x00" in scope["path"]:
+        scope["path"] = scope["path"].replace("\x00", "\ufffd")
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        scope["query_string"] = query.replace(b"%00", b"%EF%BF%BD").replace(b"\x00", b"%EF%BF%BD")
+
+
 def csrf_token_for(services: Services, seed: str) -> str:
     return services.keys.mac("csrf", seed)
 
@@ -73,6 +84,7 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        without_nul(scope)
         path: str = scope["path"]
         seed = cookie_parser(Headers(scope=scope).get("cookie", "")).get(CSRF_COOKIE)
         new_seed = None

@@ -64,7 +64,7 @@ def parse_appointment(raw: bytes) -> dict[str, Any]:
         Appointment.model_validate(parsed)
     except ValidationError as exc:
         raise Problem(structure_issues(exc, TYPE) or [("structure", "Ressource invalide.", "")]) from exc
-    except (ValueError, TypeError, RecursionError) as exc:
+    except (ValueError, TypeError, LookupError, RecursionError) as exc:  # e.g. a contained resource of no type
         raise Problem([("structure", "Ce n'est pas une ressource Appointment R4 valide.", "")]) from exc
     return parsed
 

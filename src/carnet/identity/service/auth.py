@@ -132,7 +132,8 @@ def check_password(services: Services, db: Session, login: str, password: str, c
     key = services.keys.mac("login", login)
     now = utcnow()
     throttle = db.get(LoginThrottle, key)
-    account = db.scalar(select(Account).where(Account.login == login)) if login else None
+    # no login holds a control character (and PostgreSQL refuses NUL): such a login is an unknown one
+    account = db.scalar(select(Account).where(Account.login == login)) if login and login.isprintable() else None
     ok = _verify(services, account.password_hash if account else None, password)
     locked_message = LOCKED.format(minutes=settings.login_lockout_minutes)
     if throttle and throttle.locked_until and throttle.locked_until > now:
@@ -599,3 +600,39 @@ def totp_confirm(services: Services, actor: Actor, patient_id: str, sealed: str,
 def totp_disable(services: Services, actor: Actor, patient_id: str) -> None:
     with services.db.unit_of_work() as db:
         disable_totp(db, _own_account(db, actor, patient_id))
+
+
+# --- asking the second factor again (ENR-7: downloading the archive of a space) ---------------------------
+
+
+def _account_of(db: Session, actor: Actor) -> Account:
+    account = db.get(Account, actor.id) if actor.id else None
+    if account is None:
+        raise LoginError("Compte introuvable : reconnectez-vous.")
+    return account
+
+
+def send_confirmation_code(services: Services, db: Session, actor: Actor) -> bool | None:
+    """E-mail a fresh code to confirm a sensitive act; None when too many were sent (the same bound as at login),
+    False when the relay is down (the code is queued)."""
+    account = _account_of(db, actor)
+    if second_factor_locked(services, db, account) or not may_send_code(services, db, account):
+        return None
+    return send_email_code(services, db, account)
+
+
+def confirm_second_factor(services: Services, db: Session, actor: Actor, code: str) -> bool:
+    """The person's second factor asked afresh: their TOTP code if they set one up, or the code just e-mailed. Wrong
+    codes count with the login's (``MFA_MAX_FAILURES``, then locked and the person told)."""
+    account = _account_of(db, actor)
+    if second_factor_locked(services, db, account):
+        return False
+    if verify_totp(services, account, code) or verify_email_code(services, db, account, code):
+        return True
+    row = _throttle(services, db, "mfa", account)
+    row.failures += 1
+    row.updated_at = utcnow()
+    _audit_account(db, account, "auth.mfa_failed", outcome="deny", reason="code de confirmation incorrect")
+    if row.failures >= MFA_MAX_FAILURES:
+        row.failures, row.locked_until = 0, utcnow() + timedelta(minutes=services.settings.login_lockout_minutes)
+    return False

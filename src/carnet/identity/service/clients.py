@@ -99,7 +99,8 @@ def create_client(db: Session, name: str, finess: str | None = None, rpps: str |
 
 def issue_token(db: Session, client_id: str, client_secret: str, scope: str | None) -> tuple[str, int, str]:
     """Client-credentials grant; raises ``ClientError`` (invalid_client) without saying which part was wrong."""
-    client = db.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
+    # a control character is in no client id (and NUL is refused by PostgreSQL): the same invalid_client
+    client = db.scalar(select(ApiClient).where(ApiClient.client_id == client_id)) if client_id.isprintable() else None
     expected = client.secret_hash if client else _digest(secrets.token_urlsafe(32))
     if not hmac.compare_digest(expected, _digest(client_secret)) or client is None or client.revoked_at:
         raise ClientError("Identifiants du client invalides.")

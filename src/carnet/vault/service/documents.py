@@ -216,23 +216,35 @@ def _index(db: Session, data_key: bytes, document: Document, extra_text: str) ->
 
 
 def _replaced(db: Session, actor: Actor, new: NewDocument) -> Document | None:
-    """The document this one replaces, if any: of the same patient, current, and the policy lets the actor update it."""
+    """The document this one replaces, if any: of the same patient, current, and the policy lets the actor update it.
+    One the actor may not even read is answered like one that does not exist (issue #15-17: a 403 told a stranger
+    that the id was there); one they read but may not replace gets the policy's refusal."""
     if not new.replaces_id:
         return None
+    unknown = rules.DocumentError("Le document à remplacer n'existe pas pour ce patient.")
     replaced = db.get(Document, new.replaces_id)
     if replaced is None or replaced.patient_id != new.patient_id:
-        raise rules.DocumentError("Le document à remplacer n'existe pas pour ce patient.")
-    guard(db, actor, new.patient_id, Action.DOCUMENT_UPDATE, resource_of(replaced))
+        raise unknown
+    resource = resource_of(replaced)
+    try:
+        guard(db, actor, new.patient_id, Action.DOCUMENT_UPDATE, resource)
+    except AccessDenied:
+        if decide(actor, new.patient_id, Action.DOCUMENT_READ, resource, facts_for(db, actor, new.patient_id)):
+            raise
+        raise unknown from None
     if replaced.status != DocumentStatus.CURRENT:
         raise rules.DocumentError("Le document à remplacer n'est plus à jour (déjà remplacé ou annulé).")
     return replaced
 
 
-def _check_folder(db: Session, new: NewDocument) -> None:
+def _check_folder(db: Session, actor: Actor, new: NewDocument) -> None:
+    """A folder of this patient's, which the actor may file into (issue #15-16: the person's side only — a
+    professional, refused a new folder, could file their deposit into one of hers)."""
     if new.folder_id:
         folder = db.get(Folder, new.folder_id)
         if folder is None or folder.patient_id != new.patient_id:
             raise rules.DocumentError("Ce dossier n'existe pas.")
+        guard(db, actor, new.patient_id, Action.FOLDER_WRITE, Resource("folder", folder.id))
 
 
 def _row(
@@ -302,7 +314,7 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
         labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
     guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
     replaced = _replaced(db, actor, new)
-    _check_folder(db, new)
+    _check_folder(db, actor, new)
     preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
     if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
         preview = None
