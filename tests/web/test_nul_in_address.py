@@ -44,8 +44,24 @@ def test_a_login_or_a_client_id_with_a_nul_is_a_wrong_one(demo: Services, client
         "/connexion",
         data={"identifiant": "marie-ange\x00.santoni", "mot_de_passe": "x", "csrf_token": csrf_of(page.text)},
     )
-    assert answer.status_code == 400 and "incorrect" in text_of(answer)
+    assert answer.status_code == 400 and "caractère invalide" in text_of(answer)  # every form's answer to a NUL
     token = client.post(
         "/oauth/token", data={"grant_type": "client_credentials", "client_id": "a\x00b", "client_secret": "x"}
     )
     assert token.status_code == 401 and token.json()["error"] == "invalid_client"
+
+
+def test_a_nul_typed_in_any_form_field_is_refused_with_a_400_and_nothing_changes(actors: Actors) -> None:
+    """The family invitation's e-mail, a folder's name, an agenda title, a message: every portal form passes the
+    same check (carnet.web.deps.csrf_protect) before its route reads anything."""
+    base = f"/espace/{actors.patient_id}"
+    page = actors.patient.get(f"{base}/documents")
+    token = csrf_of(page.text)
+    for path, fields in (
+        (f"{base}/famille/aidant", {"email": "a\x00b@exemple.fr"}),
+        (f"{base}/documents/dossiers", {"nom": "Dossier\x00"}),
+        (f"{base}/agenda/nouveau", {"type": "rappel", "titre": "x\x00", "date": "2031-01-01", "journee": "oui"}),
+    ):
+        answer = actors.patient.post(path, data={"csrf_token": token, **fields}, follow_redirects=False)
+        assert answer.status_code == 400 and "caractère invalide" in text_of(answer), path
+    assert "Dossier" not in text_of(actors.patient.get(f"{base}/documents"))

@@ -26,6 +26,7 @@ from carnet.enrolment.pages import activation
 from carnet.enrolment.pages import lifecycle as lifecycle_pages
 from carnet.enrolment.pages import operator as operator_pages
 from carnet.enrolment.pages import opposition as opposition_pages
+from carnet.export import pages as export_pages
 from carnet.family import pages as family_pages
 from carnet.fhir import base as fhir
 from carnet.fhir.auth import FhirAuthError
@@ -42,7 +43,7 @@ from carnet.profile import pages as profile_pages
 from carnet.vault import fhir as mhd
 from carnet.vault import pages as vault_pages
 from carnet.web import api, dev_pages, security
-from carnet.web.deps import LoginRequired, template_context
+from carnet.web.deps import LoginRequired, UnreadableForm, template_context
 
 HERE = Path(__file__).parent
 
@@ -98,6 +99,15 @@ def _install_error_handlers(app: FastAPI, services: Services) -> None:
             403,
             "Le formulaire a expiré ou ne provient pas de Carnet. Rechargez la page et recommencez.",
             "Formulaire expiré",
+        )
+
+    @app.exception_handler(UnreadableForm)
+    async def unreadable_form(request: Request, exc: UnreadableForm) -> Response:
+        return respond(
+            request,
+            400,
+            "Un caractère invalide (caractère nul) a été saisi dans le formulaire : corrigez la saisie et recommencez.",
+            "Saisie invalide",
         )
 
     @app.exception_handler(LoginRequired)
@@ -157,6 +167,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(prevention_pages.router)
     app.include_router(messaging_pages.router)
     app.include_router(pro_messaging_pages.router)
+    app.include_router(export_pages.router)
     app.include_router(access_pages.router)
     pro_pages.install(app)
     app.include_router(opposition_pages.router)

@@ -34,6 +34,10 @@ class LoginRequired(Exception):
     pass
 
 
+class UnreadableForm(Exception):
+    """A form field holds a character nobody types (NUL): answered 400 with a French page, nothing read further."""
+
+
 async def csrf_protect(request: Request, services: ServicesDep) -> None:
     """Router-level dependency: every unsafe request of the portal needs a valid token."""
     if request.method in UNSAFE_METHODS:
@@ -42,6 +46,9 @@ async def csrf_protect(request: Request, services: ServicesDep) -> None:
             form = await request.form()
             value = form.get(CSRF_FIELD)
             submitted = value if isinstance(value, str) else None
+            # A NUL typed in a field is no text anyone writes, and PostgreSQL refuses it: a 400, never a 500.
+            if any(isinstance(field, str) and "\x00" in field for field in form.values()):
+                raise UnreadableForm
         check_csrf(services, request.cookies.get("carnet_csrf"), submitted)
 
 
