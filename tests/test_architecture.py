@@ -26,6 +26,7 @@ CAPABILITIES = [
     "profile",
     "agenda",
     "messaging",
+    "export",
 ]
 GUARDED_KINDS = ["tables", "pages", "fhir", "api", "cli", "jobs", "smtp"]
 INTERFACE_KINDS = ["pages", "fhir", "api", "cli", "jobs", "smtp"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from carnet.access import tables as access_tables
 from carnet.agenda import tables as agenda_tables
 from carnet.enrolment import tables as enrolment_tables
+from carnet.export import tables as export_tables
 from carnet.family import tables as family_tables
 from carnet.hall import tables as hall_tables
 from carnet.history import tables as history_tables
@@ -38,4 +39,5 @@ MODULES = (
     agenda_tables,
     mail_tables,
     messaging_tables,
+    export_tables,
 )

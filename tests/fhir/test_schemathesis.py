@@ -45,6 +45,7 @@ from tests.support.actors import PATIENT, Feeders
 from tests.support.documents import INS_SYSTEM, document_entry, make_pdf, provide_bundle
 
 SURFACE = ("/api/", "/fhir", "/oauth/")
+SEARCH_FORM = ["status", "type", "date", "event", "author.identifier", "security-label", "_count", "_summary"]
 # Cases per operation: the two professionals get past the token, so their cases go deeper and are worth more.
 EXAMPLES = {"anonymous": 4, "patient": 4, "professional": 30, "stranger": 15}
 GP_RPPS = "10001234567"  # Dr Ferracci, whose software is the authorised professional
@@ -120,6 +121,17 @@ def search_values(name: str, known: Known) -> list[str]:
         "_count": ["1", "0", "100", "101", "-1", "99999999"],
         "_offset": ["0", "1", "9999999", "-5"],
         "_format": ["json", "application/fhir+json", "xml"],
+        # ITI-67 (issue #14): every token and date parameter MHD lists
+        "format": ["urn:ihe:iti:xds-sd:pdf:2008", "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode|"],
+        "event": ["http://snomed.info/sct|252150008", "252150008,x"],
+        "facility": ["SA29", "|SA29"],
+        "setting": ["SM05"],
+        "security-label": ["N", "urn:oid:1.2.250.1.213.1.1.4.13|MASQUE_PS", "http://x|N"],
+        "period": ["2024", "ap2024-03-04T08:30", "ne2024-13"],
+        "creation": ["ge2024-03-05", "eq2024-03-05T25:00"],
+        "_lastUpdated": ["ge2020", "sa2999"],
+        "_summary": ["count", "true", "peu"],
+        "_total": ["accurate", "none", "exact"],
     }.get(name, [])
 
 
@@ -291,6 +303,12 @@ def fuzzable(openapi: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any
                     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
                     for name in [*search[kind], "_count", "_offset"]
                 ]
+            elif method == "post" and path.endswith("/_search"):  # ITI-67 by POST: a form of search parameters
+                form = {"type": "object", "properties": {n: {"type": "string"} for n in [*search[kind], "_count"]}}
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/x-www-form-urlencoded": {"schema": form}},
+                }
             elif method == "post":
                 schema_ = loose_resource(kind)
                 operation["requestBody"] = {"required": True, "content": {"application/fhir+json": {"schema": schema_}}}
@@ -381,7 +399,9 @@ def steering(operation: Any, known: Known, bodies: dict[str, Any]) -> st.SearchS
     names = [p.name for p in operation.query]
     if names:
         parts["query"] = queries(names, known)
-    if operation.path.startswith("/fhir") and operation.method.upper() in {"POST", "PATCH"}:
+    if operation.path.endswith("/_search"):  # the form of a POST search: as a query string is steered
+        parts["body"] = queries(SEARCH_FORM, known)
+    elif operation.path.startswith("/fhir") and operation.method.upper() in {"POST", "PATCH"}:
         parts["body"] = mutants(bodies["Patch" if operation.method.upper() == "PATCH" else kind])
     if operation.path == "/oauth/token":
         tricky = st.sampled_from(TRICKY)

@@ -175,7 +175,7 @@ def test_the_scan_finds_actions_however_they_are_recorded(scan: Scan) -> None:
         "family.caregiver_invited": "family/service.py",  # "…representative_invited" if … else "…caregiver_invited"
         "access.grant": "access/service/grants.py",  # _record(db, actor, "access.grant", …)
         "document.download": "",  # vault.read(…, action="document.download")
-        "history.report": "history/service.py",  # str(Action.HISTORY_REPORT)
+        "history.report": "history/service/__init__.py",  # str(Action.HISTORY_REPORT)
         "family.manage": "family/service.py",  # guard(db, actor, patient_id, Action.FAMILY_MANAGE, …)
     }
     for action, module in expected.items():

@@ -255,11 +255,27 @@ def find_patient(request: Request) -> Response:
     services: Services = request.app.state.services
     actor = fhir_actor(request, services, "system/Patient.s")
     try:
-        _only(request.query_params, {"identifier", "_format"})
+        _only(request.query_params, {"identifier", "_format", "_count"})
         ins = _ins_parameter(request.query_params, "identifier")
+        count = _count(request.query_params)
     except Problem as problem:
         return problem.response()
-    return FhirResponse(_look_up_bundle(request, services, consents.find_space(services, actor, ins)))
+    found = _look_up_bundle(request, services, consents.find_space(services, actor, ins))
+    if count == 0:  # _count=0: the total only (the outcome, if any, stays: it is no match)
+        kept = [e for e in found.pop("entry", []) if e["search"]["mode"] != "match"]
+        if kept:
+            found["entry"] = kept
+    return FhirResponse(found)
+
+
+def _count(params: Any) -> int | None:
+    """``_count`` (one match at most: any integer from 0 is accepted, as FHIR clients send it by default)."""
+    values = params.getlist("_count")
+    if not values:
+        return None
+    if len(values) > 1 or not re.fullmatch(r"\d{1,7}", values[0]):
+        raise _search_problem("Le paramètre _count est un entier positif, donné une fois.", "_count")
+    return int(values[0])
 
 
 @router.get("/Patient/{patient_id}")

@@ -1,5 +1,6 @@
 """FHIR R4 base at ``/fhir``: the CapabilityStatement of everything served (MHD, TD0.2 and Consent, the medical
-profile), FhirResponse, OperationOutcome."""
+profile, the agenda) with its security (SMART ``oauth-uris``: the token endpoint), the SMART configuration of the
+backend-services flow (``/fhir/.well-known/smart-configuration``), FhirResponse, OperationOutcome."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from carnet import __version__
+from carnet.identity.model import CLIENT_SCOPES
 
 FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/fhir")
@@ -46,6 +48,20 @@ FHIR_CODES = {
 }
 
 
+SMART_OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+MHD = "https://profiles.ihe.net/ITI/MHD/CapabilityStatement"
+
+
+def token_endpoint(base_url: str) -> str:
+    return f"{base_url}/oauth/token"
+
+
+def scopes_supported() -> list[str]:
+    """Every SMART v2 scope a client may be granted, one per resource type (``system/DocumentReference.crus``…)."""
+    return [f"system/{resource}.{permissions}" for resource, permissions in sorted(CLIENT_SCOPES.items())]
+
+
 def capability_statement(base_url: str) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
@@ -55,26 +71,14 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "kind": "instance",
         "software": {"name": "Carnet", "version": __version__},
         "implementation": {"description": "Carnet — espace numérique de santé", "url": f"{base_url}/fhir"},
+        "instantiates": [f"{MHD}/IHE.MHD.DocumentRecipient", f"{MHD}/IHE.MHD.DocumentResponder"],
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
         "rest": [
             {
                 "mode": "server",
-                "security": {
-                    "cors": False,
-                    "service": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                    "code": "OAuth",
-                                    "display": "OAuth",
-                                }
-                            ]
-                        }
-                    ],
-                    "description": "OAuth 2 client credentials (établissements, logiciels de professionnels).",
-                },
+                "security": _security(base_url),
                 "resource": [
                     _resource("DocumentReference", ["search-type", "read", "patch"], SEARCH_DOCUMENTS),
                     _resource("Binary", ["read"], []),
@@ -115,13 +119,42 @@ def capability_statement(base_url: str) -> dict[str, Any]:
     }
 
 
+def _security(base_url: str) -> dict[str, Any]:
+    """OAuth 2 client credentials as SMART Backend Services: the token endpoint (``oauth-uris``); no authorisation
+    endpoint (no user launches an app against Carnet yet)."""
+    return {
+        "extension": [{"url": SMART_OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_endpoint(base_url)}]}],
+        "cors": False,
+        "service": [
+            {"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}]},
+            {"coding": [{"system": SECURITY_SERVICE, "code": "OAuth", "display": "OAuth"}]},
+        ],
+        "description": (
+            "OAuth 2 client credentials (SMART Backend Services, secret du client) : jeton à "
+            f"{token_endpoint(base_url)}, portées SMART v2 system/<Ressource>.<cruds> ; voir "
+            f"{base_url}/fhir/.well-known/smart-configuration."
+        ),
+    }
+
+
+# ITI-67 (carnet.vault.model.mhd_search): MHD's parameters, and _lastUpdated (the deposit or the last change)
 SEARCH_DOCUMENTS = [
+    ("patient", "reference"),
     ("patient.identifier", "token"),
     ("status", "token"),
     ("type", "token"),
     ("category", "token"),
-    ("date", "date"),
+    ("format", "token"),
+    ("event", "token"),
+    ("facility", "token"),
+    ("setting", "token"),
+    ("security-label", "token"),
+    ("identifier", "token"),
     ("author.identifier", "token"),
+    ("date", "date"),
+    ("period", "date"),
+    ("creation", "date"),
+    ("_lastUpdated", "date"),
 ]
 
 
@@ -147,6 +180,31 @@ def _resource(kind: str, interactions: list[str], params: list[tuple[str, str]])
 
 
 @router.get("/metadata")
-def metadata(request: Request) -> FhirResponse:
+def metadata(request: Request) -> Response:
+    from carnet.fhir.formats import check_json  # formats answers with problems, which answer with FhirResponse
+    from carnet.fhir.problems import Problem
+
+    try:
+        check_json(request)
+    except Problem as problem:
+        return problem.response()
     base_url: str = request.app.state.services.settings.base_url
     return FhirResponse(capability_statement(base_url))
+
+
+def smart_configuration(base_url: str) -> dict[str, Any]:
+    """SMART App Launch 2 discovery for the backend-services flow (client credentials, a client secret)."""
+    return {
+        "token_endpoint": token_endpoint(base_url),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes_supported(),
+        "capabilities": ["client-confidential-symmetric", "permission-v2", "permission-v1"],
+    }
+
+
+@router.get("/.well-known/smart-configuration")
+def smart_configuration_document(request: Request) -> JSONResponse:
+    """Public, like the CapabilityStatement: where and how a system gets a token."""
+    base_url: str = request.app.state.services.settings.base_url
+    return JSONResponse(smart_configuration(base_url), headers={"Cache-Control": "max-age=3600"})

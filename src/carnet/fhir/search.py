@@ -1,7 +1,9 @@
 """What every FHIR interface of Carnet reads the same way, pure (no framework, no storage): FHIR dates as the
-periods they cover, the ``date`` search parameter with its prefixes and partial dates, the patient a search or a
-resource designates (by INS, ``Patient/<id>`` or the conditional reference), single-valued and integer
-parameters (``_count``, ``_offset``).
+periods they cover, the ``date`` search parameter with its prefixes and partial dates (as one period, or — with
+every R4 prefix, ``ne`` and ``ap`` included — as criteria a service applies to its own columns), token parameters
+(``system|code``, comma-separated alternatives, R4 escapes), the patient a search or a resource designates (by
+INS, ``Patient/<id>``, the absolute URL or the conditional reference), single-valued and integer parameters
+(``_count``, ``_offset``) and the ones of a closed list (``_summary``, ``_total``).
 
 What cannot be read is an ``InputError``: OperationOutcome issues ``(code, French diagnostics, FHIRPath)`` and the
 HTTP status — 400 for what is not understood. Used by the medical profile's mapping
@@ -26,6 +28,7 @@ INS_SYSTEMS = frozenset({f"urn:oid:{INS_NIR_OID}", f"urn:oid:{INS_NIR_TEST_OID}"
 INS_PARAMETER = f"urn:oid:{INS_NIR_OID}|<INS>"
 MAX_DATES = 4
 DATE_PREFIXES = frozenset({"eq", "gt", "ge", "lt", "le", "sa", "eb"})
+ALL_DATE_PREFIXES = DATE_PREFIXES | {"ne", "ap"}  # R4 search §3.1.1.4.5
 
 
 class InputError(CarnetError):
@@ -123,6 +126,25 @@ def instant(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
+def _date_value(raw: str, name: str, prefixes: frozenset[str]) -> tuple[str, Period]:
+    """One value of a date parameter: its prefix (``eq`` when none) and the period it covers; a prefix of R4 not
+    in ``prefixes`` is ``not-supported``, anything else not understood ``invalid`` (400, never a crash)."""
+    text = raw.strip().replace(" ", "+")  # a « + » of a time zone not encoded in the query string
+    prefix = text[:2] if text[:2].isalpha() else "eq"
+    moment = text[2:] if text[:2].isalpha() else text
+    if prefix in ALL_DATE_PREFIXES - prefixes:
+        raise fail("not-supported", f"Le préfixe de date « {prefix} » n'est pas pris en charge.", name)
+    if prefix not in prefixes:
+        known = ", ".join(p for p in ("eq", "ne", "gt", "ge", "lt", "le", "sa", "eb", "ap") if p in prefixes)
+        raise invalid(f"Préfixe de date inconnu : {prefix[:2]} ({known}).", name)
+    try:
+        return prefix, period_of(moment)
+    except ValueError:
+        raise invalid(
+            f"Date de recherche invalide : {moment[:30]} (AAAA, AAAA-MM, AAAA-MM-JJ ou date et heure).", name
+        ) from None
+
+
 def date_bounds(values: Sequence[str]) -> tuple[datetime | None, datetime | None]:
     """``date`` parameters (ANDed) as one half-open period ``[from, to)`` of each entry's moment."""
     if len(values) > MAX_DATES:
@@ -130,19 +152,7 @@ def date_bounds(values: Sequence[str]) -> tuple[datetime | None, datetime | None
     low: datetime | None = None
     high: datetime | None = None
     for raw in values:
-        text = raw.strip().replace(" ", "+")  # a « + » of a time zone not encoded in the query string
-        prefix = text[:2] if text[:2].isalpha() else "eq"
-        moment = text[2:] if text[:2].isalpha() else text
-        if prefix in {"ne", "ap"}:
-            raise fail("not-supported", f"Le préfixe de date « {prefix} » n'est pas pris en charge.", "date")
-        if prefix not in DATE_PREFIXES:
-            raise invalid(f"Préfixe de date inconnu : {prefix[:2]} (eq, gt, ge, lt, le, sa, eb).", "date")
-        try:
-            period = period_of(moment)
-        except ValueError:
-            raise invalid(
-                f"Date de recherche invalide : {moment[:30]} (AAAA, AAAA-MM, AAAA-MM-JJ ou date et heure).", "date"
-            ) from None
+        prefix, period = _date_value(raw, "date", DATE_PREFIXES)
         start, end = {
             "eq": (period.start, period.end),
             "gt": (period.end, None),
@@ -157,6 +167,111 @@ def date_bounds(values: Sequence[str]) -> tuple[datetime | None, datetime | None
         if end is not None and (high is None or end < high):
             high = end
     return low, high
+
+
+@dataclass(frozen=True)
+class DateCriterion:
+    """One value of a date parameter as R4 compares it (search §3.1.1.4.7): its prefix and the range
+    ``[start, end)`` its precision implies (``2026`` is the whole year, French time when no zone is given),
+    widened for ``ap`` by a tenth of the gap between the value and now, as R4 recommends.
+
+    Against a target range ``[s, e)`` (an instant is ``s = e``): ``eq`` the range holds the target, ``ne`` it does
+    not, ``gt`` / ``ge`` the target reaches past the range's end / start, ``lt`` / ``le`` it begins before the
+    range's start / end, ``sa`` it starts at or after the range's end, ``eb`` it ends before the range's start,
+    ``ap`` it overlaps the widened range."""
+
+    prefix: str
+    start: datetime
+    end: datetime
+
+
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _widened(period: Period, now: datetime) -> tuple[datetime, datetime]:
+    margin = abs(now - period.start) / 10
+    start = period.start - margin if period.start - _EARLIEST > margin else _EARLIEST
+    end = period.end + margin if _LATEST - period.end > margin else _LATEST
+    return start, end
+
+
+def date_criteria(values: Sequence[str], name: str, now: datetime) -> tuple[tuple[DateCriterion, ...], ...]:
+    """A date parameter with every R4 prefix, partial dates included: each occurrence (ANDed, at most
+    ``MAX_DATES``) as its comma-separated alternatives (ORed); ``InputError`` 400 for anything else — an impossible
+    date, a time of 25:00, an unknown prefix."""
+    if len(values) > MAX_DATES:
+        raise invalid(f"{MAX_DATES} paramètres {name} au plus.", name)
+    groups = []
+    for value in values:
+        alternatives = []
+        parts = value.split(",")
+        if len(parts) > MAX_ALTERNATIVES:
+            raise invalid(f"{MAX_ALTERNATIVES} valeurs au plus dans le paramètre {name}.", name)
+        for raw in parts:
+            prefix, period = _date_value(raw, name, ALL_DATE_PREFIXES)
+            start, end = _widened(period, now) if prefix == "ap" else (period.start, period.end)
+            alternatives.append(DateCriterion(prefix, start, end))
+        groups.append(tuple(alternatives))
+    return tuple(groups)
+
+
+# ------------------------------------------------------------------ token parameters
+
+
+@dataclass(frozen=True)
+class Token:
+    """One alternative of a token parameter: ``code`` (any system: ``system`` None), ``system|code``, ``|code`` (no
+    system: ``system`` ""), ``system|`` (any code of that system: ``code`` None)."""
+
+    system: str | None
+    code: str | None
+
+
+MAX_ALTERNATIVES = 20
+MAX_TOKEN_PART = 250
+_ESCAPABLE = frozenset(",|$\\")
+
+
+def _alternatives(value: str, name: str) -> list[list[tuple[str, bool]]]:
+    """A value cut at its unescaped commas; each character with whether it was escaped (``\\,`` ``\\|``
+    ``\\$`` ``\\\\``, R4 search §3.1.1.4.19 — a backslash before anything else is refused)."""
+    parts: list[list[tuple[str, bool]]] = [[]]
+    characters = iter(value)
+    for character in characters:
+        if character == "\\":
+            escaped = next(characters, "")
+            if escaped not in _ESCAPABLE:
+                raise invalid(f"Échappement invalide dans le paramètre {name} (\\, \\| \\$ ou \\\\).", name)
+            parts[-1].append((escaped, True))
+        elif character == ",":
+            parts.append([])
+        else:
+            parts[-1].append((character, False))
+    return parts
+
+
+def _token(part: list[tuple[str, bool]], name: str) -> Token:
+    bar = next((i for i, (c, escaped) in enumerate(part) if c == "|" and not escaped), None)
+    system = None if bar is None else "".join(c for c, _ in part[:bar]).strip()
+    code = "".join(c for c, _ in part[(bar + 1 if bar is not None else 0) :]).strip()
+    if (not code and not system) or len(code) > MAX_TOKEN_PART or len(system or "") > MAX_TOKEN_PART:
+        raise invalid(f"Valeur invalide pour {name} : code, system|code, |code ou system|.", name)
+    return Token(system, code or None)
+
+
+def token_groups(values: Sequence[str], name: str) -> tuple[tuple[Token, ...], ...]:
+    """A token parameter: each occurrence (ANDed) as its comma-separated alternatives (ORed) — R4 search
+    §3.1.1.4.9 and §3.1.1.5.4; ``InputError`` 400 on an empty alternative, a bad escape, too many values."""
+    if len(values) > MAX_DATES:
+        raise invalid(f"{MAX_DATES} paramètres {name} au plus.", name)
+    groups = []
+    for value in values:
+        parts = _alternatives(value, name)
+        if len(parts) > MAX_ALTERNATIVES:
+            raise invalid(f"{MAX_ALTERNATIVES} valeurs au plus dans le paramètre {name}.", name)
+        groups.append(tuple(_token(part, name) for part in parts))
+    return tuple(groups)
 
 
 # ------------------------------------------------------------------ the patient
@@ -174,6 +289,7 @@ def is_fhir_id(value: str) -> bool:
 _INS_VALUE = re.compile(r"[0-9A-Za-z]{1,64}")
 _PATIENT_ID = re.compile(r"Patient/[A-Za-z0-9.\-]{1,64}")
 _CONDITIONAL = re.compile(r"Patient\?identifier=([^|]{1,200})\|([0-9A-Za-z]{1,64})")
+_ABSOLUTE_PATIENT = re.compile(r"https?://[^\s?#]{1,300}/Patient/([A-Za-z0-9.\-]{1,64})")
 
 
 def designates_a_patient(subject: Any) -> bool:
@@ -226,8 +342,11 @@ def designation(values: Mapping[str, list[str]]) -> tuple[dict[str, Any], str]:
             raise invalid("Donnez patient ou patient.identifier, pas les deux.", "patient")
         if re.fullmatch(r"[A-Za-z0-9.\-]{1,64}", reference):
             reference = f"Patient/{reference}"
+        absolute = _ABSOLUTE_PATIENT.fullmatch(reference)
+        if absolute:  # the fullUrl a search or a read gave: the same patient
+            reference = f"Patient/{absolute[1]}"
         if not re.fullmatch(r"Patient/[A-Za-z0-9.\-]{1,64}", reference):
-            raise invalid("Le paramètre patient est une référence Patient/<id>.", "patient")
+            raise invalid("Le paramètre patient est une référence : <id>, Patient/<id> ou son URL.", "patient")
         return {"reference": reference}, "patient"
     system, bar, value = (identifier or "").partition("|")
     if identifier is None or not bar or system not in INS_SYSTEMS or not _INS_VALUE.fullmatch(value.strip()):
@@ -246,3 +365,11 @@ def integer(value: str | None, name: str, default: int, high: int) -> int:
     if not re.fullmatch(r"\d{1,7}", value) or int(value) > high:
         raise invalid(f"Le paramètre {name} est un entier de 0 à {high}.", name)
     return int(value)
+
+
+def one_of(values: Mapping[str, list[str]], name: str, allowed: Sequence[str]) -> str | None:
+    """A parameter given at most once whose value is one of ``allowed`` (``_summary``, ``_total``)."""
+    value = one(values, name)
+    if value is not None and value not in allowed:
+        raise invalid(f"Le paramètre {name} vaut {', '.join(allowed)}.", name)
+    return value

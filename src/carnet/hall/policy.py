@@ -62,6 +62,7 @@ class Action(StrEnum):
     MESSAGE_READ = "message.read"  # the conversations (MSG-1): the list, one conversation, its attachments
     MESSAGE_WRITE = "message.write"  # start a conversation, answer in one, delete one from the space
     MESSAGE_CLOSE = "message.close"  # the professional ends a conversation (« X a mis fin à vos échanges »)
+    SPACE_EXPORT = "space.export"  # ENR-7: ask for, and download, the archive of the whole space
 
 
 DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
@@ -562,6 +563,7 @@ CAREGIVER_ACTIONS = {  # FAM-3: read, add, edit — not credentials, contact det
     Action.PREVENTION_WRITE,
 }
 REPRESENTATIVE_ACTIONS = CAREGIVER_ACTIONS | {  # FAM-1: the parent manages the child's space
+    Action.SPACE_EXPORT,  # ENR-7: and takes the child's record away (never a caregiver: FAM-3)
     Action.SETTINGS_WRITE,
     Action.ACCESS_MANAGE,
     Action.FAMILY_MANAGE,

@@ -31,6 +31,7 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what wa
     "client.manage": ("a enregistré un logiciel autorisé à appeler l'API FHIR", "enregistrement d'un logiciel"),
     "history.read": ("a consulté l'historique", "consultation de l'historique"),
     "space.view": ("a ouvert l'espace santé", "ouverture de l'espace santé"),
+    "space.export": ("a demandé ou téléchargé l'archive de l'espace", "demande d'archive de l'espace"),
     "space.find": ("a recherché l'espace santé", "recherche de l'espace santé"),
     "settings.read": ("a consulté les paramètres", "consultation des paramètres"),
     "settings.write": ("a modifié les paramètres", "modification des paramètres"),
@@ -141,6 +142,7 @@ for _module in CAPABILITY_WORDS:
         KIND_EXTRAS.setdefault(_kind, set()).update(_actions)
 
 DETAILED: Final[dict[str, str]] = {  # the same actions told with what the entry's details name (who, status, why)
+    "space.export": "{fait}",
     "access.grant": "a autorisé {qui} — {statut}",
     "access.revoke": "a retiré l'accès de {qui} — {statut}",
     "access.block": "a bloqué {qui}",

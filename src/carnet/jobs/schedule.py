@@ -5,6 +5,7 @@ from __future__ import annotations
 from carnet.access import jobs as access_jobs
 from carnet.agenda import jobs as agenda_jobs
 from carnet.enrolment import jobs as enrolment_jobs
+from carnet.export import jobs as export_jobs
 from carnet.family import jobs as family_jobs
 from carnet.identity import jobs as identity_jobs
 from carnet.jobs.worker import Job
@@ -21,4 +22,5 @@ def all_jobs() -> list[Job]:
         *family_jobs.JOBS,
         *agenda_jobs.JOBS,
         *messaging_jobs.JOBS,
+        *export_jobs.JOBS,
     ]

@@ -1,19 +1,21 @@
-"""IHE MHD on FHIR R4 as profiled by the ANS PDSm guide: ITI-65 (provide), ITI-67 (find), ITI-68 (retrieve),
-plus the DocumentReference read and its JSON Patch.
+"""IHE MHD on FHIR R4 as profiled by the ANS PDSm guide: ITI-65 (provide), ITI-67 (find, by GET or by POST
+``_search``), ITI-68 (retrieve), plus the DocumentReference read and its JSON Patch.
 
-Each route authenticates the system (``fhir_actor`` with the SMART v2 scope it needs), parses the request as
-FHIR (the bundle's structure by the fhir.resources models, the search parameters), calls one use case of
-``carnet.vault.service.mhd`` and serialises what it returns. Any problem means nothing is written, and the
-answer is an OperationOutcome listing every issue. A document that does not exist and one the system may not
-read get the same 404.
+Each route authenticates the system (``fhir_actor`` with the SMART v2 scope it needs), checks the format asked for
+(FHIR JSON, or 406: ``carnet.fhir.formats``), parses the request as FHIR (the bundle's structure by the
+fhir.resources models, the search parameters by ``carnet.vault.model.mhd_search``), calls one use case of
+``carnet.vault.service.mhd`` and serialises what it returns — a deposited DocumentReference as it was sent, every
+address from the configured base URL, ``ETag`` and ``meta.versionId`` from the document's version. Any problem
+means nothing is written, and the answer is an OperationOutcome listing every issue. A document that does not exist
+and one the system may not read get the same 404.
 """
 
 from __future__ import annotations
 
 import base64
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -22,34 +24,25 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from carnet.bootstrap import Services
+from carnet.fhir import bundle, formats
 from carnet.fhir.auth import fhir_actor
 from carnet.fhir.base import FhirResponse
 from carnet.fhir.body import load_json, load_object, read_bounded
 from carnet.fhir.problems import Problem, structure_issues
-from carnet.fhir.search import is_fhir_id
+from carnet.fhir.search import InputError, instant, is_fhir_id
 from carnet.hall.actors import Actor
 from carnet.hall.guard import AccessDenied
+from carnet.vault.model import mhd_search
 from carnet.vault.model.fhir_map import document_reference
 from carnet.vault.service import mhd
 from carnet.vault.service.documents import NOT_FOUND, DocumentNotFound, SearchFilters
-from carnet.vault.service.mhd import INS_SYSTEMS
 
 router = APIRouter(prefix="/fhir")
 MAX_BUNDLE_BYTES = 40 * 1024 * 1024
 MAX_PATCH_BYTES = 64 * 1024
+MAX_SEARCH_FORM_BYTES = 16 * 1024
 FHIR_JSON_TYPES = {"application/fhir+json", "application/json"}
-SEARCH_PARAMS = {
-    "patient.identifier",
-    "patient",
-    "status",
-    "type",
-    "category",
-    "date",
-    "author.identifier",
-    "_count",
-    "_offset",
-    "_format",
-}
+FORM = "application/x-www-form-urlencoded"
 # The SMART v2 scope each interaction needs.
 PROVIDE = "system/DocumentReference.c"
 SEARCH = "system/DocumentReference.s"
@@ -112,6 +105,7 @@ async def provide_document_bundle(request: Request) -> Response:
             [("not-supported", "Le Bundle doit être envoyé en FHIR JSON (application/fhir+json).", "")], 415
         ).response()
     try:
+        formats.check_json(request)
         body = await read_bounded(request, MAX_BUNDLE_BYTES, "Le Bundle dépasse 40 Mo.")
         raw = await run_in_threadpool(load_object, body, "Bundle")
         return await run_in_threadpool(_provide, services, actor, raw)
@@ -129,8 +123,15 @@ def _provide(services: Services, actor: Actor, raw: dict[str, Any]) -> Response:
         reason = NOT_AUTHOR if denied.decision.rule == "no_rule" else denied.decision.reason
         raise Problem([("forbidden", reason, "Bundle.entry.resource.relatesTo")], 403) from None
     entries = [
-        {"response": {"status": "201 Created", **({"location": f"DocumentReference/{id_}"} if id_ else {})}}
-        for id_ in created
+        {
+            "response": {
+                "status": "201 Created",
+                "location": f"{item.kind}/{item.id}",
+                "etag": f'W/"{item.version}"',
+                "lastModified": instant(item.at),
+            }
+        }
+        for item in created
     ]
     return FhirResponse({"resourceType": "Bundle", "type": "transaction-response", "entry": entries}, status_code=200)
 
@@ -138,115 +139,67 @@ def _provide(services: Services, actor: Actor, raw: dict[str, Any]) -> Response:
 # ------------------------------------------------------------------ ITI-67: find
 
 
-def _date_filters(values: list[str]) -> tuple[datetime | None, datetime | None]:
-    start = end = None
-    for value in values:
-        invalid = Problem([("invalid", f"Date de recherche invalide : {value[:30]}", "date")])
-        match = re.fullmatch(r"(eq|ge|gt|le|lt)?(\d{4}-\d{2}-\d{2})(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?", value)
-        if not match:
-            raise invalid
-        prefix = match.group(1) or "eq"
-        moment = mhd.parse_date(match.group(2) + (match.group(3) or "T00:00:00+00:00"))
-        if moment is None:  # the right shape, not a date (2024-00-10, 2024-02-30): a 400, not a crash
-            raise invalid
-        try:  # the bounds as stored (UTC): gt9999-12-31 or 9999-12-31T23:59:59-12:00 are past the last date
-            moment = moment.astimezone(UTC)
-            day_end = moment + (timedelta(days=1) if not match.group(3) else timedelta(0))
-        except OverflowError:
-            raise invalid from None
-        if prefix in {"ge", "gt", "eq"}:
-            start = day_end if prefix == "gt" else moment
-        if prefix in {"le", "lt", "eq"}:
-            end = day_end if prefix in {"le", "eq"} else moment
-    return start, end
-
-
-def _designation(params: Any) -> tuple[dict[str, Any], str]:
-    """Whose documents are searched: ``patient`` (a reference) or ``patient.identifier`` (the INS)."""
-    if any(any(ord(c) < 32 for c in value) for _, value in params.multi_items()):  # NUL breaks PostgreSQL text
+def _without_control_characters(params: list[tuple[str, str]]) -> None:
+    if any(any(ord(c) < 32 for c in name + value) for name, value in params):  # NUL breaks PostgreSQL text
         raise Problem([("invalid", "Un paramètre de recherche contient un caractère de contrôle.", "")])
-    unknown = set(params) - SEARCH_PARAMS
-    if unknown:
-        raise Problem([("not-supported", f"Paramètre de recherche non pris en charge : {sorted(unknown)[0]}", "")])
-    system, _, value = params.get("patient.identifier", "").partition("|")
-    if params.get("patient"):
-        return {"reference": params["patient"]}, "patient"
-    if system in INS_SYSTEMS and value:
-        return {"identifier": {"system": system, "value": value}}, "patient.identifier"
-    raise Problem(
-        [
-            (
-                "required",
-                "Le paramètre patient.identifier=urn:oid:1.2.250.1.213.1.4.8|<INS> est obligatoire.",
-                "patient.identifier",
-            )
-        ]
-    )
 
 
-def _search_filters(params: Any) -> SearchFilters:
+def _search(services: Services, actor: Actor, params: list[tuple[str, str]]) -> dict[str, Any]:
+    """ITI-67 for GET and POST alike: the parameters read (``mhd_search``), the documents found, one page of them
+    (or only their total, ``_summary=count`` or ``_count=0``), every link from the configured base URL."""
+    _without_control_characters(params)
     try:
-        count = min(max(int(params.get("_count", "50")), 1), 100)
-        offset = max(int(params.get("_offset", "0")), 0)
-    except ValueError as exc:
-        raise Problem([("invalid", "_count et _offset doivent être des entiers.", "_count")]) from exc
-    start, end = _date_filters(params.getlist("date"))
-    return SearchFilters(
-        statuses=tuple(s for s in params.get("status", "current").split(",") if s),
-        type_code=params.get("type", "").split("|")[-1] or None,
-        class_or_category=params.get("category", "").split("|")[-1] or None,
-        date_from=start,
-        date_to=end,
-        author_id=params.get("author.identifier", "").split("|")[-1] or None,
-        limit=count,
-        offset=offset,
-    )
-
-
-def _links(url: str, offset: int, count: int, total: int) -> list[dict[str, str]]:
-    def at(new_offset: int) -> str:
-        base = re.sub(r"([?&])_offset=\d+&?", r"\1", url).rstrip("?&")
-        return f"{base}{'&' if '?' in base else '?'}_offset={new_offset}"
-
-    links = [{"relation": "self", "url": url}]
-    if offset + count < total:
-        links.append({"relation": "next", "url": at(offset + count)})
-    if offset > 0:
-        links.append({"relation": "previous", "url": at(max(offset - count, 0))})
-    return links
+        asked = mhd_search.search_request(params, datetime.now(UTC))
+    except InputError as error:
+        raise Problem(error.issues, error.status) from None
+    limit = 0 if asked.total_only else asked.count
+    filters = SearchFilters(statuses=asked.statuses, limit=limit, offset=asked.offset, fhir=asked)
+    try:
+        found = mhd.find(services, actor, asked.designation, asked.designated_by, filters)
+    except mhd.MhdError as error:
+        raise Problem([(code, text, asked.designated_by) for code, text, _ in error.issues], error.status) from None
+    base = services.settings.base_url
+    resources = [document_reference(d, found.subject, base, found.sent.get(d.id)) for d in found.documents]
+    return bundle.searchset(base, "DocumentReference", params, (limit, asked.offset, found.total), resources)
 
 
 @router.get("/DocumentReference")
 def find_document_references(request: Request) -> Response:
     """ITI-67: DocumentReference search for one patient."""
     services: Services = request.app.state.services
+    actor = fhir_actor(request, services, SEARCH)
     try:
-        actor = fhir_actor(request, services, SEARCH)
-        designation, path = _designation(request.query_params)
-        filters = _search_filters(request.query_params)
-        try:
-            found = mhd.find(services, actor, designation, path, filters)
-        except mhd.MhdError as error:
-            raise _problem(error) from None
+        formats.check_json(request)
+        return FhirResponse(_search(services, actor, request.query_params.multi_items()))
     except Problem as problem:
         return problem.response()
-    base = services.settings.base_url
-    return FhirResponse(
-        {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": found.total,
-            "link": _links(str(request.url), filters.offset, filters.limit, found.total),
-            "entry": [
-                {
-                    "fullUrl": f"{base}/fhir/DocumentReference/{d.id}",
-                    "resource": document_reference(d, found.subject, base),
-                    "search": {"mode": "match"},
-                }
-                for d in found.documents
-            ],
-        }
-    )
+
+
+async def _form(request: Request) -> list[tuple[str, str]]:
+    """The parameters of a POST ``_search``: the form (``application/x-www-form-urlencoded``, bounded) after the
+    query string's (R4 http.html §3.1.0.8: both are the search's)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await read_bounded(request, MAX_SEARCH_FORM_BYTES, "Le formulaire de recherche dépasse 16 Ko.")
+    if body and media != FORM:
+        raise Problem([("not-supported", f"Une recherche POST _search s'envoie en {FORM}.", "")], 415)
+    try:
+        form = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body), max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        raise Problem([("invalid", "Le formulaire de recherche est illisible.", "")]) from None
+    return [*request.query_params.multi_items(), *form]
+
+
+@router.post("/DocumentReference/_search")
+async def search_document_references(request: Request) -> Response:
+    """ITI-67 by POST (MHD: the Document Responder supports both): answered like the GET."""
+    services: Services = request.app.state.services
+    actor = await run_in_threadpool(fhir_actor, request, services, SEARCH)
+    try:
+        formats.check_json(request)
+        params = await _form(request)
+        return FhirResponse(await run_in_threadpool(_search, services, actor, params))
+    except Problem as problem:
+        return problem.response()
 
 
 # ------------------------------------------------------------------ the read, ITI-68, PATCH
@@ -256,13 +209,27 @@ def find_document_references(request: Request) -> Response:
 def read_document_reference(request: Request, document_id: str) -> Response:
     services: Services = request.app.state.services
     actor = fhir_actor(request, services, READ)
+    try:
+        formats.check_json(request)
+    except Problem as problem:
+        return problem.response()
     if not is_fhir_id(document_id):  # not an id Carnet gives: the same 404, without a look-up
         return _not_found().response()
     try:
         reference = mhd.read_reference(services, actor, document_id)
     except DocumentNotFound:
         return _not_found().response()
-    return FhirResponse(document_reference(reference.document, reference.subject, services.settings.base_url))
+    return _reference_answer(services, reference)
+
+
+def _reference_answer(services: Services, reference: mhd.Reference) -> Response:
+    """One DocumentReference with its ``ETag`` (its version) and ``Last-Modified``."""
+    document = reference.document
+    resource = document_reference(document, reference.subject, services.settings.base_url, reference.sent)
+    headers = bundle.resource_headers(
+        services.settings.base_url, "DocumentReference", document.id, document.version, document.updated_at
+    )
+    return FhirResponse(resource, headers=headers)
 
 
 @router.get("/Binary/{document_id}")
@@ -270,13 +237,17 @@ def retrieve_document(request: Request, document_id: str) -> Response:
     """ITI-68: the document's bytes (or a Binary resource when FHIR JSON is asked for)."""
     services: Services = request.app.state.services
     actor = fhir_actor(request, services, RETRIEVE)
+    try:
+        as_resource = formats.wants_binary_resource(request)
+    except Problem as problem:
+        return problem.response()
     if not is_fhir_id(document_id):
         return _not_found().response()
     try:
         content = mhd.retrieve(services, actor, document_id)
     except DocumentNotFound:
         return _not_found().response()
-    if "application/fhir+json" in request.headers.get("accept", ""):
+    if as_resource:
         return FhirResponse(
             {
                 "resourceType": "Binary",
@@ -334,6 +305,7 @@ async def patch_document_reference(request: Request, document_id: str) -> Respon
     if not is_fhir_id(document_id):
         return _not_found().response()
     try:
+        formats.check_json(request)
         operations = load_json(await read_bounded(request, MAX_PATCH_BYTES, "Le JSON Patch dépasse 64 Ko."))
         if not isinstance(operations, list) or not operations:
             raise Problem([("structure", "Le corps doit être une liste d'opérations JSON Patch.", "")])
@@ -353,4 +325,4 @@ def _patch(services: Services, actor: Actor, document_id: str, operations: list[
     except AccessDenied as denied:  # the médecin traitant reads the document but did not write it
         reason = NOT_AUTHOR_PATCH if denied.decision.rule == "no_rule" else denied.decision.reason
         raise Problem([("forbidden", reason, "")], 403) from None
-    return FhirResponse(document_reference(reference.document, reference.subject, services.settings.base_url))
+    return _reference_answer(services, reference)

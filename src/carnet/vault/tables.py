@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -44,7 +45,9 @@ class Document(Base):
     type_system: Mapped[str] = mapped_column(String(60))
     type_code: Mapped[str] = mapped_column(String(20))
     type_display: Mapped[str] = mapped_column(String(200))
+    class_system: Mapped[str | None] = mapped_column(String(200))
     class_code: Mapped[str | None] = mapped_column(String(40))
+    format_system: Mapped[str | None] = mapped_column(String(200))
     format_code: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(300))
     mime_type: Mapped[str] = mapped_column(String(100))
@@ -66,14 +69,23 @@ class Document(Base):
     folder_id: Mapped[str | None] = mapped_column(ForeignKey("folders.id", ondelete="SET NULL"))
     replaces_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
     submission_set_id: Mapped[str | None] = mapped_column(String(128))
-    service_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    service_date: Mapped[datetime | None] = mapped_column(UTCDateTime)  # context.period: start…
+    service_end: Mapped[datetime | None] = mapped_column(UTCDateTime)  # …and end (exclusive)
+    document_date: Mapped[datetime] = mapped_column(UTCDateTime)  # DocumentReference.date (the deposit time if none)
+    creation_date: Mapped[datetime | None] = mapped_column(UTCDateTime)  # content.attachment.creation
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the deposit
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last change (labels, status)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # FHIR meta.versionId, ETag
+    # The DocumentReference as sent over MHD (without its payload), sealed with the patient's data key
+    # (associated data ``metadata:<id>``): given back as sent (issue #14-3).
+    metadata_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     reveal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DocumentTerm(Base):
-    """Blind search index: HMAC (patient data key) of each stemmed, unaccented word of a document."""
+    """Blind search index: HMAC (patient data key) of each stemmed, unaccented word of a document, and of the coded
+    metadata FHIR searches by token (``event|<system>|<code>``…: ``carnet.vault.model.mhd_metadata``)."""
 
     __tablename__ = "document_terms"
     __table_args__ = (Index("ix_document_terms_patient_term", "patient_id", "term"),)

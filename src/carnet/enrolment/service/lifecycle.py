@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from carnet.agenda.service import erasure as agenda_erasure
 from carnet.bootstrap import Services
+from carnet.export.service import requests as export_requests
 from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.hall.guard import guard
@@ -141,7 +142,7 @@ def delete_own_space(
 
 def _delete(db: Session, services: Services, actor: Actor, patient: Patient, blob_keys: list[str]) -> int:
     """Destroy the space now (keys first), inside the caller's transaction; the number of documents destroyed."""
-    count = _destroy(db, patient, blob_keys)
+    count = _destroy(db, services, patient, blob_keys)
     audit.record(db, actor, "space.deleted", patient_id=patient.id, resource_type="space", details={"documents": count})
     _tell(
         services,
@@ -154,8 +155,9 @@ def _delete(db: Session, services: Services, actor: Actor, patient: Patient, blo
     return count
 
 
-def _destroy(db: Session, patient: Patient, blob_keys: list[str]) -> int:
+def _destroy(db: Session, services: Services, patient: Patient, blob_keys: list[str]) -> int:
     keyring.destroy_data_key(db, patient.id)
+    export_requests.erase_exports(services, db, patient.id)
     erased = erasure.erase_space(db, patient.id)
     profile_erasure.erase_profile(db, patient.id)
     agenda_erasure.erase_agenda(db, patient.id)
@@ -179,7 +181,7 @@ def purge_archives(services: Services, now: datetime | None = None) -> int:
         for patient in db.scalars(
             select(Patient).where(Patient.status == PatientStatus.CLOSED, Patient.closed_at <= limit)
         ):
-            _destroy(db, patient, blob_keys)
+            _destroy(db, services, patient, blob_keys)
             audit.record(db, Actor.system(), "space.purged", patient_id=patient.id, resource_type="space")
             purged += 1
     for key in blob_keys:

@@ -111,13 +111,17 @@ def sniff(body: bytes) -> str | None:
     return "text/plain"
 
 
+def media_type(mime: str) -> str:
+    """A MIME type as the media type it names (RFC 9110 §8.3.1: type and subtype are case-insensitive, parameters
+    such as ``charset`` do not change it): ``Text/Plain; charset=utf-8`` is ``text/plain``; the common aliases
+    (``image/jpg``, ``text/rtf``) are their registered type."""
+    essence = mime.split(";")[0].strip().lower()
+    return {"image/jpg": "image/jpeg", "text/rtf": "application/rtf"}.get(essence, essence)
+
+
 def check_body(body: bytes, declared_mime: str, allowed: set[str] | frozenset[str] = frozenset(UPLOAD_TYPES)) -> str:
     """Size and content checks; returns the normalised MIME type."""
-    declared = declared_mime.split(";")[0].strip().lower()
-    if declared == "image/jpg":
-        declared = "image/jpeg"
-    if declared in {"text/rtf"}:
-        declared = "application/rtf"
+    declared = media_type(declared_mime)
     if not body:
         raise DocumentError("Le document est vide.")
     if len(body) > MAX_SIZE:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, String, and_, cast, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
@@ -31,8 +32,9 @@ from carnet.people.service import preferences
 from carnet.storage import keyring
 from carnet.storage.types import new_id, utcnow
 from carnet.vault.model import documents as rules
+from carnet.vault.model.mhd_search import DocumentSearch
 from carnet.vault.model.search_terms import terms
-from carnet.vault.service import content
+from carnet.vault.service import content, criteria
 from carnet.vault.tables import Document, DocumentTerm, Folder
 
 NOT_FOUND = Decision(False, "Ce document n'existe pas ou ne vous est pas accessible.", "document_not_found")
@@ -74,6 +76,13 @@ class DocumentView:
     master_identifier: str | None
     service_date: datetime | None
     created_at: datetime
+    document_date: datetime  # DocumentReference.date as sent (the deposit time when none was)
+    class_system: str | None
+    format_system: str | None
+    author_rpps: str | None
+    author_finess: str | None
+    version: int  # FHIR meta.versionId: 1 at the deposit, one more at each change
+    updated_at: datetime  # the deposit, or the last change
 
 
 def view_of(document: Document) -> DocumentView:
@@ -100,6 +109,13 @@ def view_of(document: Document) -> DocumentView:
         master_identifier=document.master_identifier,
         service_date=document.service_date,
         created_at=document.created_at,
+        document_date=document.document_date or document.created_at,
+        class_system=document.class_system,
+        format_system=document.format_system,
+        author_rpps=document.author_rpps,
+        author_finess=document.author_finess,
+        version=document.version or 1,
+        updated_at=document.updated_at or document.created_at,
     )
 
 
@@ -140,6 +156,15 @@ class NewDocument:
     folder_id: str | None = None
     filename: str | None = None
     id: str = field(default_factory=new_id)
+    # What an MHD deposit also keeps (carnet.vault.model.mhd_metadata): in clear, the blind index forms, and the
+    # DocumentReference as sent (sealed)
+    document_date: datetime | None = None
+    creation_date: datetime | None = None
+    service_end: datetime | None = None
+    class_system: str | None = None
+    format_system: str | None = None
+    index: tuple[str, ...] = ()
+    sent: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -154,8 +179,9 @@ class SearchFilters:
     date_to: datetime | None = None
     statuses: tuple[str, ...] = ("current",)
     folder_id: str | None = None
-    limit: int = 50
+    limit: int = 50  # 0: the total only
     offset: int = 0
+    fhir: DocumentSearch | None = None  # an ITI-67 search's parameters (carnet.vault.service.criteria)
 
 
 @dataclass(frozen=True)
@@ -198,6 +224,32 @@ def _blob_key(document_id: str, part: str = "b") -> str:
     return f"{document_id.replace('-', '')}{part}"
 
 
+def _metadata_aad(document_id: str) -> bytes:
+    return b"metadata:" + document_id.encode()
+
+
+def changed(document: Document) -> None:
+    """A change of what the DocumentReference says (labels, status): a new version (FHIR ``meta.versionId``,
+    ``ETag``) at this time (``meta.lastUpdated``)."""
+    document.version = (document.version or 1) + 1
+    document.updated_at = utcnow()
+
+
+def sent_metadata(services: Services, db: Session, documents: Sequence[Document]) -> dict[str, dict[str, Any]]:
+    """The DocumentReferences as sent over MHD of these documents (those deposited otherwise have none), opened
+    with their patient's data key — one key look-up per patient."""
+    keys: dict[str, bytes] = {}
+    sent: dict[str, dict[str, Any]] = {}
+    for document in documents:
+        if document.metadata_sealed is None:
+            continue
+        if document.patient_id not in keys:
+            keys[document.patient_id] = keyring.data_key(db, services.keyring, document.patient_id, create=False)
+        clear = keyring.open_sealed(keys[document.patient_id], document.metadata_sealed, _metadata_aad(document.id))
+        sent[document.id] = orjson.loads(clear)
+    return sent
+
+
 def referenced_blobs(db: Session, keys: Sequence[str]) -> set[str]:
     """Which of these blob keys a document (its body or its preview) references."""
     bodies = db.scalars(select(Document.blob_key).where(Document.blob_key.in_(keys)))
@@ -205,9 +257,10 @@ def referenced_blobs(db: Session, keys: Sequence[str]) -> set[str]:
     return {key for key in [*bodies, *previews] if key}
 
 
-def _index(db: Session, data_key: bytes, document: Document, extra_text: str) -> None:
+def _index(db: Session, data_key: bytes, document: Document, extra_text: str, forms: Sequence[str] = ()) -> None:
+    """The blind index of a document: its words, and the coded metadata FHIR searches by token (``forms``)."""
     words = " ".join([document.title, document.type_display, document.author_label, extra_text])
-    blind = {keyring.blind_term(data_key, term) for term in terms(words)}
+    blind = {keyring.blind_term(data_key, term) for term in [*terms(words), *forms]}
     if blind:
         db.execute(
             insert(DocumentTerm),
@@ -260,7 +313,9 @@ def _row(
         type_system=doc_type.system,
         type_code=doc_type.code,
         type_display=doc_type.display,
+        class_system=new.class_system,
         class_code=new.class_code,
+        format_system=new.format_system,
         format_code=new.format_code,
         title=" ".join(new.title.split())[:300] or doc_type.display,
         mime_type=mime,
@@ -275,6 +330,10 @@ def _row(
         replaces_id=new.replaces_id,
         submission_set_id=new.submission_set_id,
         service_date=new.service_date,
+        service_end=new.service_end,
+        document_date=new.document_date or now,
+        creation_date=new.creation_date,
+        version=1,
         created_at=now,
         notified_at=now if actor.kind == ActorKind.PATIENT else None,
         reveal_at=now + timedelta(days=rules.INVISIBLE_PATIENT_REVEAL_DAYS) if "INVISIBLE_PATIENT" in labels else None,
@@ -321,13 +380,16 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
     data_key = keyring.data_key(db, services.keyring, new.patient_id)
     mac = hmac.new(data_key, new.body, hashlib.sha256).hexdigest()
     document = _row(actor, new, doc_type, mime, labels, mac)
+    if new.sent is not None:
+        document.metadata_sealed = keyring.seal(data_key, orjson.dumps(new.sent), _metadata_aad(document.id))
     _store(services, data_key, document, new.body, preview, written)
     db.add(document)
     db.flush()  # the terms reference the document
     text_source = preview or content.Unwrapped(new.body, mime)
-    _index(db, data_key, document, content.extract_text(text_source.body, text_source.mime_type))
+    _index(db, data_key, document, content.extract_text(text_source.body, text_source.mime_type), new.index)
     if replaced is not None:
         replaced.status = DocumentStatus.SUPERSEDED
+        changed(replaced)
     audit.record(
         db,
         actor,
@@ -368,6 +430,13 @@ def _text_filter(data_key: bytes, patient_id: str, text: str) -> Select[Any] | N
         .group_by(DocumentTerm.document_id)
         .having(func.count() == len(wanted))
     )
+
+
+def _key_or_none(services: Services, db: Session, patient_id: str) -> bytes | None:
+    try:
+        return keyring.data_key(db, services.keyring, patient_id, create=False)
+    except keyring.DataKeyMissing:  # nothing was ever stored for this patient
+        return None
 
 
 def _scope(db: Session, actor: Actor, patient_id: str, decision: Decision) -> list[Any]:
@@ -454,6 +523,8 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
         where.append(Document.created_at >= filters.date_from)
     if filters.date_to:
         where.append(Document.created_at < filters.date_to)
+    if filters.fhir is not None:
+        where += criteria.conditions(lambda: _key_or_none(services, db, patient_id), patient_id, filters.fhir)
     if filters.text.strip():
         try:
             data_key = keyring.data_key(db, services.keyring, patient_id, create=False)
@@ -463,12 +534,16 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
         if matching is not None:
             where.append(Document.id.in_(matching))
     total = db.scalar(select(func.count(Document.id)).where(*where)) or 0
-    rows = db.scalars(
-        select(Document)
-        .where(*where)
-        .order_by(Document.created_at.desc(), Document.id.desc())
-        .limit(filters.limit)
-        .offset(filters.offset)
+    rows: Iterable[Document] = (
+        db.scalars(
+            select(Document)
+            .where(*where)
+            .order_by(Document.created_at.desc(), Document.id.desc())
+            .limit(filters.limit)
+            .offset(filters.offset)
+        )
+        if filters.limit and filters.offset < total
+        else []
     )
     if not audit.seen_today(db, actor, "document.search", patient_id):
         audit.record(db, actor, "document.search", patient_id=patient_id, resource_type="documents")
@@ -584,6 +659,7 @@ def set_masked(db: Session, actor: Actor, document_id: str, masked: bool, space:
     labels = set(document.confidentiality or [])
     labels = labels | {"MASQUE_PS"} if masked else labels - {"MASQUE_PS"}
     document.confidentiality = rules.check_confidentiality(sorted(labels))
+    changed(document)
     audit.record(
         db,
         actor,
@@ -603,6 +679,7 @@ def set_labels(db: Session, actor: Actor, document_id: str, labels: Iterable[str
         document.reveal_at = utcnow() + timedelta(days=rules.INVISIBLE_PATIENT_REVEAL_DAYS)
     document.confidentiality = checked
     document.masked = "MASQUE_PS" in checked
+    changed(document)
     audit.record(
         db,
         actor,
@@ -619,6 +696,7 @@ def mark_entered_in_error(db: Session, actor: Actor, document_id: str) -> Docume
     """VLT-7: an author withdraws their document (it stays, marked entered-in-error)."""
     document, _ = _load(db, actor, document_id, Action.DOCUMENT_UPDATE)
     document.status = DocumentStatus.ENTERED_IN_ERROR
+    changed(document)
     audit.record(
         db,
         actor,
@@ -668,6 +746,7 @@ def reveal_due(db: Session, now: datetime | None = None) -> int:
     for document in due:
         if "INVISIBLE_PATIENT" in (document.confidentiality or []):
             document.confidentiality = [c for c in document.confidentiality if c != "INVISIBLE_PATIENT"]
+            changed(document)
             audit.record(
                 db,
                 Actor.system(),

@@ -23,12 +23,15 @@ from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.errors import CarnetError
+from carnet.fhir.search import InputError
 from carnet.hall.actors import Actor
 from carnet.hall.policy import space_is_open
 from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from carnet.people.service import lookup as people
 from carnet.people.tables import Patient
+from carnet.storage.types import new_id
 from carnet.vault.model import documents as rules
+from carnet.vault.model import mhd_metadata
 from carnet.vault.service import documents as vault
 from carnet.vault.service.documents import DocumentContent, DocumentView, SearchFilters
 from carnet.vault.tables import Document
@@ -102,7 +105,10 @@ def patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Patie
 @dataclass
 class _Parsed:
     documents: list[vault.NewDocument] = field(default_factory=list)
-    order: list[str] = field(default_factory=list)  # per request entry: "" or the new DocumentReference's id
+    # per request entry: what it creates — ("List", the SubmissionSet's id), ("Binary", the fullUrl of the Binary,
+    # then the id of the document it holds), ("DocumentReference", its id)
+    order: list[tuple[str, str]] = field(default_factory=list)
+    binaries: dict[str, str] = field(default_factory=dict)  # a Binary's fullUrl → the document it holds
 
 
 def _decode(data: str, path: str) -> bytes:
@@ -119,19 +125,13 @@ def _b64(value: str) -> bytes:
         return b""
 
 
-def parse_date(value: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _submission_set(entries: list[dict[str, Any]], issues: list[Issue]) -> str | None:
-    """The id of the bundle's SubmissionSet (a List coded ``submissionset``); an issue when there is none."""
-    lists = [(e.get("resource") or {}) for e in entries if (e.get("resource") or {}).get("resourceType") == "List"]
-    submission = next((r for r in lists if any(c.get("code") == "submissionset" for c in _coding(r.get("code")))), None)
-    if submission is None:
+def _submission_set(entries: list[dict[str, Any]], issues: list[Issue]) -> None:
+    """The bundle's one SubmissionSet (a List coded ``submissionset``): an issue when there is none; any other List
+    (a Folder) is not taken — refused, not silently dropped."""
+    lists = [(i, e.get("resource") or {}) for i, e in enumerate(entries)]
+    lists = [(i, r) for i, r in lists if r.get("resourceType") == "List"]
+    submissions = [(i, r) for i, r in lists if any(c.get("code") == "submissionset" for c in _coding(r.get("code")))]
+    if not submissions:
         issues.append(
             (
                 "required",
@@ -139,8 +139,34 @@ def _submission_set(entries: list[dict[str, Any]], issues: list[Issue]) -> str |
                 "Bundle.entry",
             )
         )
-        return None
-    return next((i.get("value") for i in submission.get("identifier") or [] if i.get("value")), None)
+    for index, _ in [*submissions[1:], *(item for item in lists if item not in submissions)]:
+        issues.append(
+            (
+                "not-supported",
+                "Un Bundle ITI-65 contient un seul List : le lot de soumission (les classeurs ne sont pas pris en "
+                "charge).",
+                f"Bundle.entry[{index}].resource",
+            )
+        )
+
+
+def _binary_url(resource: dict[str, Any]) -> str | None:
+    attachment = ((resource.get("content") or [{}])[0] or {}).get("attachment") or {}
+    return None if attachment.get("data") else attachment.get("url")
+
+
+def _unheld(parsed: _Parsed, issues: list[Issue]) -> None:
+    """Every Binary of the bundle is the content of one of its DocumentReferences (else it would be created for
+    nothing, and have no location)."""
+    for index, (kind, url) in enumerate(parsed.order):
+        if kind == "Binary" and url not in parsed.binaries:
+            issues.append(
+                (
+                    "business-rule",
+                    "Ce Binary n'est le contenu d'aucun DocumentReference du lot (attachment.url).",
+                    f"Bundle.entry[{index}].resource",
+                )
+            )
 
 
 def _read_entries(db: Session, actor: Actor, raw: dict[str, Any]) -> _Parsed:
@@ -148,7 +174,8 @@ def _read_entries(db: Session, actor: Actor, raw: dict[str, Any]) -> _Parsed:
     entries = raw.get("entry") or []
     by_url = {e.get("fullUrl"): (i, e.get("resource") or {}) for i, e in enumerate(entries) if e.get("fullUrl")}
     issues: list[Issue] = []
-    submission_id = _submission_set(entries, issues)
+    _submission_set(entries, issues)
+    submission_id = new_id()
     parsed = _Parsed()
     patients: set[str] = set()
     masters: set[str] = set()
@@ -160,11 +187,11 @@ def _read_entries(db: Session, actor: Actor, raw: dict[str, Any]) -> _Parsed:
             issues.append(("not-supported", f"Ressource {kind} non prise en charge dans un Bundle ITI-65.", path))
             continue
         if kind != "DocumentReference":
-            parsed.order.append("")
+            parsed.order.append((kind, submission_id if kind == "List" else str(entry.get("fullUrl") or "")))
             continue
         try:
             new = _document(db, actor, resource, path, by_url)
-        except MhdError as problem:
+        except (MhdError, InputError) as problem:
             issues += problem.issues
             continue
         except rules.DocumentError as exc:
@@ -178,7 +205,12 @@ def _read_entries(db: Session, actor: Actor, raw: dict[str, Any]) -> _Parsed:
         masters.add(new.master_identifier or "")
         patients.add(new.patient_id)
         parsed.documents.append(new)
-        parsed.order.append(new.id)
+        parsed.order.append(("DocumentReference", new.id))
+        url = _binary_url(resource)
+        if url:
+            parsed.binaries.setdefault(url, new.id)
+    if not issues:
+        _unheld(parsed, issues)
     if not parsed.documents and not issues:
         issues.append(("required", "Le Bundle ne contient aucun DocumentReference.", "Bundle.entry"))
     if len(patients) > 1:
@@ -199,7 +231,7 @@ def _body(attachment: dict[str, Any], mime: str, path: str, by_url: dict[str, tu
         )
     binary = target[1]
     body = _decode(binary.get("data") or "", f"Bundle.entry[{target[0]}].resource.data")
-    if binary.get("contentType") and binary["contentType"] != mime:
+    if binary.get("contentType") and rules.media_type(binary["contentType"]) != rules.media_type(mime):
         raise _issue(
             "invalid",
             "Le type MIME du Binary diffère de celui du DocumentReference.",
@@ -292,7 +324,7 @@ def _document(
         select(Document.id).where(Document.patient_id == patient.id, Document.master_identifier == master)
     ):
         raise _issue("duplicate", "Un document avec ce masterIdentifier a déjà été déposé.", f"{path}.masterIdentifier")
-    period = ((resource.get("context") or {}).get("period") or {}).get("start") or resource.get("date")
+    kept = mhd_metadata.keep(resource, body, path)
     return vault.NewDocument(
         patient_id=patient.id,
         type_system=type_system,
@@ -302,23 +334,50 @@ def _document(
         body=body,
         confidentiality=labels,
         master_identifier=master,
-        class_code=next((c.get("code") for cat in resource.get("category") or [] for c in _coding(cat)), None),
-        format_code=(content.get("format") or {}).get("code"),
-        service_date=parse_date(period) if period else None,
+        class_system=kept.class_system,
+        class_code=kept.class_code,
+        format_system=kept.format_system,
+        format_code=kept.format_code,
+        service_date=kept.service_start,
+        service_end=kept.service_end,
+        document_date=kept.document_date,
+        creation_date=kept.creation,
+        index=kept.index,
+        sent=kept.sent,
         replaces_id=replaces,
     )
 
 
-def provide(services: Services, actor: Actor, bundle: dict[str, Any]) -> list[str]:
-    """ITI-65: the bundle's documents deposited, all or nothing. Per request entry, the id of the
-    DocumentReference created ("" for the List and the Binary); ``MhdError`` lists what is wrong."""
+@dataclass(frozen=True)
+class Created:
+    """What one entry of an ITI-65 bundle created: ``kind`` (List, Binary, DocumentReference), its id, version and
+    time."""
+
+    kind: str
+    id: str
+    version: int
+    at: datetime
+
+
+def provide(services: Services, actor: Actor, bundle: dict[str, Any]) -> list[Created]:
+    """ITI-65: the bundle's documents deposited, all or nothing; per request entry, what it created (the
+    SubmissionSet List, each Binary — the document's bytes, read at ``Binary/<document id>`` —, each
+    DocumentReference). ``MhdError`` lists what is wrong."""
     with services.db.unit_of_work() as db:
         parsed = _read_entries(db, actor, bundle)
     try:
-        stored = iter(d.id for d in vault.deposit_many(services, actor, parsed.documents))
+        stored = {d.id: d for d in vault.deposit_many(services, actor, parsed.documents)}
     except rules.DocumentError as exc:
         raise _issue("invalid", exc.message, "Bundle") from exc
-    return [next(stored) if created else "" for created in parsed.order]
+    at = min((d.created_at for d in stored.values()), default=datetime.now(UTC))
+    created = []
+    for kind, key in parsed.order:
+        document_id = parsed.binaries.get(key, "") if kind == "Binary" else key
+        document = stored.get(document_id)
+        created.append(
+            Created(kind, document_id, document.version if document else 1, document.created_at if document else at)
+        )
+    return created
 
 
 # ------------------------------------------------------------------ ITI-67, the read, ITI-68, PATCH
@@ -326,11 +385,13 @@ def provide(services: Services, actor: Actor, bundle: dict[str, Any]) -> list[st
 
 @dataclass(frozen=True)
 class Found:
-    """One page of an ITI-67 search: the patient and the documents the policy lets the system see."""
+    """One page of an ITI-67 search: the patient, the documents the policy lets the system see (with the
+    DocumentReferences as they were sent, by document id), and the total."""
 
     subject: Subject
     documents: list[DocumentView]
     total: int
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def find(services: Services, actor: Actor, designation: dict[str, Any], path: str, filters: SearchFilters) -> Found:
@@ -338,28 +399,32 @@ def find(services: Services, actor: Actor, designation: dict[str, Any], path: st
     with services.db.unit_of_work() as db:
         patient = patient_for(db, designation, path)
         page = vault.search(services, db, actor, patient.id, filters)
-        return Found(subject_of(patient), [vault.view_of(d) for d in page.documents], page.total)
+        sent = vault.sent_metadata(services, db, page.documents)
+        return Found(subject_of(patient), [vault.view_of(d) for d in page.documents], page.total, sent)
 
 
 @dataclass(frozen=True)
 class Reference:
-    """A DocumentReference: the document's metadata and whose it is."""
+    """A DocumentReference: the document's metadata, whose it is, and the resource as sent (None when the document
+    did not come over MHD)."""
 
     document: DocumentView
     subject: Subject
+    sent: dict[str, Any] | None = None
 
 
-def _reference(db: Session, document: Document) -> Reference:
+def _reference(services: Services, db: Session, document: Document) -> Reference:
     patient = db.get(Patient, document.patient_id)
     assert patient is not None  # documents belong to a patient
-    return Reference(vault.view_of(document), subject_of(patient))
+    sent = vault.sent_metadata(services, db, [document]).get(document.id)
+    return Reference(vault.view_of(document), subject_of(patient), sent)
 
 
 def read_reference(services: Services, actor: Actor, document_id: str) -> Reference:
     """``GET DocumentReference/<id>``: ``DocumentNotFound`` when missing or not to be read."""
     with services.db.unit_of_work() as db:
         document, _, _ = vault.read(services, db, actor, document_id, action="document.metadata", with_body=False)
-        return _reference(db, document)
+        return _reference(services, db, document)
 
 
 def retrieve(services: Services, actor: Actor, document_id: str) -> DocumentContent:
@@ -391,4 +456,4 @@ def change(services: Services, actor: Actor, document_id: str, changes: list[Cha
                 document = vault.mark_entered_in_error(db, actor, document_id)
         if document is None:
             raise vault.DocumentNotFound()
-        return _reference(db, document)
+        return _reference(services, db, document)
