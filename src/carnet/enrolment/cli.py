@@ -177,3 +177,25 @@ def spaces_open(ins: str = typer.Argument(..., metavar="INS", help="Matricule IN
         typer.echo(f"Refusé : {exc.message}", err=True)
         raise typer.Exit(1) from None
     typer.echo("L'espace était déjà ouvert." if opened.already else "Espace ouvert.")
+
+
+@spaces_app.command("import")
+def spaces_import(
+    archive: Path = typer.Argument(..., metavar="ARCHIVE.zip", help="L'archive téléchargée sur l'autre service"),
+) -> None:
+    """Recrée l'espace d'une personne qui arrive d'un autre service Carnet, à partir de son archive (ENR-7) :
+    l'archive est vérifiée en entier d'abord (empreintes du manifeste), puis tout est restauré ou rien."""
+    from carnet.bootstrap import operator_actor, operator_services
+    from carnet.errors import CarnetError
+    from carnet.export.service.importing import import_archive
+
+    try:
+        with operator_services(Settings()) as services:
+            imported = import_archive(services, operator_actor(), archive)
+    except CarnetError as exc:
+        typer.echo(f"Refusé : {exc.message} Rien n'a été importé.", err=True)
+        raise typer.Exit(1) from None
+    counts = ", ".join(f"{name} : {count}" for name, count in imported.counts.items())
+    typer.echo(f"Espace recréé pour l'INS {imported.ins} ({counts}).")
+    sent = "par e-mail" if imported.code_sent_by == "email" else "par courrier (prochain lot de courriers)"
+    typer.echo(f"Un code d'activation est envoyé à la personne {sent}.")

@@ -37,6 +37,8 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what wa
     "settings.write": ("a modifié les paramètres", "modification des paramètres"),
     "space.created": ("a créé l'espace santé", "création de l'espace santé"),
     "space.open": ("a créé l'espace santé", "création de l'espace santé"),
+    "space.import": ("a importé l'espace santé depuis l'archive d'un autre service Carnet", "import de l'espace"),
+    "history.imported": ("— entrée importée d'un autre service Carnet", "import d'une entrée d'historique"),
     # ENR-1..6: enrolment, objection, activation, closing
     "enrolment.objection": ("s'est opposé(e) à la création de l'espace santé", "opposition"),
     "enrolment.objection_withdrawn": ("a retiré l'opposition à la création de l'espace santé", "retrait d'opposition"),
@@ -143,6 +145,8 @@ for _module in CAPABILITY_WORDS:
 
 DETAILED: Final[dict[str, str]] = {  # the same actions told with what the entry's details name (who, status, why)
     "space.export": "{fait}",
+    "space.import": "a importé l'espace santé depuis l'archive d'un autre service Carnet ({documents} documents)",
+    "history.imported": "{fait} — le {le}, entrée importée d'un autre service Carnet",
     "access.grant": "a autorisé {qui} — {statut}",
     "access.revoke": "a retiré l'accès de {qui} — {statut}",
     "access.block": "a bloqué {qui}",

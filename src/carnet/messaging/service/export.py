@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.export.model.exported import Exported, ExportedFile
+from carnet.export.model.restoring import Fact, facts_extension
 from carnet.hall.actors import Actor
 from carnet.hall.guard import facts_for
 from carnet.hall.policy import Action, Resource, decide
@@ -50,6 +51,7 @@ class Conversation:
     subject: str
     counterpart_kind: str
     counterpart_label: str
+    facts: dict[str, Fact]  # what the thread's row keeps, for another Carnet to restore it
 
 
 def _reader(
@@ -85,10 +87,12 @@ def _exported(
     patient: dict[str, Any],
     previous_id: str | None,
     by_the_person: bool,
+    facts: dict[str, Fact],
 ) -> Exported:
     resource = fhir_map.communication(
         message, conversation, patient, message.attachments, previous_id, by_the_person=by_the_person
     )
+    resource.setdefault("extension", []).append(facts_extension({**conversation.facts, **facts}))
     elements = {
         p["contentAttachment"]["url"]: p["contentAttachment"]
         for p in resource.get("payload", [])
@@ -142,12 +146,38 @@ def _messages(
                     row.id, row.direction, row.author_label, row.via, row.created_at, text, tuple(files.get(row.id, ()))
                 )
                 by_the_person = row.author_id == patient_id
-                items.append(_exported(services, key, conversation, view, blobs, patient, previous, by_the_person))
+                facts: dict[str, Fact] = {
+                    "direction": row.direction,
+                    "author_id": row.author_id,
+                    "author_label": row.author_label,
+                    "via": row.via,
+                    "mail_id": row.mail_id,
+                    "created_at": row.created_at,
+                }
+                items.append(
+                    _exported(services, key, conversation, view, blobs, patient, previous, by_the_person, facts)
+                )
                 previous = row.id
         yield from items
         if len(rows) < BATCH:
             return
         after = (rows[-1].created_at, rows[-1].id)
+
+
+def _conversation(row: Thread, subject: str) -> Conversation:
+    facts: dict[str, Fact] = {
+        "thread": row.id,
+        "subject": subject,
+        "counterpart_kind": row.counterpart_kind,
+        "counterpart_id": row.counterpart_id,
+        "counterpart_label": row.counterpart_label,
+        "counterpart_email": row.counterpart_email,
+        "status": row.status,
+        "closed_at": row.closed_at,
+        "closed_by_label": row.closed_by_label,
+        "thread_created_at": row.created_at,
+    }
+    return Conversation(row.id, subject, row.counterpart_kind, row.counterpart_label, facts)
 
 
 def _conversations(
@@ -162,9 +192,7 @@ def _conversations(
             query = query.where(or_(Thread.created_at > at, and_(Thread.created_at == at, Thread.id > last)))
         rows = list(db.scalars(query.order_by(Thread.created_at, Thread.id).limit(BATCH)))
         found = [
-            Conversation(
-                row.id, store.thread_view(key, row, actor).subject, row.counterpart_kind, row.counterpart_label
-            )
+            _conversation(row, store.thread_view(key, row, actor).subject)
             for row in rows
             if decide(actor, patient_id, Action.MESSAGE_READ, store.resource_of(row), facts).allowed
         ]

@@ -122,3 +122,47 @@ def patient_resource(person: PersonFields) -> dict[str, Any]:
     if address:
         resource["address"] = address
     return resource
+
+
+def person_of(resource: dict[str, Any]) -> dict[str, Any]:
+    """The register's fields of a Patient written by ``patient_resource`` (an archive's, to recreate the space);
+    ``ValueError`` with a French reason when one is missing."""
+    official = next(
+        (i for i in resource.get("identifier") or [] if isinstance(i, dict) and i.get("use") == "official"), None
+    )
+    system = str((official or {}).get("system") or "")
+    if official is None or not system.startswith("urn:oid:") or not official.get("value"):
+        raise ValueError("Patient de l'archive sans INS (identifiant officiel).")
+    names = [n for n in resource.get("name") or [] if isinstance(n, dict)]
+    birth = next((n for n in names if n.get("use") == "official"), None)
+    if birth is None or not birth.get("family") or not birth.get("given"):
+        raise ValueError("Patient de l'archive sans nom de naissance ni prénoms.")
+    usual = next((n.get("family") for n in names if n.get("use") == "usual"), None)
+    sexes = {value: key for key, value in GENDERS.items()}
+    try:
+        born = date.fromisoformat(str(resource.get("birthDate")))
+    except ValueError as exc:
+        raise ValueError("Patient de l'archive sans date de naissance lisible.") from exc
+    place = ""
+    for extension in resource.get("extension") or []:
+        if isinstance(extension, dict) and extension.get("url") == BIRTH_PLACE:
+            for part in (extension.get("valueAddress") or {}).get("extension") or []:
+                if part.get("url") == INSEE_CODE:
+                    place = str((part.get("valueCoding") or {}).get("code") or "")
+    telecom = {t.get("system"): t.get("value") for t in resource.get("telecom") or [] if isinstance(t, dict)}
+    postal = next((a for a in resource.get("address") or [] if isinstance(a, dict)), {})
+    return {
+        "ins": str(official["value"]),
+        "ins_oid": system.removeprefix("urn:oid:"),
+        "birth_name": str(birth["family"]),
+        "first_names": " ".join(str(g) for g in birth["given"]),
+        "used_name": usual,
+        "birth_date": born,
+        "sex": sexes.get(str(resource.get("gender")), "I"),
+        "birth_place": place,
+        "email": telecom.get("email"),
+        "phone": telecom.get("phone"),
+        "address": " ".join(postal.get("line") or []) or None,
+        "postal_code": postal.get("postalCode"),
+        "city": postal.get("city"),
+    }

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.export.model.exported import Exported
+from carnet.export.model.restoring import facts_extension
 from carnet.hall.actors import Actor
 from carnet.hall.guard import guard
 from carnet.hall.policy import Action, Decision, Resource
@@ -45,5 +46,8 @@ def export_resources(services: Services, actor: Actor, patient_id: str) -> Itera
         enter_export(db, actor, patient_id, Action.SPACE_VIEW, Resource("space"))
         patient = db.get(Patient, patient_id)
         assert patient is not None  # the policy refuses unknown spaces
-        item = Exported(fhir_map.patient_resource(patient), summary=_summary(patient), section=SECTION)
+        resource = fhir_map.patient_resource(patient)
+        facts = {"departement": patient.departement, "opened_at": patient.opened_at, "created_at": patient.created_at}
+        resource.setdefault("extension", []).append(facts_extension(facts))
+        item = Exported(resource, summary=_summary(patient), section=SECTION)
     yield item

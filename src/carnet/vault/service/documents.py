@@ -220,11 +220,11 @@ def _author_fields(actor: Actor) -> dict[str, object]:
     }
 
 
-def _blob_key(document_id: str, part: str = "b") -> str:
+def blob_key_of(document_id: str, part: str = "b") -> str:
     return f"{document_id.replace('-', '')}{part}"
 
 
-def _metadata_aad(document_id: str) -> bytes:
+def metadata_aad(document_id: str) -> bytes:
     return b"metadata:" + document_id.encode()
 
 
@@ -245,7 +245,7 @@ def sent_metadata(services: Services, db: Session, documents: Sequence[Document]
             continue
         if document.patient_id not in keys:
             keys[document.patient_id] = keyring.data_key(db, services.keyring, document.patient_id, create=False)
-        clear = keyring.open_sealed(keys[document.patient_id], document.metadata_sealed, _metadata_aad(document.id))
+        clear = keyring.open_sealed(keys[document.patient_id], document.metadata_sealed, metadata_aad(document.id))
         sent[document.id] = orjson.loads(clear)
     return sent
 
@@ -257,7 +257,7 @@ def referenced_blobs(db: Session, keys: Sequence[str]) -> set[str]:
     return {key for key in [*bodies, *previews] if key}
 
 
-def _index(db: Session, data_key: bytes, document: Document, extra_text: str, forms: Sequence[str] = ()) -> None:
+def index_terms(db: Session, data_key: bytes, document: Document, extra_text: str, forms: Sequence[str] = ()) -> None:
     """The blind index of a document: its words, and the coded metadata FHIR searches by token (``forms``)."""
     words = " ".join([document.title, document.type_display, document.author_label, extra_text])
     blind = {keyring.blind_term(data_key, term) for term in [*terms(words), *forms]}
@@ -321,7 +321,7 @@ def _row(
         mime_type=mime,
         size=len(new.body),
         body_mac=mac,
-        blob_key=_blob_key(new.id),
+        blob_key=blob_key_of(new.id),
         confidentiality=labels,
         masked="MASQUE_PS" in labels,
         author_label=actor.label,
@@ -341,7 +341,7 @@ def _row(
     )
 
 
-def _store(
+def store_body(
     services: Services,
     data_key: bytes,
     document: Document,
@@ -353,7 +353,7 @@ def _store(
     services.blobs.put(document.blob_key, keyring.seal(data_key, body, document.id.encode()))
     written.append(document.blob_key)
     if preview is not None:
-        document.preview_blob_key = _blob_key(document.id, "p")
+        document.preview_blob_key = blob_key_of(document.id, "p")
         document.preview_mime_type = preview.mime_type
         services.blobs.put(
             document.preview_blob_key, keyring.seal(data_key, preview.body, b"preview:" + document.id.encode())
@@ -381,12 +381,12 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
     mac = hmac.new(data_key, new.body, hashlib.sha256).hexdigest()
     document = _row(actor, new, doc_type, mime, labels, mac)
     if new.sent is not None:
-        document.metadata_sealed = keyring.seal(data_key, orjson.dumps(new.sent), _metadata_aad(document.id))
-    _store(services, data_key, document, new.body, preview, written)
+        document.metadata_sealed = keyring.seal(data_key, orjson.dumps(new.sent), metadata_aad(document.id))
+    store_body(services, data_key, document, new.body, preview, written)
     db.add(document)
     db.flush()  # the terms reference the document
     text_source = preview or content.Unwrapped(new.body, mime)
-    _index(db, data_key, document, content.extract_text(text_source.body, text_source.mime_type), new.index)
+    index_terms(db, data_key, document, content.extract_text(text_source.body, text_source.mime_type), new.index)
     if replaced is not None:
         replaced.status = DocumentStatus.SUPERSEDED
         changed(replaced)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.export.model.exported import Exported, ExportedFile
+from carnet.export.model.restoring import Fact, facts_extension
 from carnet.hall.actors import Actor
 from carnet.hall.guard import facts_for
 from carnet.hall.policy import Action, Facts, Resource, decide
@@ -91,10 +92,12 @@ def _exported(
     subject: Subject,
     patient: dict[str, Any],
     sent: dict[str, Any] | None,
+    facts: dict[str, Fact],
 ) -> Exported:
     path = f"{FOLDER}/{view.id}-{fhir_map.file_name(view.title, view.mime_type)}"
     resource = fhir_map.document_resource(view, subject, path, sent)
     resource["subject"] = dict(patient)
+    resource["extension"] = [*resource.get("extension", []), facts_extension(facts)]
     attachment = resource["content"][0]["attachment"]
     file = ExportedFile(
         path,
@@ -103,6 +106,41 @@ def _exported(
         f"{view.title} du {_day(view.created_at)}",
     )
     return Exported(resource, (file,), summary(view), SECTION)
+
+
+def archive_facts(row: Document) -> dict[str, Fact]:
+    """What the vault kept of a document that its DocumentReference does not say as such — so that another Carnet
+    restores the row as it was (``carnet.vault.service.restore``)."""
+    return {
+        "status": row.status,
+        "category": row.category,
+        "type_system": row.type_system,
+        "type_code": row.type_code,
+        "type_display": row.type_display,
+        "class_system": row.class_system,
+        "class_code": row.class_code,
+        "format_system": row.format_system,
+        "format_code": row.format_code,
+        "title": row.title,
+        "mime_type": row.mime_type,
+        "confidentiality": " ".join(row.confidentiality or []),
+        "mask_reason": row.mask_reason,
+        "source": row.source,
+        "author_kind": row.author_kind,
+        "author_id": row.author_id,
+        "author_label": row.author_label,
+        "author_rpps": row.author_rpps,
+        "author_finess": row.author_finess,
+        "replaces_id": row.replaces_id,
+        "master_identifier": row.master_identifier,
+        "submission_set_id": row.submission_set_id,
+        "service_date": row.service_date,
+        "service_end": row.service_end,
+        "document_date": row.document_date,
+        "creation_date": row.creation_date,
+        "created_at": row.created_at,
+        "sent": row.metadata_sealed is not None,
+    }
 
 
 def _batch(db: Session, where: list[Any], after: tuple[datetime, str] | None) -> list[Document]:
@@ -134,7 +172,16 @@ def _documents(
             sent = documents.sent_metadata(services, db, readable)
             items = [
                 (
-                    _exported(services, key, documents.view_of(row), row.blob_key, subject, patient, sent.get(row.id)),
+                    _exported(
+                        services,
+                        key,
+                        documents.view_of(row),
+                        row.blob_key,
+                        subject,
+                        patient,
+                        sent.get(row.id),
+                        archive_facts(row),
+                    ),
                     row.folder_id,
                 )
                 for row in readable

@@ -13,7 +13,7 @@ from carnet.storage.types import utcnow
 from carnet.vault.service import documents
 
 logger = logging.getLogger("carnet")
-VAULT_BLOB = re.compile(r"[0-9a-f]{32}[bp]")  # a document's body or preview (documents._blob_key)
+VAULT_BLOB = re.compile(r"[0-9a-f]{32}[bp]")  # a document's body or preview (documents.blob_key_of)
 ORPHAN_GRACE = timedelta(hours=1)  # longer than any deposit: a body is written before its row commits
 
 
