@@ -42,6 +42,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # SQLAlchemy, not the driver, opens transactions (below): the driver's own deferred BEGIN is off.
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection: Any) -> None:
+            # Every transaction takes SQLite's write lock when it begins, waiting up to busy_timeout for it: a
+            # deferred one that read first could not take it later, after another process committed, and would
+            # fail at once with « database is locked » (several server processes, or the worker beside them).
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if "poolclass" not in kwargs:

@@ -259,8 +259,21 @@ def referenced_blobs(db: Session, keys: Sequence[str]) -> set[str]:
 
 def index_terms(db: Session, data_key: bytes, document: Document, extra_text: str, forms: Sequence[str] = ()) -> None:
     """The blind index of a document: its words, and the coded metadata FHIR searches by token (``forms``)."""
-    words = " ".join([document.title, document.type_display, document.author_label, extra_text])
-    blind = {keyring.blind_term(data_key, term) for term in [*terms(words), *forms]}
+    insert_terms(
+        db,
+        document,
+        blind_terms(data_key, document.title, document.type_display, document.author_label, extra_text, forms),
+    )
+
+
+def blind_terms(
+    data_key: bytes, title: str, type_display: str, author: str, text: str, forms: Sequence[str]
+) -> set[str]:
+    words = " ".join([title, type_display, author, text])
+    return {keyring.blind_term(data_key, term) for term in [*terms(words), *forms]}
+
+
+def insert_terms(db: Session, document: Document, blind: set[str]) -> None:
     if blind:
         db.execute(
             insert(DocumentTerm),
@@ -300,10 +313,78 @@ def _check_folder(db: Session, actor: Actor, new: NewDocument) -> None:
         guard(db, actor, new.patient_id, Action.FOLDER_WRITE, Resource("folder", folder.id))
 
 
-def _row(
-    actor: Actor, new: NewDocument, doc_type: rules.DocumentType, mime: str, labels: list[str], mac: str
-) -> Document:
+@dataclass(frozen=True)
+class Prepared:
+    """A document checked, sealed and written to the blob store, its index terms computed — the CPU and disk work
+    of a deposit, done before the transaction (``deposit_many``) so that it holds its lock for the rows only."""
+
+    new: NewDocument
+    doc_type: rules.DocumentType
+    mime: str
+    labels: list[str]
+    mac: str
+    title: str
+    metadata_sealed: bytes | None
+    preview_mime_type: str | None
+    blind: set[str]
+
+
+def checked(actor: Actor, new: NewDocument) -> tuple[rules.DocumentType, str, list[str]]:
+    """The document's type, its media type read from its bytes, its labels; ``DocumentError`` otherwise."""
+    doc_type = rules.document_type(new.type_system, new.type_code)
+    allowed = rules.MHD_TYPES if actor.kind != ActorKind.PATIENT else set(rules.UPLOAD_TYPES)
+    mime = rules.check_body(new.body, new.mime_type, allowed)
+    if new.filename is not None:
+        rules.check_extension(new.filename, mime)
+    return doc_type, mime, rules.check_confidentiality(new.confidentiality)
+
+
+def write_bodies(
+    services: Services,
+    data_key: bytes,
+    document_id: str,
+    body: bytes,
+    preview: content.Unwrapped | None,
+    written: list[str],
+) -> None:
+    """Seal and write a document's body (and the preview of a CDA document); ``written`` collects the blob keys."""
+    services.blobs.put(blob_key_of(document_id), keyring.seal(data_key, body, document_id.encode()))
+    written.append(blob_key_of(document_id))
+    if preview is not None:
+        key = blob_key_of(document_id, "p")
+        services.blobs.put(key, keyring.seal(data_key, preview.body, b"preview:" + document_id.encode()))
+        written.append(key)
+
+
+def prepare(services: Services, data_key: bytes, actor: Actor, new: NewDocument, written: list[str]) -> Prepared:
+    """Check, seal and write the body (and the preview of a CDA document), compute the blind index; ``written``
+    collects the blob keys for clean-up."""
+    doc_type, mime, labels = checked(actor, new)
+    preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
+    if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
+        preview = None
+    write_bodies(services, data_key, new.id, new.body, preview, written)
+    title = " ".join(new.title.split())[:300] or doc_type.display
+    text_source = preview or content.Unwrapped(new.body, mime)
+    text = content.extract_text(text_source.body, text_source.mime_type)
+    return Prepared(
+        new=new,
+        doc_type=doc_type,
+        mime=mime,
+        labels=labels,
+        mac=hmac.new(data_key, new.body, hashlib.sha256).hexdigest(),
+        title=title,
+        metadata_sealed=keyring.seal(data_key, orjson.dumps(new.sent), metadata_aad(new.id))
+        if new.sent is not None
+        else None,
+        preview_mime_type=preview.mime_type if preview is not None else None,
+        blind=blind_terms(data_key, title, doc_type.display, actor.label, text, new.index),
+    )
+
+
+def _row(actor: Actor, ready: Prepared, labels: list[str]) -> Document:
     now = utcnow()
+    new, doc_type = ready.new, ready.doc_type
     return Document(
         id=new.id,
         patient_id=new.patient_id,
@@ -317,11 +398,14 @@ def _row(
         class_code=new.class_code,
         format_system=new.format_system,
         format_code=new.format_code,
-        title=" ".join(new.title.split())[:300] or doc_type.display,
-        mime_type=mime,
+        title=ready.title,
+        mime_type=ready.mime,
         size=len(new.body),
-        body_mac=mac,
+        body_mac=ready.mac,
         blob_key=blob_key_of(new.id),
+        preview_blob_key=blob_key_of(new.id, "p") if ready.preview_mime_type else None,
+        preview_mime_type=ready.preview_mime_type,
+        metadata_sealed=ready.metadata_sealed,
         confidentiality=labels,
         masked="MASQUE_PS" in labels,
         author_label=actor.label,
@@ -341,52 +425,20 @@ def _row(
     )
 
 
-def store_body(
-    services: Services,
-    data_key: bytes,
-    document: Document,
-    body: bytes,
-    preview: content.Unwrapped | None,
-    written: list[str],
-) -> None:
-    """Seal and write the body (and the preview of a CDA document); ``written`` collects the blob keys."""
-    services.blobs.put(document.blob_key, keyring.seal(data_key, body, document.id.encode()))
-    written.append(document.blob_key)
-    if preview is not None:
-        document.preview_blob_key = blob_key_of(document.id, "p")
-        document.preview_mime_type = preview.mime_type
-        services.blobs.put(
-            document.preview_blob_key, keyring.seal(data_key, preview.body, b"preview:" + document.id.encode())
-        )
-        written.append(document.preview_blob_key)
-
-
-def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, written: list[str]) -> Document:
-    """Check, seal, store and index one document; ``written`` collects blob keys for clean-up."""
-    doc_type = rules.document_type(new.type_system, new.type_code)
-    allowed = rules.MHD_TYPES if actor.kind != ActorKind.PATIENT else set(rules.UPLOAD_TYPES)
-    mime = rules.check_body(new.body, new.mime_type, allowed)
-    if new.filename is not None:
-        rules.check_extension(new.filename, mime)
-    labels = rules.check_confidentiality(new.confidentiality)
+def record(db: Session, actor: Actor, ready: Prepared) -> Document:
+    """The rows of a prepared document, in the caller's transaction: the policy's decision, the version it replaces,
+    its folder, the person's « masquer par défaut », the document, its index terms and its history line."""
+    new = ready.new
+    labels = ready.labels
     if preferences.settings_of(db, new.patient_id).mask_new_documents:
         labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
     guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
     replaced = _replaced(db, actor, new)
     _check_folder(db, actor, new)
-    preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
-    if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
-        preview = None
-    data_key = keyring.data_key(db, services.keyring, new.patient_id)
-    mac = hmac.new(data_key, new.body, hashlib.sha256).hexdigest()
-    document = _row(actor, new, doc_type, mime, labels, mac)
-    if new.sent is not None:
-        document.metadata_sealed = keyring.seal(data_key, orjson.dumps(new.sent), metadata_aad(document.id))
-    store_body(services, data_key, document, new.body, preview, written)
+    document = _row(actor, ready, labels)
     db.add(document)
     db.flush()  # the terms reference the document
-    text_source = preview or content.Unwrapped(new.body, mime)
-    index_terms(db, data_key, document, content.extract_text(text_source.body, text_source.mime_type), new.index)
+    insert_terms(db, document, ready.blind)
     if replaced is not None:
         replaced.status = DocumentStatus.SUPERSEDED
         changed(replaced)
@@ -398,20 +450,40 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
         resource_type="document",
         resource_id=document.id,
         details={
-            "type": doc_type.code,
-            "categorie": doc_type.category,
+            "type": ready.doc_type.code,
+            "categorie": ready.doc_type.category,
             **({"remplace": replaced.id} if replaced else {}),
         },
     )
     return document
 
 
+def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, written: list[str]) -> Document:
+    """Check, seal, store and index one document in the caller's transaction; ``written`` collects blob keys for
+    clean-up."""
+    checked(actor, new)
+    guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
+    data_key = keyring.data_key(db, services.keyring, new.patient_id)
+    return record(db, actor, prepare(services, data_key, actor, new, written))
+
+
 def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument]) -> list[Document]:
-    """All or nothing: one transaction; blobs of a failed batch are removed."""
+    """All or nothing; blobs of a failed batch are removed. Three steps, so that the transaction that writes the
+    rows holds the database (SQLite has one writer) for the rows only: the checks and the policy's first word with
+    the patients' keys (a short transaction), then — outside any transaction, in parallel across server processes —
+    sealing, writing the bodies and computing the blind index, then the rows, the policy asked again, in one
+    transaction."""
     written: list[str] = []
     try:
+        for new in batch:
+            checked(actor, new)
         with services.db.unit_of_work() as db:
-            stored = [deposit(services, db, actor, new, written) for new in batch]
+            for new in batch:
+                guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
+            keys = {pid: keyring.data_key(db, services.keyring, pid) for pid in {new.patient_id for new in batch}}
+        prepared = [prepare(services, keys[new.patient_id], actor, new, written) for new in batch]
+        with services.db.unit_of_work() as db:
+            stored = [record(db, actor, ready) for ready in prepared]
             db.flush()
         return stored
     except BaseException:

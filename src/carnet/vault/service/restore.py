@@ -138,7 +138,10 @@ def restore(db: Session, services: Services, restoring: Restoring, bundle: dict[
         preview = content.unwrap_cda(body) if document.mime_type in {"text/xml", "application/xml"} else None
         if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
             preview = None
-        documents.store_body(services, restoring.key, document, body, preview, restoring.written)
+        if preview is not None:
+            document.preview_blob_key = documents.blob_key_of(document.id, "p")
+            document.preview_mime_type = preview.mime_type
+        documents.write_bodies(services, restoring.key, document.id, body, preview, restoring.written)
         db.add(document)
         db.flush()
         text = preview or content.Unwrapped(body, document.mime_type)
