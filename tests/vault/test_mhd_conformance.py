@@ -555,6 +555,33 @@ def test_every_transaction_response_entry_has_its_location_etag_and_time(feeders
         assert title.encode("cp1252") in feeders.client.get(f"/fhir/{binary}", headers=feeders.lab).content
 
 
+def test_the_submission_set_is_read_at_its_location_by_the_lab_the_gp_and_not_by_a_stranger(
+    feeders: Feeders,
+) -> None:
+    answer = provide(
+        feeders,
+        document_entry(feeders.ins, make_pdf("Un"), title="Un"),
+        document_entry(feeders.ins, make_pdf("Deux"), title="Deux"),
+    )
+    location = answer["entry"][0]["response"]["location"]
+    documents = [e["response"]["location"] for e in answer["entry"][1::2]]
+    for reader in (feeders.lab, feeders.gp):  # the depositor, and the médecin traitant (ACC-2)
+        read = feeders.client.get(f"/fhir/{location}", headers=reader)
+        assert read.status_code == 200 and read.headers["etag"] == 'W/"1"'
+        listed = read.json()
+        assert listed["resourceType"] == "List" and listed["code"]["coding"][0]["code"] == "submissionset"
+        assert listed["subject"]["identifier"]["value"] == feeders.ins
+        assert [e["item"]["reference"] for e in listed["entry"]] == documents
+        from fhir.resources.R4B.list import List
+
+        List.model_validate(listed)
+    stranger = feeders.client.get(f"/fhir/{location}", headers=feeders.dentist)
+    assert stranger.status_code == 404 and stranger.json()["resourceType"] == "OperationOutcome"
+    unknown = feeders.client.get(f"/fhir/List/{uuid.uuid4()}", headers=feeders.lab)
+    assert unknown.status_code == 404
+    assert feeders.client.get(f"/fhir/{location}").status_code == 401
+
+
 def test_read_and_patch_carry_etag_version_and_last_modified(feeders: Feeders) -> None:
     document_id = deposit_simple(feeders, "Versionné")
     read = feeders.client.get(f"/fhir/DocumentReference/{document_id}", headers=feeders.lab)

@@ -33,7 +33,7 @@ from carnet.fhir.search import InputError, instant, is_fhir_id
 from carnet.hall.actors import Actor
 from carnet.hall.guard import AccessDenied
 from carnet.vault.model import mhd_search
-from carnet.vault.model.fhir_map import document_reference
+from carnet.vault.model.fhir_map import document_reference, submission_set
 from carnet.vault.service import mhd
 from carnet.vault.service.documents import NOT_FOUND, DocumentNotFound, SearchFilters
 
@@ -220,6 +220,27 @@ def read_document_reference(request: Request, document_id: str) -> Response:
     except DocumentNotFound:
         return _not_found().response()
     return _reference_answer(services, reference)
+
+
+@router.get("/List/{list_id}")
+def read_submission_set(request: Request, list_id: str) -> Response:
+    """The SubmissionSet of an ITI-65 deposit, at the location its response gave (``List/<id>``): read with the
+    scope that reads DocumentReferences, listing only those the caller may read."""
+    services: Services = request.app.state.services
+    actor = fhir_actor(request, services, READ)
+    try:
+        formats.check_json(request)
+    except Problem as problem:
+        return problem.response()
+    if not is_fhir_id(list_id):
+        return _not_found().response()
+    try:
+        found = mhd.read_submission_set(services, actor, list_id)
+    except DocumentNotFound:
+        return _not_found().response()
+    resource = submission_set(found.id, found.subject, found.created_at, found.author_label, found.document_ids)
+    headers = bundle.resource_headers(services.settings.base_url, "List", found.id, 1, found.created_at)
+    return FhirResponse(resource, headers=headers)
 
 
 def _reference_answer(services: Services, reference: mhd.Reference) -> Response:

@@ -223,3 +223,24 @@ def folder_list(folder_id: str, name: str, document_ids: Sequence[str], patient:
     if document_ids:
         resource["entry"] = [{"item": {"reference": f"DocumentReference/{id_}"}} for id_ in document_ids]
     return resource
+
+
+SUBMISSION_SET = {"system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes", "code": "submissionset"}
+
+
+def submission_set(
+    list_id: str, subject: SubjectFields, created: datetime, author: str, document_ids: Sequence[str]
+) -> dict[str, Any]:
+    """The SubmissionSet of an ITI-65 deposit as an R4 ``List`` (MHD's ``submissionset``): whose, when, who
+    deposited it, and the DocumentReferences of it the reader may see."""
+    return {
+        "resourceType": "List",
+        "id": list_id,
+        "status": "current",
+        "mode": "working",
+        "code": {"coding": [SUBMISSION_SET]},
+        "subject": {"identifier": {"system": f"urn:oid:{subject.ins_oid}", "value": subject.ins}},
+        "date": created.isoformat(),
+        "source": {"display": author},
+        "entry": [{"item": {"reference": f"DocumentReference/{id_}"}} for id_ in document_ids],
+    }

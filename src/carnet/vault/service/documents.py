@@ -644,7 +644,19 @@ def search_page(services: Services, db: Session, actor: Actor, patient_id: str, 
     return Listing([view_of(d) for d in found.documents], found.total, page, pages)
 
 
-def _not_found(db: Session, actor: Actor, action: Action, document_id: str) -> DocumentNotFound:
+def readable(db: Session, actor: Actor, rows: Sequence[Document]) -> list[Document]:
+    """Those of ``rows`` (one patient's) the policy lets ``actor`` read, as each one's own read would decide; nothing
+    is recorded."""
+    if not rows:
+        return []
+    facts = facts_for(db, actor, rows[0].patient_id)
+    now = utcnow()
+    return [
+        row for row in rows if decide(actor, row.patient_id, Action.DOCUMENT_READ, resource_of(row, now), facts).allowed
+    ]
+
+
+def not_found(db: Session, actor: Actor, action: Action, document_id: str) -> DocumentNotFound:
     refuse(db, actor, str(action), None, NOT_FOUND.reason, Resource("document"), {"demande": document_id[:64]})
     return DocumentNotFound()
 
@@ -659,7 +671,7 @@ def _load(
     gets the policy's refusal (``AccessDenied``, with its reason)."""
     document = db.get(Document, document_id)
     if document is None or (space is not None and document.patient_id != space):
-        raise _not_found(db, actor, action, document_id)
+        raise not_found(db, actor, action, document_id)
     resource = resource_of(document)
     try:
         decision = guard(db, actor, document.patient_id, action, resource)

@@ -25,7 +25,7 @@ from carnet.bootstrap import Services
 from carnet.errors import CarnetError
 from carnet.fhir.search import InputError
 from carnet.hall.actors import Actor
-from carnet.hall.policy import space_is_open
+from carnet.hall.policy import Action, space_is_open
 from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from carnet.people.service import lookup as people
 from carnet.people.tables import Patient
@@ -425,6 +425,41 @@ def read_reference(services: Services, actor: Actor, document_id: str) -> Refere
     with services.db.unit_of_work() as db:
         document, _, _ = vault.read(services, db, actor, document_id, action="document.metadata", with_body=False)
         return _reference(services, db, document)
+
+
+@dataclass(frozen=True)
+class SubmissionSet:
+    """The SubmissionSet of one ITI-65 deposit (``List/<id>``, the location its response gave): whose, when, by
+    whom, and the documents of it the actor may read."""
+
+    id: str
+    subject: Subject
+    created_at: datetime
+    author_label: str
+    document_ids: list[str]
+
+
+def read_submission_set(services: Services, actor: Actor, list_id: str) -> SubmissionSet:
+    """``GET List/<id>``: the SubmissionSet, listing only the documents the policy lets ``actor`` read (each asked as
+    its own read would be); ``DocumentNotFound`` when it does not exist or none of it may be read — the same answer,
+    the refusal kept in the history."""
+    with services.db.unit_of_work() as db:
+        rows = list(
+            db.scalars(
+                select(Document)
+                .where(Document.submission_set_id == list_id, Document.status != "entered-in-error")
+                .order_by(Document.created_at, Document.id)
+            )
+        )
+        readable = vault.readable(db, actor, rows)
+        if not readable:
+            raise vault.not_found(db, actor, Action.DOCUMENT_READ, list_id)
+        patient = db.get(Patient, readable[0].patient_id)
+        assert patient is not None  # documents belong to a patient
+        first = rows[0]
+        return SubmissionSet(
+            list_id, subject_of(patient), first.created_at, first.author_label, [d.id for d in readable]
+        )
 
 
 def retrieve(services: Services, actor: Actor, document_id: str) -> DocumentContent:
