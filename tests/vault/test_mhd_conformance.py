@@ -648,6 +648,25 @@ def test_an_xml_request_is_a_406_outcome(feeders: Feeders, query: str, accept: s
     refused(posted, 406)
 
 
+@pytest.mark.parametrize("query", ["_format=xml", "_format=application/fhir%2Bxml"])
+def test_every_other_fhir_endpoint_answers_xml_with_a_406_outcome(feeders: Feeders, query: str) -> None:
+    for url in (
+        f"/fhir/Patient?identifier={INS_SYSTEM}|{feeders.ins}&{query}",
+        f"/fhir/Observation?patient={feeders.patient_id}&{query}",
+        f"/fhir/Appointment?patient={feeders.patient_id}&{query}",
+        f"/fhir/Consent?patient={feeders.patient_id}&{query}",
+        f"/fhir/ImmunizationRecommendation?patient={feeders.patient_id}&{query}",
+    ):
+        refused(feeders.client.get(url, headers=feeders.gp), 406)
+        refused(feeders.client.get(url, headers={**feeders.gp, "Accept": "application/fhir+xml"}), 406)
+    created = feeders.client.post(
+        f"/fhir/Observation?{query}", json={"resourceType": "Observation"}, headers=feeders.gp
+    )
+    refused(created, 406)
+    served = feeders.client.get(f"/fhir/Observation?patient={feeders.patient_id}", headers=feeders.gp)
+    assert served.status_code == 200  # JSON still served without asking
+
+
 @pytest.mark.parametrize(
     "accept",
     [

@@ -30,6 +30,8 @@ from carnet.export import pages as export_pages
 from carnet.family import pages as family_pages
 from carnet.fhir import base as fhir
 from carnet.fhir.auth import FhirAuthError
+from carnet.fhir.formats import check_json
+from carnet.fhir.problems import Problem
 from carnet.hall.guard import AccessDenied
 from carnet.hall.vocabulary import PARIS
 from carnet.history import pages as history_pages
@@ -44,6 +46,9 @@ from carnet.vault import fhir as mhd
 from carnet.vault import pages as vault_pages
 from carnet.web import api, dev_pages, security
 from carnet.web.deps import LoginRequired, UnreadableForm, template_context
+
+# the FHIR endpoints answer JSON only: XML asked for (_format, Accept) is a 406 OperationOutcome (issue #14-7)
+FHIR_JSON_ONLY = [Depends(check_json)]
 
 HERE = Path(__file__).parent
 
@@ -123,6 +128,10 @@ def _install_error_handlers(app: FastAPI, services: Services) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="carnet"'
         return response
 
+    @app.exception_handler(Problem)
+    async def fhir_problem(request: Request, exc: Problem) -> Response:
+        return exc.response()
+
     @app.exception_handler(AccessDenied)
     async def denied(request: Request, exc: AccessDenied) -> Response:
         if exc.decision.rule.endswith("not_found"):  # an unknown item of a space one may use: not a refusal
@@ -176,9 +185,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(api.router)
     app.include_router(fhir.router)
     app.include_router(mhd.router)
-    app.include_router(fhir_access.router)
-    app.include_router(profile_fhir.router)
-    app.include_router(fhir_appointments.router)
-    app.include_router(fhir_recommendations.router)
+    app.include_router(fhir_access.router, dependencies=FHIR_JSON_ONLY)
+    app.include_router(profile_fhir.router, dependencies=FHIR_JSON_ONLY)
+    app.include_router(fhir_appointments.router, dependencies=FHIR_JSON_ONLY)
+    app.include_router(fhir_recommendations.router, dependencies=FHIR_JSON_ONLY)
     app.include_router(oauth.router)
     return app
