@@ -82,6 +82,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                 "resource": [
                     _resource("DocumentReference", ["search-type", "read", "patch"], SEARCH_DOCUMENTS),
                     _resource("Binary", ["read"], []),
+                    _resource("List", ["read"], []),  # the SubmissionSet of an ITI-65 deposit
                     _resource("Patient", ["search-type", "read"], [("identifier", "token")]),
                     _resource(
                         "Consent",

@@ -327,6 +327,7 @@ class Prepared:
     metadata_sealed: bytes | None
     preview_mime_type: str | None
     blind: set[str]
+    mask: bool | None = None  # the person's « masquer par défaut » when read before the transaction (VLT-5)
 
 
 def checked(actor: Actor, new: NewDocument) -> tuple[rules.DocumentType, str, list[str]]:
@@ -430,7 +431,8 @@ def record(db: Session, actor: Actor, ready: Prepared) -> Document:
     its folder, the person's « masquer par défaut », the document, its index terms and its history line."""
     new = ready.new
     labels = ready.labels
-    if preferences.settings_of(db, new.patient_id).mask_new_documents:
+    mask = ready.mask if ready.mask is not None else preferences.settings_of(db, new.patient_id).mask_new_documents
+    if mask:
         labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
     guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
     replaced = _replaced(db, actor, new)
@@ -480,8 +482,13 @@ def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument])
         with services.db.unit_of_work() as db:
             for new in batch:
                 guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
-            keys = {pid: keyring.data_key(db, services.keyring, pid) for pid in {new.patient_id for new in batch}}
-        prepared = [prepare(services, keys[new.patient_id], actor, new, written) for new in batch]
+            patients = {new.patient_id for new in batch}
+            keys = {pid: keyring.data_key(db, services.keyring, pid) for pid in patients}
+            masks = {pid: preferences.settings_of(db, pid).mask_new_documents for pid in patients}
+        prepared = [
+            replace(prepare(services, keys[new.patient_id], actor, new, written), mask=masks[new.patient_id])
+            for new in batch
+        ]
         with services.db.unit_of_work() as db:
             stored = [record(db, actor, ready) for ready in prepared]
             db.flush()
