@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+_units = threading.local()  # how many units of work this thread has open (SQLite: only the outer one is IMMEDIATE)
+
 
 def normalise_url(url: str) -> str:
     """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
@@ -49,8 +51,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _sqlite_begin(connection: Any) -> None:
             # Every transaction takes SQLite's write lock when it begins, waiting up to busy_timeout for it: a
             # deferred one that read first could not take it later, after another process committed, and would
-            # fail at once with « database is locked » (several server processes, or the worker beside them).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # fail at once with « database is locked » (several server processes, or the worker beside them). A unit
+            # of work opened inside another of the same thread (a read while the outer one holds the lock) begins
+            # deferred: it could never take the lock its own thread holds.
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if getattr(_units, "depth", 0) <= 1 else "BEGIN")
 
         return engine
     if "poolclass" not in kwargs:
@@ -58,6 +62,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, hide_parameters=True, **kwargs)
+
+
+@contextmanager
+def _opened() -> Iterator[None]:
+    _units.depth = getattr(_units, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _units.depth -= 1
 
 
 class Database:
@@ -82,7 +95,7 @@ class Database:
         Work that must survive a rollback (the audit entry of a refused access) registers a callback in
         ``session.info["after_rollback"]``; it runs in a fresh transaction once the rollback is done.
         """
-        with self._sqlite_lock or nullcontext():
+        with self._sqlite_lock or nullcontext(), _opened():
             session = self.sessions()
             try:
                 with session.begin():
