@@ -1,4 +1,5 @@
-"""Login pages (ENR-5): password, second factor (e-mailed code or TOTP), logout.
+"""Login pages (ENR-5): password, second factor (e-mailed code, TOTP or a passkey), logout; passkeys (issue #16-3):
+logging in with one, and managing one's own in « Paramètres ».
 
 They parse the form, call one use case of ``carnet.identity.service.auth`` and render; the service owns
 the transaction, the throttling and the history entries.
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from carnet.bootstrap import Services
-from carnet.identity.service import auth
+from carnet.hall.policy import Action, Resource
+from carnet.identity.service import auth, passkeys
+from carnet.people.service.lookup import open_space
 from carnet.web.deps import (
     ServicesDep,
     client_address,
@@ -20,6 +23,7 @@ from carnet.web.deps import (
     home_url,
     load_viewer,
     render,
+    require_viewer,
     session_cookie_name,
     session_token,
 )
@@ -42,10 +46,23 @@ def index(request: Request, services: ServicesDep) -> Response:
     return RedirectResponse(home_url(viewer.actor) if viewer else "/connexion", status_code=303)
 
 
+def _login_page(request: Request, services: Services, status: int = 200, **context: object) -> Response:
+    return render(
+        request,
+        services,
+        "login.html",
+        status_code=status,
+        title="Connexion",
+        passkeys_available=passkeys.available(services.settings),
+        **context,
+    )
+
+
 def safe_return(value: str | None) -> str | None:
     """An address of this site to come back to after logging in (an e-mailed invitation link): a local
-    path only — no scheme, no host, no "//" — and never the login pages themselves."""
-    if not value or len(value) > 500 or not value.startswith("/") or value.startswith("//"):
+    path only — no scheme, no host, no "//" — and never the login pages themselves. Up to 2,000 characters: an
+    app's consent screen (``/oauth/authorize?…``) carries its whole request."""
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//"):
         return None
     if "\\" in value or any(ord(c) < 32 for c in value) or value.startswith(("/connexion", "/deconnexion")):
         return None
@@ -54,7 +71,7 @@ def safe_return(value: str | None) -> str | None:
 
 @router.get("/connexion", response_class=HTMLResponse)
 def login_page(request: Request, services: ServicesDep, suite: str = "") -> Response:
-    response = render(request, services, "login.html", title="Connexion")
+    response = _login_page(request, services)
     back = safe_return(suite)
     if back:  # kept for the two steps of the login, in a cookie the login pages only receive
         response.set_cookie(
@@ -82,28 +99,14 @@ def login_submit(
         if not value
     ]
     if missing:  # nothing typed is not a wrong password (issue #15-12): say what is missing, count nothing
-        return render(
-            request,
-            services,
-            "login.html",
-            status_code=400,
-            title="Connexion",
-            error="Saisissez " + " et ".join(missing) + ".",
-            identifiant=identifiant,
+        return _login_page(
+            request, services, 400, error="Saisissez " + " et ".join(missing) + ".", identifiant=identifiant
         )
     try:
         started = auth.log_in(services, identifiant, mot_de_passe, client_address(request))
     except auth.LoginError as exc:
         status = 429 if exc.message in {auth.IP_LIMITED} or "Trop de tentatives" in exc.message else 400
-        return render(
-            request,
-            services,
-            "login.html",
-            status_code=status,
-            title="Connexion",
-            error=exc.message,
-            identifiant=identifiant,
-        )
+        return _login_page(request, services, status, error=exc.message, identifiant=identifiant)
     delayed = "&retard=1" if started.delayed else ""
     response = RedirectResponse(f"/connexion/verification?methode={started.method}{delayed}", status_code=303)
     _set_session_cookie(services, response, started.token)
@@ -130,6 +133,8 @@ def _mfa_page(request: Request, services: Services, method: str, status: int = 2
         has_totp=has_totp,
         email_hint=_mask_email(half.account.email),
         error=error or None,
+        has_passkeys=passkeys.available(services.settings)
+        and passkeys.has_passkeys(services, session_token(request, services)),
     )
 
 
@@ -143,7 +148,7 @@ def _refused(request: Request, services: Services, method: str, refusal: auth.Lo
     session ended with the lock."""
     if load_viewer(request, services, auth.MFA_STAGE) is not None:
         return _mfa_page(request, services, method, status=429, error=refusal.message)
-    return render(request, services, "login.html", status_code=429, title="Connexion", error=refusal.message)
+    return _login_page(request, services, 429, error=refusal.message)
 
 
 @router.post("/connexion/verification/email", response_class=HTMLResponse)
@@ -187,3 +192,165 @@ def logout(request: Request, services: ServicesDep) -> Response:
     response = RedirectResponse("/connexion?deconnecte=1", status_code=303)
     response.delete_cookie(session_cookie_name(services), path="/")
     return response
+
+
+# --- passkeys (issue #16-3) ---------------------------------------------------------------------------------
+
+PASSKEYS_TITLE = "Clés d'accès"
+MAX_ANSWER_FIELD = passkeys.MAX_ANSWER
+
+
+def _set_challenge_cookie(services: Services, response: Response, token: str) -> None:
+    response.set_cookie(
+        passkeys.COOKIE,
+        token,
+        max_age=passkeys.CHALLENGE_MINUTES * 60,
+        httponly=True,
+        secure=services.settings.https,
+        samesite="strict",
+        path="/",
+    )
+
+
+def _ceremony(services: Services, ceremony: passkeys.Ceremony) -> Response:
+    response = Response(ceremony.options, media_type="application/json")
+    _set_challenge_cookie(services, response, ceremony.token)
+    return response
+
+
+def _json_error(message: str, status: int = 400) -> Response:
+    return JSONResponse({"erreur": message}, status_code=status)
+
+
+@router.post("/connexion/cle-acces/options")
+def passkey_login_options(request: Request, services: ServicesDep) -> Response:
+    """The options of ``navigator.credentials.get`` (JSON): after the password, the account's passkeys; before,
+    any passkey of this site."""
+    try:
+        ceremony = passkeys.begin_login(services, session_token(request, services), client_address(request))
+    except auth.LoginError as exc:
+        return _json_error(exc.message, 429)
+    except passkeys.PasskeyError as exc:
+        return _json_error(exc.message)
+    return _ceremony(services, ceremony)
+
+
+@router.post("/connexion/cle-acces", response_class=HTMLResponse)
+def passkey_login(
+    request: Request, services: ServicesDep, reponse: Annotated[str, Form(max_length=MAX_ANSWER_FIELD)] = ""
+) -> Response:
+    """The authenticator's answer (posted by static/passkeys.js): a full session, or the French refusal on the
+    page the person came from."""
+    token = session_token(request, services)
+    half = load_viewer(request, services, auth.MFA_STAGE)
+    try:
+        actor_token, actor = passkeys.finish_login(
+            services, request.cookies.get(passkeys.COOKIE), reponse, token, client_address(request)
+        )
+    except auth.LoginError as refusal:
+        status = 429 if "Trop de" in refusal.message else 400
+        if half is not None and load_viewer(request, services, auth.MFA_STAGE) is not None:
+            response = _mfa_page(request, services, "email", status=status, error=refusal.message)
+        else:
+            response = _login_page(request, services, status, error=refusal.message)
+        response.delete_cookie(passkeys.COOKIE, path="/")
+        return response
+    response = RedirectResponse(safe_return(request.cookies.get(RETURN_COOKIE)) or home_url(actor), status_code=303)
+    _set_session_cookie(services, response, actor_token)
+    response.delete_cookie(RETURN_COOKIE, path="/connexion")
+    response.delete_cookie(passkeys.COOKIE, path="/")
+    return response
+
+
+def _passkeys_page(
+    request: Request,
+    services: Services,
+    patient_id: str,
+    status: int = 200,
+    error: str = "",
+    name: str = "",
+    error_title: str = "La clé d'accès n'a pas été ajoutée",
+) -> Response:
+    viewer = require_viewer(request, services)
+    items = passkeys.list_passkeys(services, viewer.actor, patient_id)
+    patient = open_space(services, viewer.actor, patient_id, Action.SETTINGS_READ, Resource("settings"))
+    return render(
+        request,
+        services,
+        "passkeys.html",
+        status_code=status,
+        title=PASSKEYS_TITLE,
+        viewer=viewer,
+        patient=patient,
+        passkeys=items,
+        available=passkeys.available(services.settings),
+        max_passkeys=passkeys.MAX_PASSKEYS,
+        name_max=passkeys.NAME_MAX,
+        error=error or None,
+        error_title=error_title,
+        typed_name=name,
+        current="parametres",
+    )
+
+
+@router.get("/espace/{patient_id}/parametres/cles-acces", response_class=HTMLResponse)
+def passkeys_page(request: Request, services: ServicesDep, patient_id: str) -> Response:
+    return _passkeys_page(request, services, patient_id)
+
+
+@router.post("/espace/{patient_id}/parametres/cles-acces/options")
+def passkey_registration_options(request: Request, services: ServicesDep, patient_id: str) -> Response:
+    """The options of ``navigator.credentials.create`` (JSON)."""
+    viewer = require_viewer(request, services)
+    try:
+        ceremony = passkeys.begin_registration(services, viewer.actor, patient_id)
+    except passkeys.PasskeyError as exc:
+        return _json_error(exc.message)
+    return _ceremony(services, ceremony)
+
+
+@router.post("/espace/{patient_id}/parametres/cles-acces", response_class=HTMLResponse)
+def passkey_register(
+    request: Request,
+    services: ServicesDep,
+    patient_id: str,
+    nom: Annotated[str, Form(max_length=200)] = "",
+    reponse: Annotated[str, Form(max_length=MAX_ANSWER_FIELD)] = "",
+) -> Response:
+    viewer = require_viewer(request, services)
+    try:
+        passkeys.finish_registration(
+            services, viewer.actor, patient_id, request.cookies.get(passkeys.COOKIE), reponse, nom
+        )
+    except passkeys.PasskeyError as exc:
+        response = _passkeys_page(request, services, patient_id, 400, exc.message, nom[: passkeys.NAME_MAX])
+    else:
+        response = RedirectResponse(f"/espace/{patient_id}/parametres/cles-acces?ajoutee=1", status_code=303)
+    response.delete_cookie(passkeys.COOKIE, path="/")
+    return response
+
+
+@router.post("/espace/{patient_id}/parametres/cles-acces/{passkey_id}/supprimer", response_class=HTMLResponse)
+def passkey_remove(request: Request, services: ServicesDep, patient_id: str, passkey_id: str) -> Response:
+    viewer = require_viewer(request, services)
+    if not passkeys.remove_passkey(services, viewer.actor, patient_id, passkey_id):
+        raise HTTPException(404, "Cette clé d'accès n'existe pas ou a déjà été retirée.")
+    return RedirectResponse(f"/espace/{patient_id}/parametres/cles-acces?retiree=1", status_code=303)
+
+
+@router.post("/espace/{patient_id}/parametres/cles-acces/{passkey_id}/renommer", response_class=HTMLResponse)
+def passkey_rename(
+    request: Request,
+    services: ServicesDep,
+    patient_id: str,
+    passkey_id: str,
+    nom: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    viewer = require_viewer(request, services)
+    try:
+        found = passkeys.rename_passkey(services, viewer.actor, patient_id, passkey_id, nom)
+    except passkeys.PasskeyError as exc:
+        return _passkeys_page(request, services, patient_id, 400, exc.message, error_title="Le nom n'a pas été changé")
+    if not found:
+        raise HTTPException(404, "Cette clé d'accès n'existe pas ou a été retirée.")
+    return RedirectResponse(f"/espace/{patient_id}/parametres/cles-acces?renommee=1", status_code=303)
