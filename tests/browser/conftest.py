@@ -184,3 +184,29 @@ def assert_accessible(page: Page) -> None:
                 lines.append(f"    cible : {v['target']}")
                 lines.append(f"    html  : {v['html']}")
         pytest.fail("\n".join(lines), pytrace=False)
+
+
+SCREEN_WIDTHS = (375, 1280)  # a phone, a laptop (issue #16-1)
+
+_WIDTHS = "() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"
+_CUT_TABLES = """() => [...document.querySelectorAll('.fr-table')]
+    .filter(box => box.scrollWidth > box.clientWidth + 1)
+    .map(box => `« ${(box.querySelector('caption')?.textContent || 'tableau sans titre').trim()} » : `
+        + `${box.scrollWidth} px pour ${box.clientWidth} px`)"""
+
+
+def check_page(page: Page, widths: tuple[int, ...] = SCREEN_WIDTHS, *, where: str | None = None) -> None:
+    """The page as it is now, at each width in turn (the viewport is resized, the page is not reloaded, and is left
+    at the last width): no horizontal scrolling, no table whose columns are pushed out of its box, and axe-core
+    finds no violation (issue #16-1)."""
+    shown = where or page.url
+    for width in widths:
+        if (page.viewport_size or {}).get("width") != width:
+            page.set_viewport_size({"width": width, "height": 812 if width < 600 else 900})
+        sizes = page.evaluate(_WIDTHS)
+        assert sizes["scroll"] <= sizes["inner"], (
+            f"défilement horizontal sur {shown} : la page fait {sizes['scroll']} px de large pour {width} px"
+        )
+        cut = page.evaluate(_CUT_TABLES)
+        assert not cut, f"colonnes hors de la vue sur {shown} à {width} px : " + " ; ".join(cut)
+        assert_accessible(page)

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from carnet.bootstrap import Services
 from carnet.demo import load_agenda_demo
 from carnet.hall.vocabulary import PARIS
-from tests.browser.conftest import PageProblems, assert_accessible, assert_no_csp_refusal, watch
+from tests.browser.conftest import PageProblems, assert_accessible, assert_no_csp_refusal, check_page, watch
 from tests.browser.test_login_journey import PATIENT, PROFESSIONAL, log_in
 
 pytestmark = pytest.mark.browser
@@ -111,9 +111,7 @@ def test_the_agenda_pages_are_accessible_and_fit_the_screen(
     ):
         page.goto(home + path)
         expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
-        scroll = page.evaluate("() => document.documentElement.scrollWidth")
-        assert scroll <= width, f"défilement horizontal sur {path} : la page fait {scroll} px pour {width} px"
-        assert_accessible(page)
+        check_page(page, (width,), where=path)
     page.goto(home + "/agenda")
     page.get_by_label("Montrer les détails dans le calendrier").check()
     page.get_by_role("button", name="Créer un lien d'abonnement").click()
@@ -121,9 +119,7 @@ def test_the_agenda_pages_are_accessible_and_fit_the_screen(
     expect(page.get_by_label(re.compile(r"^Adresse du calendrier"))).to_have_value(
         re.compile(r"/agenda/abonnement/[A-Za-z0-9_\-]{43}\.ics$")
     )
-    scroll = page.evaluate("() => document.documentElement.scrollWidth")
-    assert scroll <= width, f"défilement horizontal sur le lien d'abonnement : {scroll} px pour {width} px"
-    assert_accessible(page)
+    check_page(page, (width,), where="le lien d'abonnement")
     assert_no_csp_refusal(page_problems)
 
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 from carnet.bootstrap import Services
 from carnet.demo import DEMO_PASSWORD
 from carnet.people.model.identifiers import nir_from_body
-from tests.browser.conftest import PageProblems, assert_accessible, assert_no_csp_refusal, watch
+from tests.browser.conftest import PageProblems, assert_accessible, assert_no_csp_refusal, check_page, watch
 from tests.conftest import last_code_for
 
 pytestmark = pytest.mark.browser
@@ -104,15 +104,13 @@ def test_the_patient_home_fits_a_phone_screen(
         phone = watch(context.new_page(), page_problems)
         log_in(phone, demo, PATIENT, check_accessibility=False)
         expect(phone.get_by_role("heading", name="Bonjour Marie-Ange", level=1)).to_be_visible()
-        width = phone.evaluate("() => document.documentElement.scrollWidth")
-        assert width <= 375, f"défilement horizontal sur mobile : la page fait {width} px de large pour 375 px"
         bullets = phone.evaluate(
             """() => [...document.querySelectorAll('main .fr-grid-row > li')]
             .filter(item => getComputedStyle(item).listStyleType !== 'none').length"""
         )
         assert bullets == 0, "des puces s'affichent à côté des cartes de l'accueil (issue #15-12)"
         assert phone.locator("main .fr-grid-row > li").count() >= 6
-        assert_accessible(phone)
+        check_page(phone, (375,), where="l'accueil sur mobile")
         assert_no_csp_refusal(page_problems)
     finally:
         context.close()

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 from carnet.bootstrap import Services
 from carnet.messaging.model.messages import SentFile
 from carnet.messaging.service import conversations
-from tests.browser.conftest import PageProblems, assert_accessible, assert_no_csp_refusal, watch
+from tests.browser.conftest import PageProblems, assert_accessible, assert_no_csp_refusal, check_page, watch
 from tests.browser.test_login_journey import PATIENT, PROFESSIONAL, log_in
 from tests.messaging.test_pages import pro_actor, space_of
 from tests.support.documents import make_pdf
@@ -113,11 +113,6 @@ def screen(request: pytest.FixtureRequest, browser: Browser, live_server: str) -
         context.close()
 
 
-def _fits(page: Page, width: int, where: str) -> None:
-    scroll = page.evaluate("() => document.documentElement.scrollWidth")
-    assert scroll <= width, f"défilement horizontal sur {where} : la page fait {scroll} px pour {width} px"
-
-
 def test_the_messaging_pages_are_accessible_and_fit_the_screen(
     screen: tuple[Page, int], demo: Services, page_problems: PageProblems
 ) -> None:
@@ -142,13 +137,11 @@ def test_the_messaging_pages_are_accessible_and_fit_the_screen(
     ):
         page.goto(home + path)
         expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
-        _fits(page, width, path)
-        assert_accessible(page)
+        check_page(page, (width,), where=path)
     page.goto(home + f"/messages/{thread_id}")
     page.get_by_role("button", name="Envoyer la réponse").click()  # empty: refused, the form says why
     expect(page.get_by_role("alert")).to_contain_text("Le message est vide")
-    _fits(page, width, "la réponse refusée")
-    assert_accessible(page)
+    check_page(page, (width,), where="la réponse refusée")
     assert_no_csp_refusal(page_problems)
 
 
@@ -170,14 +163,12 @@ def test_the_professional_messaging_pages_are_accessible_and_fit_the_screen(
     ):
         page.goto(path)
         expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
-        _fits(page, width, path)
-        assert_accessible(page)
+        check_page(page, (width,), where=path)
     page.get_by_role("button", name="Envoyer le message").click()  # no subject: refused, the form says why
     expect(page.get_by_role("alert")).to_contain_text("Indiquez l'objet du message.")
     assert_accessible(page)
     page.goto(f"/pro/messages/{thread_id}/terminer")
     page.get_by_role("button", name="Mettre fin à l'échange").click()
     expect(page.get_by_role("status")).to_contain_text("L'échange est terminé")
-    _fits(page, width, "l'échange terminé")
-    assert_accessible(page)
+    check_page(page, (width,), where="l'échange terminé")
     assert_no_csp_refusal(page_problems)

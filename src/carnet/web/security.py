@@ -26,6 +26,8 @@ CSP = "; ".join(
         "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
+        "worker-src 'self'",  # the service worker /sw.js (issue #16-2)
+        "manifest-src 'self'",  # /manifest.webmanifest
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",
