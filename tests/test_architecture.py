@@ -27,6 +27,7 @@ CAPABILITIES = [
     "agenda",
     "messaging",
     "export",
+    "catalogue",
 ]
 GUARDED_KINDS = ["tables", "pages", "fhir", "api", "cli", "jobs", "smtp"]
 INTERFACE_KINDS = ["pages", "fhir", "api", "cli", "jobs", "smtp"]

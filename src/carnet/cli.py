@@ -11,6 +11,7 @@ import typer
 
 from carnet.access.cli import establishments_app, professionals_app, teams_app
 from carnet.agenda.cli import prevention
+from carnet.catalogue.cli import apps_app
 from carnet.config import Settings
 from carnet.console import FrenchGroup
 from carnet.enrolment.cli import campaign_app, registry_app, spaces_app
@@ -37,6 +38,7 @@ app.add_typer(spaces_app, name="spaces")
 app.add_typer(professionals_app, name="professionals")
 app.add_typer(establishments_app, name="establishments")
 app.add_typer(teams_app, name="teams")
+app.add_typer(apps_app, name="apps")
 app.command("prevention")(prevention)
 app.command("gateway")(gateway)
 

@@ -14,6 +14,7 @@ from carnet.agenda.model.events import TypedEvent
 from carnet.agenda.service import portal as agenda
 from carnet.agenda.tables import AgendaEvent
 from carnet.bootstrap import Services
+from carnet.catalogue.tables import App, RedirectUri
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.vocabulary import PARIS
@@ -244,7 +245,34 @@ def load_demo(services: Services, db: Session) -> list[DemoLogin]:
         display_name="Conseiller CPAM de Corse",
     )
     logins.append(DemoLogin(OPERATOR_LOGIN, "Conseiller CPAM de Corse — console des conseillers", "operator"))
+    _demo_app(db)
     return logins
+
+
+DEMO_APP_CLIENT_ID = "app-demo-tensio"
+
+
+def _demo_app(db: Session) -> None:
+    """CAT-1: one referenced app EN_LIGNE, so that the catalogue is not empty (a public client, PKCE only)."""
+    if db.scalar(select(App.id).where(App.client_id == DEMO_APP_CLIENT_ID)) is not None:
+        return
+    app = App(
+        client_id=DEMO_APP_CLIENT_ID,
+        name="Tensio Maison",
+        editor="Tensio SAS (démonstration)",
+        description="Balance et tensiomètre connectés : vos mesures arrivent d'elles-mêmes dans votre profil médical.",
+        purpose="Ajoute le poids et la tension mesurés à la maison ; lit vos mesures pour en tracer l'évolution.",
+        retention="Les mesures restent sur votre téléphone ; rien n'est conservé par l'éditeur.",
+        consent_wording="Vous pourrez déconnecter Tensio Maison à tout moment depuis Carnet.",
+        security="Client public, PKCE S256, jetons d'une heure.",
+        category="Objet connecté",
+        scope="patient/Observation.crs",
+        status="EN_LIGNE",
+        referenced_until=datetime.now(UTC) + timedelta(days=365),
+    )
+    db.add(app)
+    db.flush()
+    db.add(RedirectUri(app_id=app.id, uri="http://127.0.0.1:8765/retour"))
 
 
 def _demo_grants(db: Session) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from carnet.access import tables as access_tables
 from carnet.agenda import tables as agenda_tables
+from carnet.catalogue import tables as catalogue_tables
 from carnet.enrolment import tables as enrolment_tables
 from carnet.export import tables as export_tables
 from carnet.family import tables as family_tables
@@ -40,4 +41,5 @@ MODULES = (
     mail_tables,
     messaging_tables,
     export_tables,
+    catalogue_tables,
 )

@@ -437,6 +437,10 @@ def known_values(services: Services, feeders: Feeders, bodies: dict[str, Any]) -
         known.ids["Appointment"] += list(db.scalars(select(AgendaEvent.id)))[:2]
         known.ids["Consent"] += list(db.scalars(select(AccessGrant.id)))[:2]
     known.ids["Binary"] = known.ids["DocumentReference"]
+    with services.db.unit_of_work() as db:  # the SubmissionSets of the deposits above (ITI-65's List locations)
+        known.ids["List"] = sorted(
+            set(db.scalars(select(Document.submission_set_id).where(Document.submission_set_id.is_not(None))))
+        )
     known.ids["Patient"] = [feeders.patient_id]
     known.ids["ImmunizationRecommendation"] = [f"prevention-{feeders.patient_id}"]
     return known

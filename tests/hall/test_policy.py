@@ -58,7 +58,13 @@ LIFECYCLE = {A.SPACE_CLOSE: {"active"}, A.SPACE_REOPEN: {"closed"}, A.SPACE_DELE
 ON_ONE_DOCUMENT = {A.DOCUMENT_READ, A.DOCUMENT_MASK, A.DOCUMENT_DELETE, A.DOCUMENT_UPDATE}
 PROFESSIONAL_ACTS = {A.CONSENT_RECORD, A.CONSENT_READ, A.EMERGENCY_START}  # ACC-1 "the professional records"
 # (and reads back what they recorded), ACC-4 "breaks the glass"
-OPERATOR_WORK = {A.CARE_TEAM_MANAGE, A.DIRECTORY_MANAGE, A.CLIENT_MANAGE}  # ACC-1, VLT-2: directory, teams, API clients
+OPERATOR_WORK = {
+    A.CARE_TEAM_MANAGE,
+    A.DIRECTORY_MANAGE,
+    A.CLIENT_MANAGE,
+    A.APP_MANAGE,
+}  # ACC-1, VLT-2, CAT-1: directory,
+# teams, API clients, the app catalogue
 
 # Who may do what in an open space. A condition names a rule of ``condition_holds`` (below);
 # an action not listed is refused. Documents add their own rules on top (``document_allows``).
@@ -93,6 +99,7 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
         A.MESSAGE_READ,  # MSG-1: reads and answers for the minor (never closes: the professional does)
         A.MESSAGE_WRITE,
         A.SPACE_EXPORT,  # ENR-7: takes the child's record away (a caregiver never exports: FAM-3)
+        A.APP_CONNECT,  # CAT-2: connects, disconnects and reports the child's apps (never a caregiver)
     },
     # FAM-3: read, add, edit (mask, folders), be notified; never credentials or contact details (settings),
     # close, delete, export; Carnet's reading: nor who may access the space, nor family, nor reports.
@@ -154,7 +161,20 @@ MAY: dict[str, dict[Action, str] | set[Action]] = {
     # The service's own automatic work (notices, reveal job, demo loading): everything but the acts that
     # only a person takes (ENR-6 lifecycle, the professional's consent and emergency).
     "system": set(Action) - ENROLMENT - set(LIFECYCLE) - PROFESSIONAL_ACTS,
-    "stranger": set(),  # another patient, an operator (ENR-2/3 only), an app (CAT-3: no app consent yet) …
+    # CAT-3: an app connected to this space (a live consent, the app EN_LIGNE) reads what the person reads and adds
+    # documents, measures and appointments; it never manages the space
+    "app": {
+        A.SPACE_FIND,
+        A.DOCUMENT_SEARCH,
+        A.DOCUMENT_READ,
+        A.DOCUMENT_DEPOSIT,
+        A.PROFILE_READ,
+        A.PROFILE_WRITE,
+        A.AGENDA_READ,
+        A.AGENDA_WRITE,
+    },
+    # another patient, an operator (ENR-2/3 only), an app bound to another space or disconnected …
+    "stranger": set(),
 }
 
 # Documents hidden from someone whatever the action (VLT-6, FAM-2; a caregiver sees no more than a
@@ -293,11 +313,13 @@ def document_allows(who: Who, action: Action, doc: Doc) -> bool:
         return True
     if who.family in {"legal_representative", "caregiver"}:
         return not doc.pending and HIDDEN_FROM_REPRESENTATIVES not in doc.resource.labels
+    if who.family == "app":  # CAT-3: what the person reads
+        return not doc.pending
     return True
 
 
 def search_scope(who: Who, facts: Facts) -> Expect:
-    if who.family == "patient":
+    if who.family in {"patient", "app"}:
         return Expect(True, Scope.PATIENT)
     if who.family in {"legal_representative", "caregiver"}:
         return Expect(True, Scope.REPRESENTATIVE)
@@ -432,6 +454,14 @@ OTHERS = [
     Who("stranger", Actor(ActorKind.OPERATOR, "compte-op", "Conseiller CPAM"), name="conseiller"),
     Who("system", Actor.system(), name="service"),
     Who("stranger", Actor(ActorKind.APP, "appli", "Appli référencée"), name="application"),
+    Who("app", Actor(ActorKind.APP, "appli", "Appli", patient_id=SPACE), {"app_connected": True}, "appli connectée"),
+    Who("stranger", Actor(ActorKind.APP, "appli", "Appli", patient_id=SPACE), name="appli déconnectée"),
+    Who(
+        "stranger",
+        Actor(ActorKind.APP, "appli", "Appli", patient_id="autre"),
+        {"app_connected": True},
+        "appli d'un autre espace",
+    ),
     Who("stranger", Actor(ActorKind.REPRESENTATIVE, None, "Parent (code)", patient_id=SPACE), name="parent par code"),
     Who("stranger", Actor(ActorKind.REPRESENTATIVE, None, "Parent (code)", patient_id="autre"), name="code d'un autre"),
     Who("stranger", Actor(ActorKind.CAREGIVER, "aidant", "Aidant (sans espace)"), name="aidant sans espace"),
@@ -559,22 +589,23 @@ def report(tally: Tally, decisions: int, listings: int) -> None:
 
 def test_the_table_for_people_establishments_operators_the_service_and_apps() -> None:
     """The person in their space, a parent, a caregiver, another patient, an establishment, an operator, the
-    service, an app, the by-code representative (theirs and another's), a caregiver without a space:
-    11 actors × 3 statuses × 8 toggles × 39 actions, × 240 or 360 documents (open space; 360 for those who
-    write) or 40 or 60 (closed, unknown) for the 4 actions on one document: 141 304 decisions, plus 10 560
-    documents checked as "listed by the search ⇔ readable"."""
+    service, an app (bound to no space; connected to this one; disconnected; bound to another space), the by-code
+    representative (theirs and another's), a caregiver without a space: 14 actors × 3 statuses × 8 toggles × 41
+    actions, × 240 or 360 documents (open space; 360 for those who write) or 40 or 60 (closed, unknown) for the 4
+    actions on one document: 176 272 decisions, plus 10 560 or more documents checked as "listed by the search ⇔
+    readable"."""
     tally = run(PERSONS + OTHERS)
-    report(tally, 142_360, 10_560)
+    report(tally, 176_272, 10_560)
 
 
 @pytest.mark.parametrize("profession", PROFESSIONS, ids=lambda p: f"profession-{p}")
 def test_the_table_for_professionals(profession: str | None) -> None:
     """One profession × 11 standings (none, consent, administrator, médecin traitant, emergency by breaking
-    the glass or by the SAMU regulator, blocked …) × 3 statuses × 8 toggles × 39 actions, × 360 documents
-    (open space) or 60 (closed, unknown) for the 4 actions on one document: 178 200 decisions per
-    profession (885 720 for the five), plus 31 680 documents checked as "listed by the search ⇔ readable"."""
+    the glass or by the SAMU regulator, blocked …) × 3 statuses × 8 toggles × 41 actions, × 360 documents
+    (open space) or 60 (closed, unknown) for the 4 actions on one document: 178 728 decisions per
+    profession (893 640 for the five), plus 31 680 documents checked as "listed by the search ⇔ readable"."""
     tally = run(professional(profession, standing) for standing in STANDINGS)
-    report(tally, 178_200, 31_680)
+    report(tally, 178_728, 31_680)
 
 
 # ====================================================================== examples, one rule at a time

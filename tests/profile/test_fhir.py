@@ -665,5 +665,5 @@ def test_the_capability_statement_lists_the_profile(client: TestClient) -> None:
             "code": "token",
             "date": "date",
         }
-    others = {"DocumentReference", "Binary", "Patient", "Consent", "Appointment", "ImmunizationRecommendation"}
+    others = {"DocumentReference", "Binary", "List", "Patient", "Consent", "Appointment", "ImmunizationRecommendation"}
     assert set(resources) == set(SAMPLES) | others  # exactly what is served

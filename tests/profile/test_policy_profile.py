@@ -69,7 +69,9 @@ def expected(who: Who, facts: Facts, action: Action, item: Resource) -> bool:
             return False
         sections, masked_too = rights
         return item.category in sections and (masked_too or not item.masked)
-    return False  # another patient, an operator, an app (no consent yet), a code…
+    if who.family == "app":  # CAT-3: a connected app reads what the person reads, changes only what it added
+        return action == A.PROFILE_READ or (action == A.PROFILE_WRITE and authored)
+    return False  # another patient, an operator, an app not connected to this space, a code…
 
 
 def items(who: Who) -> list[Resource]:
@@ -120,10 +122,11 @@ def run(rows: list[Who]) -> tuple[int, list[str]]:
 
 
 def test_people_the_service_establishments_operators_and_apps_on_each_item() -> None:
-    """11 actors × 8 toggles × 13 sections × masked or not × 2 or 3 authors × 3 actions."""
+    """14 actors (the 3 apps of CAT-3 included) × 8 toggles × 13 sections × masked or not × 2 or 3 authors ×
+    3 actions."""
     checked, failures = run(PERSONS + OTHERS)
     assert not failures, "\n".join(failures)
-    assert checked == 11 * 8 * 13 * 2 * 3 * 2 + 8 * 13 * 2 * 3  # + the establishment's own items
+    assert checked == 14 * 8 * 13 * 2 * 3 * 2 + 8 * 13 * 2 * 3  # + the establishment's own items
 
 
 def test_professionals_on_each_item() -> None:

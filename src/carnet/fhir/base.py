@@ -1,6 +1,7 @@
 """FHIR R4 base at ``/fhir``: the CapabilityStatement of everything served (MHD, TD0.2 and Consent, the medical
-profile, the agenda) with its security (SMART ``oauth-uris``: the token endpoint), the SMART configuration of the
-backend-services flow (``/fhir/.well-known/smart-configuration``), FhirResponse, OperationOutcome."""
+profile, the agenda) with its security (SMART ``oauth-uris``: authorisation, token, revocation and introspection
+endpoints), the SMART configuration of the backend-services flow and of the catalogue's apps
+(``/fhir/.well-known/smart-configuration``), FhirResponse, OperationOutcome."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from carnet import __version__
+from carnet.catalogue.model import scopes as app_scopes
 from carnet.identity.model import CLIENT_SCOPES
 
 FHIR_JSON = "application/fhir+json"
@@ -57,9 +59,21 @@ def token_endpoint(base_url: str) -> str:
     return f"{base_url}/oauth/token"
 
 
+def app_endpoints(base_url: str) -> dict[str, str]:
+    """CAT-2: the SMART App Launch endpoints of the catalogue's authorisation server."""
+    return {
+        "authorize": f"{base_url}/oauth/authorize",
+        "token": token_endpoint(base_url),
+        "revoke": f"{base_url}/oauth/revoke",
+        "introspect": f"{base_url}/oauth/introspect",
+    }
+
+
 def scopes_supported() -> list[str]:
     """Every SMART v2 scope a client may be granted, one per resource type (``system/DocumentReference.crus``…)."""
-    return [f"system/{resource}.{permissions}" for resource, permissions in sorted(CLIENT_SCOPES.items())]
+    systems = [f"system/{resource}.{permissions}" for resource, permissions in sorted(CLIENT_SCOPES.items())]
+    patients = [f"patient/{resource}.{permissions}" for resource, permissions in sorted(app_scopes.APP_SCOPES.items())]
+    return [*systems, *patients, app_scopes.LAUNCH_PATIENT, app_scopes.OFFLINE]
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -121,10 +135,11 @@ def capability_statement(base_url: str) -> dict[str, Any]:
 
 
 def _security(base_url: str) -> dict[str, Any]:
-    """OAuth 2 client credentials as SMART Backend Services: the token endpoint (``oauth-uris``); no authorisation
-    endpoint (no user launches an app against Carnet yet)."""
+    """OAuth 2 client credentials as SMART Backend Services, and the apps of the catalogue (CAT-2: authorisation
+    code + PKCE S256): the endpoints in the SMART ``oauth-uris`` extension."""
+    uris = [{"url": name, "valueUri": uri} for name, uri in app_endpoints(base_url).items()]
     return {
-        "extension": [{"url": SMART_OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_endpoint(base_url)}]}],
+        "extension": [{"url": SMART_OAUTH_URIS, "extension": uris}],
         "cors": False,
         "service": [
             {"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}]},
@@ -132,7 +147,8 @@ def _security(base_url: str) -> dict[str, Any]:
         ],
         "description": (
             "OAuth 2 client credentials (SMART Backend Services, secret du client) : jeton à "
-            f"{token_endpoint(base_url)}, portées SMART v2 system/<Ressource>.<cruds> ; voir "
+            f"{token_endpoint(base_url)}, portées SMART v2 system/<Ressource>.<cruds> ; applications du catalogue : "
+            f"code d'autorisation + PKCE S256 à {base_url}/oauth/authorize, portées patient/<Ressource>.<cruds> ; voir "
             f"{base_url}/fhir/.well-known/smart-configuration."
         ),
     }
@@ -194,13 +210,29 @@ def metadata(request: Request) -> Response:
 
 
 def smart_configuration(base_url: str) -> dict[str, Any]:
-    """SMART App Launch 2 discovery for the backend-services flow (client credentials, a client secret)."""
+    """SMART App Launch 2 discovery: the backend-services flow (client credentials, a client secret) and the apps
+    of the catalogue (standalone patient launch: authorisation code + PKCE S256, refresh, revocation, introspection)."""
+    endpoints = app_endpoints(base_url)
     return {
-        "token_endpoint": token_endpoint(base_url),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "authorization_endpoint": endpoints["authorize"],
+        "token_endpoint": endpoints["token"],
+        "revocation_endpoint": endpoints["revoke"],
+        "introspection_endpoint": endpoints["introspect"],
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scopes_supported(),
-        "capabilities": ["client-confidential-symmetric", "permission-v2", "permission-v1"],
+        "capabilities": [
+            "launch-standalone",
+            "client-public",
+            "client-confidential-symmetric",
+            "context-standalone-patient",
+            "permission-patient",
+            "permission-offline",
+            "permission-v2",
+            "permission-v1",
+        ],
     }
 
 

@@ -12,9 +12,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from carnet.access.tables import AccessBlock, AccessGrant, CareTeamMember, EmergencyAccess
+from carnet.catalogue.model.apps import AppStatus
+from carnet.catalogue.tables import App, AppConsent
 from carnet.family.tables import Caregiver, LegalRepresentative
 from carnet.hall import audit
-from carnet.hall.actors import Actor
+from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.policy import Action, Decision, Facts, Resource, decide
 from carnet.people.model.identifiers import is_minor
 from carnet.people.tables import Patient, PatientSettings, Professional
@@ -32,6 +34,8 @@ def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
     patient = db.get(Patient, patient_id)
     if patient is None:
         return Facts(patient_exists=False)
+    if actor.kind == ActorKind.APP:
+        return Facts(patient_status=patient.status, app_connected=app_connected(db, actor, patient_id))
     if actor.patient_id is not None and actor.patient_id != patient_id:
         representative = is_minor(patient.birth_date, utcnow().date()) and (
             patient.attached_to_id == actor.patient_id
@@ -42,6 +46,26 @@ def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
     if actor.professional_id is None:
         return Facts(patient_status=patient.status)
     return professional_facts(db, actor.professional_id, patient)
+
+
+def app_connected(db: Session, actor: Actor, patient_id: str) -> bool:
+    """CAT-3: a live consent of this space to this app (``actor.id``), at the app's current scopes, and the app
+    EN_LIGNE with its referencing not expired — read at every act, so a disconnection or a suspension counts at once."""
+    now = utcnow()
+    found = db.scalar(
+        select(AppConsent.id)
+        .join(App, App.id == AppConsent.app_id)
+        .where(
+            AppConsent.app_id == actor.id,
+            AppConsent.patient_id == patient_id,
+            AppConsent.revoked_at.is_(None),
+            AppConsent.scope_version == App.scope_version,
+            App.status == AppStatus.EN_LIGNE,
+            App.referenced_until > now,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def professional_facts(db: Session, professional_id: str, patient: Patient) -> Facts:

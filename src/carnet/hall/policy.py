@@ -63,11 +63,13 @@ class Action(StrEnum):
     MESSAGE_WRITE = "message.write"  # start a conversation, answer in one, delete one from the space
     MESSAGE_CLOSE = "message.close"  # the professional ends a conversation (« X a mis fin à vos échanges »)
     SPACE_EXPORT = "space.export"  # ENR-7: ask for, and download, the archive of the whole space
+    APP_CONNECT = "app.connect"  # CAT-2: connect an app to the space, disconnect it, report it
+    APP_MANAGE = "app.manage"  # CAT-1: register an app, review it, publish, suspend, dereference, renew
 
 
 DOCUMENT_ACTIONS = {a for a in Action if a.value.startswith("document.")}
 ENROLMENT_ACTIONS = {Action.ENROLMENT_MANAGE, Action.ENROLMENT_OBJECT, Action.ENROLMENT_LETTER, Action.SPACE_OPEN}
-OPERATOR_ACTIONS = {Action.CARE_TEAM_MANAGE, Action.DIRECTORY_MANAGE, Action.CLIENT_MANAGE}
+OPERATOR_ACTIONS = {Action.CARE_TEAM_MANAGE, Action.DIRECTORY_MANAGE, Action.CLIENT_MANAGE, Action.APP_MANAGE}
 CONSENT_ACTIONS = {Action.CONSENT_RECORD, Action.CONSENT_READ}
 PROFILE_ACTIONS = {Action.PROFILE_READ, Action.PROFILE_WRITE, Action.PROFILE_MASK}
 AGENDA_ACTIONS = {Action.AGENDA_READ, Action.AGENDA_WRITE, Action.PREVENTION_READ, Action.PREVENTION_WRITE}
@@ -125,6 +127,7 @@ class Facts:
     emergency_samu: bool = True  # the patient's three emergency toggles (ACC-4)
     emergency_professionals: bool = True
     emergency_masked: bool = False
+    app_connected: bool = False  # CAT-3: a live consent of this space to this app, and the app EN_LIGNE
 
 
 class Scope(StrEnum):
@@ -246,6 +249,43 @@ def rule_operator_no_health_data(
     if actor.kind == ActorKind.OPERATOR:
         return _deny("operator_no_health_data", "Un conseiller n'accède jamais aux données de santé ni à l'historique.")
     return None
+
+
+# CAT-3: what a connected app may do in the space that connected it (its scopes narrowed the FHIR calls already)
+APP_ACTS = {
+    Action.SPACE_FIND,
+    Action.DOCUMENT_SEARCH,
+    Action.DOCUMENT_READ,
+    Action.DOCUMENT_DEPOSIT,
+    Action.PROFILE_READ,
+    Action.PROFILE_WRITE,
+    Action.AGENDA_READ,
+    Action.AGENDA_WRITE,
+}
+
+
+def rule_apps(
+    actor: Actor, patient_id: str, action: Action, resource: Resource | None, facts: Facts
+) -> Decision | None:
+    """CAT-3: a connected app acts only in the one space whose person consented (``actor.patient_id``), only
+    while that consent is live and the app EN_LIGNE, only for the acts of ``APP_ACTS``: it reads what the person
+    reads (never what is still hidden from them) and adds; it changes only what it added itself."""
+    if actor.kind != ActorKind.APP:
+        return None
+    if actor.patient_id != patient_id:
+        return _deny("app_other_space", "Une application n'agit que dans l'espace de la personne qui l'a autorisée.")
+    if not facts.app_connected:
+        return _deny(
+            "app_not_connected", "L'application a été déconnectée de cet espace, ou elle n'est plus référencée."
+        )
+    if action not in APP_ACTS:
+        return _deny("app_act_refused", "Une application connectée ne peut pas effectuer cette action.")
+    if resource is not None and resource.hidden_from_patient:
+        return _deny("invisible_patient", "Ce document sera visible après la consultation d'annonce.")
+    changes = action in {Action.PROFILE_WRITE, Action.AGENDA_WRITE}
+    if changes and resource is not None and (resource.is_item or resource.is_event) and resource.author_id != actor.id:
+        return _deny("app_not_author", "Une application ne modifie que ce qu'elle a elle-même ajouté.")
+    return _allow("app_connected", "La personne a connecté cette application à son espace (CAT-3).", Scope.PATIENT)
 
 
 def space_is_open(status: str) -> bool:
@@ -568,6 +608,7 @@ REPRESENTATIVE_ACTIONS = CAREGIVER_ACTIONS | {  # FAM-1: the parent manages the 
     Action.ACCESS_MANAGE,
     Action.FAMILY_MANAGE,
     Action.HISTORY_REPORT,
+    Action.APP_CONNECT,  # CAT-2: connects and disconnects the child's apps
 }
 
 
@@ -630,6 +671,7 @@ RULES: list[Rule] = [
     rule_consents,
     rule_unknown_space,
     rule_operator_no_health_data,
+    rule_apps,
     rule_professional_acts,
     rule_profile_people,
     rule_messages_people,

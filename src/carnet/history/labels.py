@@ -15,11 +15,12 @@ from typing import Final
 
 from carnet.access.service import labels as access_labels
 from carnet.agenda.service import labels as agenda_labels
+from carnet.catalogue.service import labels as catalogue_labels
 from carnet.messaging.service import labels as messaging_labels
 from carnet.profile.service import labels as profile_labels
 
 # each has ACTIONS, and may have KIND_ACTIONS (filter → actions) and DETAILED (action → words with its details)
-CAPABILITY_WORDS: Final = (access_labels, profile_labels, agenda_labels, messaging_labels)
+CAPABILITY_WORDS: Final = (access_labels, profile_labels, agenda_labels, messaging_labels, catalogue_labels)
 
 _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what was attempted when refused)
     "auth.login": ("s'est connecté(e) à l'espace", "connexion"),
@@ -28,6 +29,11 @@ _WORDS: Final[dict[str, tuple[str, str]]] = {  # action: (what was done, what wa
     "auth.logout": ("s'est déconnecté(e)", "déconnexion"),
     "auth.totp_enabled": ("a activé la validation par application d'authentification", "activation"),
     "auth.totp_disabled": ("a désactivé la validation par application d'authentification", "désactivation"),
+    # issue #16-3: passkeys (WebAuthn)
+    "auth.passkey_added": ("a ajouté une clé d'accès pour se connecter", "ajout d'une clé d'accès"),
+    "auth.passkey_removed": ("a retiré une clé d'accès", "suppression d'une clé d'accès"),
+    "auth.passkey_renamed": ("a renommé une clé d'accès", "modification d'une clé d'accès"),
+    "auth.passkey_failed": ("a échoué à se connecter (clé d'accès refusée)", "connexion avec une clé d'accès"),
     "client.manage": ("a enregistré un logiciel autorisé à appeler l'API FHIR", "enregistrement d'un logiciel"),
     "history.read": ("a consulté l'historique", "consultation de l'historique"),
     "space.view": ("a ouvert l'espace santé", "ouverture de l'espace santé"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from carnet.access import jobs as access_jobs
 from carnet.agenda import jobs as agenda_jobs
+from carnet.catalogue import jobs as catalogue_jobs
 from carnet.enrolment import jobs as enrolment_jobs
 from carnet.export import jobs as export_jobs
 from carnet.family import jobs as family_jobs
@@ -23,4 +24,5 @@ def all_jobs() -> list[Job]:
         *agenda_jobs.JOBS,
         *messaging_jobs.JOBS,
         *export_jobs.JOBS,
+        *catalogue_jobs.JOBS,
     ]

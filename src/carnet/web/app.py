@@ -21,6 +21,8 @@ from carnet.agenda.fhir import recommendations as fhir_recommendations
 from carnet.agenda.pages import events as agenda_pages
 from carnet.agenda.pages import prevention as prevention_pages
 from carnet.bootstrap import Services, build_services
+from carnet.catalogue import api as catalogue_api
+from carnet.catalogue import pages as catalogue_pages
 from carnet.config import Settings
 from carnet.enrolment.pages import activation
 from carnet.enrolment.pages import lifecycle as lifecycle_pages
@@ -44,7 +46,7 @@ from carnet.profile import fhir as profile_fhir
 from carnet.profile import pages as profile_pages
 from carnet.vault import fhir as mhd
 from carnet.vault import pages as vault_pages
-from carnet.web import api, dev_pages, security
+from carnet.web import api, dev_pages, pwa, security
 from carnet.web.deps import LoginRequired, UnreadableForm, template_context
 
 # the FHIR endpoints answer JSON only: XML asked for (_format, Accept) is a 406 OperationOutcome (issue #14-7)
@@ -71,6 +73,8 @@ def _error_page(request: Request, services: Services, status: int, title: str, m
 def _install_error_handlers(app: FastAPI, services: Services) -> None:
     def kind(request: Request) -> str:
         path = request.url.path
+        if path == "/oauth/authorize":  # CAT-2: the consent screen is a page of the portal
+            return "page"
         return "fhir" if path.startswith("/fhir") else "api" if path.startswith(("/api", "/oauth")) else "page"
 
     def respond(request: Request, status: int, detail: str, page_title: str) -> Response:
@@ -168,6 +172,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(space_pages.router)
     app.include_router(history_pages.router)
     app.include_router(dev_pages.router)
+    app.include_router(pwa.router)
     app.include_router(activation.router)
     app.include_router(lifecycle_pages.router)
     app.include_router(vault_pages.router)
@@ -190,4 +195,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(fhir_appointments.router, dependencies=FHIR_JSON_ONLY)
     app.include_router(fhir_recommendations.router, dependencies=FHIR_JSON_ONLY)
     app.include_router(oauth.router)
+    # CAT-2: /oauth/authorize (the consent page), /oauth/revoke, /oauth/introspect
+    app.include_router(catalogue_api.router)
+    app.include_router(catalogue_api.authorize_router)
+    app.include_router(catalogue_pages.portal_router)
+    app.include_router(catalogue_pages.operator_router)
     return app

@@ -426,7 +426,7 @@ def _row(actor: Actor, ready: Prepared, labels: list[str]) -> Document:
     )
 
 
-def record(db: Session, actor: Actor, ready: Prepared) -> Document:
+def write_rows(db: Session, actor: Actor, ready: Prepared) -> Document:
     """The rows of a prepared document, in the caller's transaction: the policy's decision, the version it replaces,
     its folder, the person's « masquer par défaut », the document, its index terms and its history line."""
     new = ready.new
@@ -466,7 +466,7 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
     checked(actor, new)
     guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
     data_key = keyring.data_key(db, services.keyring, new.patient_id)
-    return record(db, actor, prepare(services, data_key, actor, new, written))
+    return write_rows(db, actor, prepare(services, data_key, actor, new, written))
 
 
 def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument]) -> list[Document]:
@@ -490,7 +490,7 @@ def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument])
             for new in batch
         ]
         with services.db.unit_of_work() as db:
-            stored = [record(db, actor, ready) for ready in prepared]
+            stored = [write_rows(db, actor, ready) for ready in prepared]
             db.flush()
         return stored
     except BaseException:
