@@ -1,7 +1,7 @@
 """Benchmark of the app catalogue (CAT-2, CAT-3) against a real `carnet serve` process.
 
     .venv/bin/python bench/catalogue.py [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--seconds 15] [--clients 8]
+        [--seconds 15] [--clients 8] [--workers 1]
 
 Setup: the demo data, one app referenced with `carnet apps register` and published with `carnet apps publish`;
 Marie-Ange Santoni logs in (password + e-mailed code) and consents once per client on the consent screen
@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (carnet serve --workers)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="carnet-bench-"))
@@ -161,7 +162,7 @@ def main() -> None:
                                  "--scope", "patient/Observation.crs"))  # fmt: skip
         carnet(env, "apps", "publish", made["client_id"])
         server = subprocess.Popen(
-            [sys.executable, "-m", "carnet", "serve", "--port", str(port)],
+            [sys.executable, "-m", "carnet", "serve", "--port", str(port), "--workers", str(args.workers)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=(work / "server.log").open("wb"),
