@@ -171,17 +171,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # The machine-facing routers first: the router tries each included router in turn (about 2 ms for the twenty
     # page routers), and /api, /fhir and /oauth carry the load (ITI-65, ITI-67, tokens); their paths and the
     # pages' never overlap.
-    app.include_router(api.router)
-    app.include_router(fhir.router)
-    app.include_router(mhd.router)
-    app.include_router(fhir_access.router, dependencies=FHIR_JSON_ONLY)
-    app.include_router(profile_fhir.router, dependencies=FHIR_JSON_ONLY)
-    app.include_router(fhir_appointments.router, dependencies=FHIR_JSON_ONLY)
-    app.include_router(fhir_recommendations.router, dependencies=FHIR_JSON_ONLY)
     app.include_router(oauth.router)
     # CAT-2: /oauth/authorize (the consent page), /oauth/revoke, /oauth/introspect
     app.include_router(catalogue_api.router)
     app.include_router(catalogue_api.authorize_router)
+    app.include_router(mhd.router)
+    app.include_router(fhir.router)
+    app.include_router(fhir_access.router, dependencies=FHIR_JSON_ONLY)
+    app.include_router(profile_fhir.router, dependencies=FHIR_JSON_ONLY)
+    app.include_router(fhir_appointments.router, dependencies=FHIR_JSON_ONLY)
+    app.include_router(fhir_recommendations.router, dependencies=FHIR_JSON_ONLY)
+    app.include_router(api.router)
     app.include_router(login_pages.router)
     app.include_router(space_pages.router)
     app.include_router(history_pages.router)
