@@ -357,10 +357,17 @@ def write_bodies(
         written.append(key)
 
 
-def prepare(services: Services, data_key: bytes, actor: Actor, new: NewDocument, written: list[str]) -> Prepared:
+def prepare(
+    services: Services,
+    data_key: bytes,
+    actor: Actor,
+    new: NewDocument,
+    written: list[str],
+    check: tuple[rules.DocumentType, str, list[str]],
+) -> Prepared:
     """Check, seal and write the body (and the preview of a CDA document), compute the blind index; ``written``
     collects the blob keys for clean-up."""
-    doc_type, mime, labels = checked(actor, new)
+    doc_type, mime, labels = check  # ``checked``'s answer
     preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
     if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
         preview = None
@@ -463,10 +470,10 @@ def write_rows(db: Session, actor: Actor, ready: Prepared) -> Document:
 def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, written: list[str]) -> Document:
     """Check, seal, store and index one document in the caller's transaction; ``written`` collects blob keys for
     clean-up."""
-    checked(actor, new)
+    check = checked(actor, new)
     guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
     data_key = keyring.data_key(db, services.keyring, new.patient_id)
-    return write_rows(db, actor, prepare(services, data_key, actor, new, written))
+    return write_rows(db, actor, prepare(services, data_key, actor, new, written, check))
 
 
 def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument]) -> list[Document]:
@@ -477,8 +484,7 @@ def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument])
     transaction."""
     written: list[str] = []
     try:
-        for new in batch:
-            checked(actor, new)
+        checks = [checked(actor, new) for new in batch]
         with services.db.unit_of_work() as db:
             for new in batch:
                 guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
@@ -486,8 +492,8 @@ def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument])
             keys = {pid: keyring.data_key(db, services.keyring, pid) for pid in patients}
             masks = {pid: preferences.settings_of(db, pid).mask_new_documents for pid in patients}
         prepared = [
-            replace(prepare(services, keys[new.patient_id], actor, new, written), mask=masks[new.patient_id])
-            for new in batch
+            replace(prepare(services, keys[new.patient_id], actor, new, written, check), mask=masks[new.patient_id])
+            for new, check in zip(batch, checks, strict=True)
         ]
         with services.db.unit_of_work() as db:
             stored = [write_rows(db, actor, ready) for ready in prepared]
