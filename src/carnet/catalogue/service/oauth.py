@@ -20,10 +20,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
@@ -44,6 +44,7 @@ from carnet.storage.types import utcnow
 CODE_LIFETIME = timedelta(seconds=60)
 ACCESS_LIFETIME = timedelta(hours=1)
 REFRESH_LIFETIME = timedelta(days=90)
+_TOKENS = cast(Table, AppToken.__table__)  # Core statements on the token endpoint: no ORM bookkeeping (#13)
 ACCESS_PREFIX = "cat."  # an app's access token: the FHIR API knows where to look it up
 
 
@@ -205,32 +206,31 @@ def check(services: Services, request: AuthorizationRequest) -> None:
 def _client(db: Session, client_id: str, client_secret: str) -> App:
     """The app calling the token, revocation or introspection endpoint; ``invalid_client`` (401) otherwise."""
     app = db.scalar(select(App).where(App.client_id == client_id)) if client_id.isprintable() else None
-    expected = app.secret_hash if app is not None and app.secret_hash else None
-    given = digest(client_secret) if client_secret else ""
-    if app is None or (expected is not None and not secrets.compare_digest(expected, given)):
+    if app is None:
         raise OAuthError("invalid_client", "Identifiants du client invalides.", 401)
+    _check_secret(app, client_secret)
     return app
 
 
+def _check_secret(app: App, client_secret: str) -> None:
+    """A confidential app's secret, compared in constant time (a public app has none: PKCE protects it)."""
+    if app.secret_hash and not secrets.compare_digest(app.secret_hash, digest(client_secret) if client_secret else ""):
+        raise OAuthError("invalid_client", "Identifiants du client invalides.", 401)
+
+
 def _issue(db: Session, consent: AppConsent, scope: smart.Scopes, family: str) -> Issued:
+    """An access token, and a refresh token when ``offline_access`` was granted: one Core ``INSERT`` (the token
+    endpoint is the catalogue's hottest path, issue #13)."""
     now = utcnow()
     access = ACCESS_PREFIX + secrets.token_urlsafe(32)
     text = scope.text()
-    db.add(
-        AppToken(
-            token_hash=digest(access), kind="access", consent_id=consent.id, family=family, scope=text,
-            expires_at=now + ACCESS_LIFETIME,
-        )
-    )  # fmt: skip
+    common = {"consent_id": consent.id, "family": family, "scope": text, "used_at": None, "revoked_at": None}
+    rows = [{"token_hash": digest(access), "kind": "access", "expires_at": now + ACCESS_LIFETIME, **common}]
     refresh = None
     if smart.OFFLINE in scope.context:
         refresh = secrets.token_urlsafe(32)
-        db.add(
-            AppToken(
-                token_hash=digest(refresh), kind="refresh", consent_id=consent.id, family=family, scope=text,
-                expires_at=now + REFRESH_LIFETIME,
-            )
-        )  # fmt: skip
+        rows.append({"token_hash": digest(refresh), "kind": "refresh", "expires_at": now + REFRESH_LIFETIME, **common})
+    db.execute(insert(_TOKENS), rows)
     return Issued(access, int(ACCESS_LIFETIME.total_seconds()), text, consent.patient_id, refresh)
 
 
@@ -283,16 +283,31 @@ def exchange_code(
     raise failure
 
 
+_REFRESHING = (
+    select(AppToken, AppConsent, App)
+    .join(AppConsent, AppConsent.id == AppToken.consent_id)
+    .join(App, App.id == AppConsent.app_id)
+    .where(AppToken.token_hash == bindparam("hash"), AppToken.kind == "refresh")
+    .with_for_update(of=AppToken)
+)  # built once: its cache key is memoised, a request only binds the hash
+_MARK_USED = update(_TOKENS).where(_TOKENS.c.token_hash == bindparam("hash")).values(used_at=bindparam("now"))
+
+
 def refresh(services: Services, client_id: str, client_secret: str, token: str, scope: str) -> Issued:
-    """``grant_type=refresh_token``: rotates; a reused token revokes its family; no scope beyond the original."""
+    """``grant_type=refresh_token``: rotates; a reused token revokes its family; no scope beyond the original.
+
+    The token, its consent and its app come in one query; the client is checked against that app (a separate
+    look-up only when the token is unknown or another app's)."""
     failure: OAuthError | None = None
     with services.db.unit_of_work() as db:
-        app = _client(db, client_id, client_secret)
-        query = select(AppToken).where(AppToken.token_hash == digest(token), AppToken.kind == "refresh")
-        row = db.scalar(query.with_for_update()) if token.isprintable() and token else None
-        consent = db.get(AppConsent, row.consent_id) if row is not None else None
-        if row is None or consent is None or consent.app_id != app.id:
+        found = (
+            db.execute(_REFRESHING, {"hash": digest(token)}).first() if token.isprintable() and token else None
+        )
+        if found is None or found[2].client_id != client_id:
+            _client(db, client_id, client_secret)  # invalid_client first, as for every grant
             raise OAuthError("invalid_grant", "Jeton de rafraîchissement inconnu.")
+        row, consent, app = found
+        _check_secret(app, client_secret)
         if row.used_at is not None:
             _revoke_family(db, row.family)
             failure = OAuthError(
@@ -308,7 +323,7 @@ def refresh(services: Services, client_id: str, client_secret: str, token: str, 
                 raise OAuthError("invalid_scope", str(exc)) from exc
             if not wanted.within(granted):
                 raise OAuthError("invalid_scope", "Un rafraîchissement ne peut pas élargir les portées accordées.")
-            row.used_at = utcnow()
+            db.execute(_MARK_USED, {"hash": row.token_hash, "now": utcnow()})
             return _issue(db, consent, wanted, row.family)
     assert failure is not None  # committed the revocation first
     raise failure
