@@ -145,6 +145,25 @@ def test_cat2_an_expired_code_is_refused(
     assert answer.status_code == 400 and "expiré" in answer.json()["error_description"]
 
 
+def test_cat2_a_malformed_token_request_is_an_invalid_request_and_spends_nothing(
+    browser: TestClient, client: TestClient, app: ReferencedApp
+) -> None:
+    """RFC 6749 §5.2: a field too long, a field given twice or a body that is not a form is ``invalid_request``;
+    the code is not spent by it."""
+    code = code_for(browser, app)
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": app.client_id}
+    too_long = client.post("/oauth/token", data={**data, "code_verifier": "v" * 201})
+    twice = client.post("/oauth/token", content=urlencode({**data, "code_verifier": VERIFIER}) + "&code=autre",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    not_a_form = client.post("/oauth/token", json={**data, "code_verifier": VERIFIER})
+    for answer, field in ((too_long, "code_verifier"), (twice, "code"), (not_a_form, "grant_type")):
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+        assert answer.headers["cache-control"] == "no-store"
+        if answer is not not_a_form:
+            assert f"« {field} »" in answer.json()["error_description"]
+    assert exchange(client, app, code).status_code == 200
+
+
 def test_cat2_a_code_of_another_app_is_refused(
     browser: TestClient, client: TestClient, app: ReferencedApp, demo: Services
 ) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from carnet.catalogue.service import oauth as app_oauth
 from carnet.identity.model import ScopeError
@@ -36,18 +37,49 @@ def _basic(request: Request) -> tuple[str, str] | None:
     return unquote(user), unquote(password)
 
 
+# The token endpoint's fields and their longest accepted value.
+TOKEN_FIELDS = {
+    "grant_type": 40, "client_id": 100, "client_secret": 200, "scope": 500, "code": 200, "redirect_uri": 500,
+    "code_verifier": 200, "refresh_token": 200,
+}  # fmt: skip
+
+
 @router.post("/token")
-def token(
+async def token(request: Request, services: ServicesDep) -> JSONResponse:
+    """The form is read here once rather than field by field through the framework's dependencies: this is the
+    busiest small route (every app refreshes its token), issue #13. A field too long or repeated, or a body that
+    is not a form, is an ``invalid_request`` (RFC 6749 §5.2)."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    try:
+        if media_type != "application/x-www-form-urlencoded":
+            raise HTTPException(415)
+        form = await request.form(max_files=0, max_fields=2 * len(TOKEN_FIELDS))
+    except HTTPException:
+        return oauth_error(
+            400, "invalid_request", "Le corps de la demande doit être un formulaire (x-www-form-urlencoded)."
+        )
+    values: dict[str, str] = {}
+    for name, longest in TOKEN_FIELDS.items():
+        given = form.getlist(name)
+        if len(given) > 1 or not all(isinstance(v, str) and len(v) <= longest for v in given):
+            return oauth_error(
+                400, "invalid_request", f"Paramètre « {name} » invalide (une fois, {longest} caractères au plus)."
+            )
+        values[name] = str(given[0]) if given else ""
+    return await run_in_threadpool(_token, request, services, **values)
+
+
+def _token(
     request: Request,
     services: ServicesDep,
-    grant_type: Annotated[str, Form(max_length=40)] = "",
-    client_id: Annotated[str, Form(max_length=100)] = "",
-    client_secret: Annotated[str, Form(max_length=200)] = "",
-    scope: Annotated[str, Form(max_length=500)] = "",
-    code: Annotated[str, Form(max_length=200)] = "",
-    redirect_uri: Annotated[str, Form(max_length=500)] = "",
-    code_verifier: Annotated[str, Form(max_length=200)] = "",
-    refresh_token: Annotated[str, Form(max_length=200)] = "",
+    grant_type: str,
+    client_id: str,
+    client_secret: str,
+    scope: str,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str,
+    refresh_token: str,
 ) -> JSONResponse:
     if not services.ip_limiter.hit("oauth:" + client_address(request)):
         return oauth_error(429, "slow_down", "Trop de demandes de jeton ; réessayez dans une minute.")
