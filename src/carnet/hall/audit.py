@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -21,6 +21,33 @@ from carnet.people.tables import Patient
 from carnet.storage.types import utcnow
 
 NO_PATIENT_CHAIN = "-"
+
+# Every write of every capability appends here: the statements are built once (their compiled form is cached by
+# SQLAlchemy on them), a call only binds its values (issues #13, #14).
+_HEADS = cast(Table, AuditHead.__table__)
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_BUMP = (
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("of_chain"))
+    .values(seq=_HEADS.c.seq + 1)
+    .returning(_HEADS.c.seq, _HEADS.c.hash)
+)
+_SET_HASH = update(_HEADS).where(_HEADS.c.chain == bindparam("of_chain")).values(hash=bindparam("new_hash"))
+_APPEND = insert(_ENTRIES)
+_SEEN = (
+    select(_ENTRIES.c.seq)
+    .where(
+        _ENTRIES.c.patient_id == bindparam("patient"),
+        _ENTRIES.c.at >= bindparam("since"),
+        _ENTRIES.c.actor_id == bindparam("actor"),
+        _ENTRIES.c.action == bindparam("act"),
+        _ENTRIES.c.outcome == "allow",
+    )
+    .limit(1)
+)
+# (database, actor, action, patient) → the Paris midnight after which it was seen
+_seen_cache: dict[tuple[int, str, str, str], datetime] = {}
+_SEEN_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -48,20 +75,21 @@ def _acting_kind(db: Session, actor: Actor, patient_id: str | None) -> str:
 
 def seen_today(db: Session, actor: Actor, action: str, patient_id: str) -> bool:
     """Whether this actor's ``action`` is already in the patient's history today (Paris time): looking at a
-    list again and again is one line a day, not one per page view (issue #15-10). Uses the (patient, at) index."""
+    list again and again is one line a day, not one per page view (issue #15-10). Uses the (patient, at) index.
+
+    A yes found in the database stays true all day, so this process remembers it (bounded) and asks no more: an
+    ITI-67 client paging through a space pays the look-up once a day (issue #14). A no is never remembered."""
     midnight = datetime.now(PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
-    found = db.scalar(
-        select(AuditEntry.seq)
-        .where(
-            AuditEntry.patient_id == patient_id,
-            AuditEntry.at >= midnight,
-            AuditEntry.actor_id == actor.id,
-            AuditEntry.action == action,
-            AuditEntry.outcome == "allow",
-        )
-        .limit(1)
-    )
-    return found is not None
+    key = (id(db.get_bind()), actor.id or "", action, patient_id)
+    if _seen_cache.get(key) == midnight:
+        return True
+    params = {"patient": patient_id, "since": midnight, "actor": actor.id, "act": action}
+    if db.execute(_SEEN, params).first() is None:
+        return False
+    if len(_seen_cache) >= _SEEN_CACHE_SIZE:
+        _seen_cache.clear()
+    _seen_cache[key] = midnight
+    return True
 
 
 def record(
@@ -83,12 +111,11 @@ def record(
     """
     chain = patient_id or NO_PATIENT_CHAIN
     connection = db.connection()
-    bump = update(AuditHead).where(AuditHead.chain == chain).values(seq=AuditHead.seq + 1)
-    row = connection.execute(bump.returning(AuditHead.seq, AuditHead.hash)).first()
+    row = connection.execute(_BUMP, {"of_chain": chain}).first()
     if row is None:  # first entry of this chain (a concurrent first writer makes the insert a no-op)
         insert_fn = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         connection.execute(insert_fn(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
-        row = connection.execute(bump.returning(AuditHead.seq, AuditHead.hash)).one()
+        row = connection.execute(_BUMP, {"of_chain": chain}).one()
     seq, prev_hash = row
     fields: dict[str, Any] = {
         "chain": chain,
@@ -106,8 +133,8 @@ def record(
         "details": details or {},
     }
     digest = entry_hash(prev_hash, fields)
-    connection.execute(insert(AuditEntry).values(**fields, prev_hash=prev_hash, hash=digest))
-    connection.execute(update(AuditHead).where(AuditHead.chain == chain).values(hash=digest))
+    connection.execute(_APPEND, {**fields, "prev_hash": prev_hash, "hash": digest})
+    connection.execute(_SET_HASH, {"of_chain": chain, "new_hash": digest})
     return Recorded(chain, seq, digest)
 
 

@@ -8,7 +8,7 @@ reason to the interface.
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.access.tables import AccessBlock, AccessGrant, CareTeamMember, EmergencyAccess
@@ -48,57 +48,64 @@ def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
     return professional_facts(db, actor.professional_id, patient)
 
 
+_APP_CONNECTED = (
+    select(AppConsent.id)
+    .join(App, App.id == AppConsent.app_id)
+    .where(
+        AppConsent.app_id == bindparam("app"),
+        AppConsent.patient_id == bindparam("patient"),
+        AppConsent.revoked_at.is_(None),
+        AppConsent.scope_version == App.scope_version,
+        App.status == AppStatus.EN_LIGNE,
+        App.referenced_until > bindparam("now"),
+    )
+    .limit(1)
+)  # the facts' statements are built once: every request asks them (issues #13, #14)
+
+
 def app_connected(db: Session, actor: Actor, patient_id: str) -> bool:
     """CAT-3: a live consent of this space to this app (``actor.id``), at the app's current scopes, and the app
     EN_LIGNE with its referencing not expired — read at every act, so a disconnection or a suspension counts at once."""
-    now = utcnow()
-    found = db.scalar(
-        select(AppConsent.id)
-        .join(App, App.id == AppConsent.app_id)
-        .where(
-            AppConsent.app_id == actor.id,
-            AppConsent.patient_id == patient_id,
-            AppConsent.revoked_at.is_(None),
-            AppConsent.scope_version == App.scope_version,
-            App.status == AppStatus.EN_LIGNE,
-            App.referenced_until > now,
-        )
-        .limit(1)
+    params = {"app": actor.id, "patient": patient_id, "now": utcnow()}
+    return db.execute(_APP_CONNECTED, params).first() is not None
+
+
+_GRANTS = select(AccessGrant.role, AccessGrant.granted_at, AccessGrant.care_team_id).where(
+    AccessGrant.patient_id == bindparam("patient"),
+    AccessGrant.revoked_at.is_(None),
+    or_(
+        AccessGrant.professional_id == bindparam("pro"),
+        AccessGrant.care_team_id.in_(
+            select(CareTeamMember.team_id).where(CareTeamMember.professional_id == bindparam("pro"))
+        ),
+    ),
+)
+_BLOCKS = select(AccessBlock.lifted_at).where(
+    AccessBlock.patient_id == bindparam("patient"), AccessBlock.professional_id == bindparam("pro")
+)
+_EMERGENCY = (
+    select(EmergencyAccess.kind)
+    .where(
+        EmergencyAccess.patient_id == bindparam("patient"),
+        EmergencyAccess.professional_id == bindparam("pro"),
+        EmergencyAccess.expires_at > bindparam("now"),
     )
-    return found is not None
+    .order_by(EmergencyAccess.expires_at.desc())
+    .limit(1)
+)
 
 
 def professional_facts(db: Session, professional_id: str, patient: Patient) -> Facts:
     """Consent, status, blocking, emergency and the patient's emergency toggles (ACC-1..4)."""
     patient_id = patient.id
-    now = utcnow()
-    teams = select(CareTeamMember.team_id).where(CareTeamMember.professional_id == professional_id)
-    grants = db.execute(
-        select(AccessGrant.role, AccessGrant.granted_at, AccessGrant.care_team_id).where(
-            AccessGrant.patient_id == patient_id,
-            AccessGrant.revoked_at.is_(None),
-            or_(AccessGrant.professional_id == professional_id, AccessGrant.care_team_id.in_(teams)),
-        )
-    ).all()
-    blocks = db.execute(
-        select(AccessBlock.lifted_at).where(
-            AccessBlock.patient_id == patient_id, AccessBlock.professional_id == professional_id
-        )
-    ).all()
+    params = {"patient": patient_id, "pro": professional_id, "now": utcnow()}
+    grants = db.execute(_GRANTS, params).all()
+    blocks = db.execute(_BLOCKS, params).all()
     blocked = any(lifted is None for (lifted,) in blocks)
     # ACC-3: after a block is lifted only a new consent counts; a team's earlier one no longer covers them.
     last_lift = max((lifted for (lifted,) in blocks if lifted is not None), default=None)
     roles = {role for role, at, team in grants if team is None or last_lift is None or at > last_lift}
-    emergency = db.scalar(
-        select(EmergencyAccess.kind)
-        .where(
-            EmergencyAccess.patient_id == patient_id,
-            EmergencyAccess.professional_id == professional_id,
-            EmergencyAccess.expires_at > now,
-        )
-        .order_by(EmergencyAccess.expires_at.desc())
-        .limit(1)
-    )
+    emergency = db.execute(_EMERGENCY, params).scalar()
     settings = db.get(PatientSettings, patient_id)
     pro = db.get(Professional, professional_id)
     return Facts(

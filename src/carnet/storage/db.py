@@ -54,7 +54,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # fail at once with « database is locked » (several server processes, or the worker beside them). A unit
             # of work opened inside another of the same thread (a read while the outer one holds the lock) begins
             # deferred: it could never take the lock its own thread holds.
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if getattr(_units, "depth", 0) <= 1 else "BEGIN")
+            # A read (``Database.reading``) begins deferred too: WAL lets it read beside the writer.
+            immediate = getattr(_units, "depth", 0) <= 1 and not getattr(_units, "reading", 0)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     if "poolclass" not in kwargs:
@@ -111,6 +113,17 @@ class Database:
             finally:
                 session.info.pop("after_rollback", None)
                 session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction for look-ups that write nothing (a bearer token at every API request): on SQLite
+        it neither queues on this process's writer lock nor takes the database's, so it never waits for a writer."""
+        _units.reading = getattr(_units, "reading", 0) + 1
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        finally:
+            _units.reading -= 1
 
     def dispose(self) -> None:
         self.engine.dispose()

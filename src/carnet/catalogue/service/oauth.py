@@ -300,9 +300,7 @@ def refresh(services: Services, client_id: str, client_secret: str, token: str, 
     look-up only when the token is unknown or another app's)."""
     failure: OAuthError | None = None
     with services.db.unit_of_work() as db:
-        found = (
-            db.execute(_REFRESHING, {"hash": digest(token)}).first() if token.isprintable() and token else None
-        )
+        found = db.execute(_REFRESHING, {"hash": digest(token)}).first() if token.isprintable() and token else None
         if found is None or found[2].client_id != client_id:
             _client(db, client_id, client_secret)  # invalid_client first, as for every grant
             raise OAuthError("invalid_grant", "Jeton de rafraîchissement inconnu.")
@@ -368,6 +366,16 @@ _BEARER = (
     select(AppToken.scope, App.id, App.name, AppConsent.patient_id)
     .join(AppConsent, AppConsent.id == AppToken.consent_id)
     .join(App, App.id == AppConsent.app_id)
+    .where(
+        AppToken.token_hash == bindparam("hash"),
+        AppToken.kind == "access",
+        AppToken.revoked_at.is_(None),
+        AppToken.expires_at > bindparam("now"),
+        AppConsent.revoked_at.is_(None),
+        AppConsent.scope_version == App.scope_version,
+        App.status == AppStatus.EN_LIGNE,
+        App.referenced_until > bindparam("now"),
+    )
 )
 
 
@@ -376,19 +384,8 @@ def authenticate(services: Services, token: str) -> AppGrant | None:
     app no longer ``EN_LIGNE`` (checked at every request)."""
     if not token.startswith(ACCESS_PREFIX) or not token.isprintable():
         return None
-    now = utcnow()
-    query = _BEARER.where(
-        AppToken.token_hash == digest(token),
-        AppToken.kind == "access",
-        AppToken.revoked_at.is_(None),
-        AppToken.expires_at > now,
-        AppConsent.revoked_at.is_(None),
-        AppConsent.scope_version == App.scope_version,
-        App.status == AppStatus.EN_LIGNE,
-        App.referenced_until > now,
-    )
-    with services.db.unit_of_work() as db:
-        row = db.execute(query).first()
+    with services.db.reading() as db:
+        row = db.execute(_BEARER, {"hash": digest(token), "now": utcnow()}).first()
     if row is None:
         return None
     scope, app_id, name, patient_id = row

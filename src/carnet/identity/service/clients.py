@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
@@ -146,13 +146,14 @@ _GRANT = (  # one query per FHIR request: the token, its client, and whom the cl
     .join(ApiClient, ApiClient.id == AccessToken.client_id)
     .outerjoin(Professional, Professional.id == ApiClient.professional_id)
     .outerjoin(Establishment, Establishment.id == ApiClient.establishment_id)
+    .where(AccessToken.token_hash == bindparam("hash"))
 )
 
 
 def authenticate(services: Services, token: str) -> Grant | None:
     """The grant behind a bearer token; None when absent, expired or revoked."""
-    with services.db.unit_of_work() as db:
-        row = db.execute(_GRANT.where(AccessToken.token_hash == _digest(token))).first()
+    with services.db.reading() as db:
+        row = db.execute(_GRANT, {"hash": _digest(token)}).first()
     if row is None or row[1] <= utcnow() or row[3] is not None:
         return None
     scope, _, client_id, _, pro_id, rpps, first, last, profession, est_id, est_name, finess = row
