@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from email import policy
@@ -32,6 +33,7 @@ from carnet.web.app import create_app
 PG_ADMIN_URL = os.environ.get("CARNET_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _pg_problem: list[str] = []
+_s3_problem: list[str] = []
 
 
 def _pg_available() -> str | None:
@@ -48,9 +50,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if IN_CI:
             raise pytest.UsageError(f"CI=true mais PostgreSQL est injoignable ({PG_ADMIN_URL}) : {problem}")
         _pg_problem.append(problem)
+    if shutil.which("radosgw") is None:  # the real S3 server of tests/storage (scripts/s3-test-server)
+        if IN_CI:
+            raise pytest.UsageError("CI=true mais radosgw n'est pas installé (ceph-mon ceph-osd ceph-mgr radosgw)")
+        _s3_problem.append("radosgw n'est pas installé")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _s3_problem:
+        terminalreporter.write_sep("!", "EXÉCUTION S3 NON FAITE", red=True, bold=True)
+        terminalreporter.write_line(f"Stockage objet : {_s3_problem[0]} ; les tests S3 ont été sautés.")
     if _pg_problem:
         terminalreporter.write_sep("!", "EXÉCUTION POSTGRESQL NON FAITE", red=True, bold=True)
         terminalreporter.write_line(f"PostgreSQL injoignable ({PG_ADMIN_URL}) : {_pg_problem[0]}")

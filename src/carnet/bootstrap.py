@@ -12,7 +12,7 @@ from carnet.config import Settings
 from carnet.hall.actors import Actor, ActorKind
 from carnet.identity.service.ratelimit import RateLimiter
 from carnet.mail.outbound import OutboxMailer, SmtpMailer, make_mailer
-from carnet.storage.blobs import BlobStore, LocalBlobStore
+from carnet.storage.blobs import BlobStore, blob_store_from
 from carnet.storage.db import Database
 from carnet.storage.keyring import Keyring
 from carnet.storage.keys import InstanceKeys, load_instance_keys
@@ -46,7 +46,7 @@ def build_services(settings: Settings) -> Services:
         keys=keys,
         mailer=make_mailer(settings.smtp_url, settings.mail_from, settings.resolved_data_dir),
         keyring=Keyring(settings.resolved_master_key_file),
-        blobs=LocalBlobStore(settings.resolved_data_dir / "blobs"),
+        blobs=blob_store_from(settings),
         ip_limiter=RateLimiter(settings.login_ip_limit_per_minute, 60.0),
     )
 

@@ -12,6 +12,7 @@ import typer
 from carnet.access.cli import establishments_app, professionals_app, teams_app
 from carnet.agenda.cli import prevention
 from carnet.backup.cli import backup_app
+from carnet.blobs_cli import blobs_app
 from carnet.catalogue.cli import apps_app
 from carnet.config import Settings
 from carnet.console import FrenchGroup
@@ -32,6 +33,7 @@ keys_app = typer.Typer(help="Clés de chiffrement (clé maîtresse, clés des pa
 # The order of the help's list of commands.
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+app.add_typer(blobs_app, name="blobs")
 app.add_typer(backup_app, name="backup")
 app.add_typer(clients_app, name="clients")
 app.add_typer(registry_app, name="registry")

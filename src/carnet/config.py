@@ -23,6 +23,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("carnet-data"), description="Dossier des données locales")
     database_url: str = Field(default="", description="URL SQLAlchemy; SQLite dans data_dir par défaut")
+    # Where the sealed bodies live: empty, the folder <data_dir>/blobs; s3://bucket[/prefix]?endpoint=…&region=…,
+    # S3-compatible object storage, credentials from the environment (AWS_ACCESS_KEY_ID…) — issue #18-1
+    blob_url: str = Field(default="", description="Stockage des documents : vide (dossier local) ou s3://…")
     smtp_url: str = Field(default="outbox:", description="smtp://user:pass@host:port ou outbox:")
     mail_from: str = "Carnet <ne-pas-repondre@carnet.localhost>"
     base_url: str = "http://127.0.0.1:8000"

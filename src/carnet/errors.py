@@ -11,3 +11,8 @@ class CarnetError(ValueError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Unavailable(CarnetError):
+    """Something Carnet depends on (the documents' object storage…) is momentarily down: the interfaces answer
+    503 with this French message, and nothing was written."""

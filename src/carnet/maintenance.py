@@ -1,6 +1,6 @@
 """The operator's maintenance work that belongs to no capability: the integrity of the audit log
-(``carnet audit verify``), the rotation of the master key (``carnet keys rotate``) and the demo data
-(``carnet demo``).
+(``carnet audit verify``), the rotation of the master key (``carnet keys rotate``), the move of the documents'
+blobs to object storage (``carnet blobs move-to-s3``) and the demo data (``carnet demo``).
 
 Checking the log and rotating the key only need the database: they open it from the settings, without
 building the services — so they never create a missing key file (a rotation must find the current key; a
@@ -23,8 +23,17 @@ if TYPE_CHECKING:
     from carnet.bootstrap import Services
     from carnet.config import Settings
     from carnet.demo import DemoLogin
+    from carnet.storage.blob_move import BlobMove
 
-__all__ = ["AuditCheck", "KeyRotation", "KeyRotationError", "load_demo", "rotate_master_key", "verify_audit_log"]
+__all__ = [
+    "AuditCheck",
+    "KeyRotation",
+    "KeyRotationError",
+    "load_demo",
+    "prepare_blob_move",
+    "rotate_master_key",
+    "verify_audit_log",
+]
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,28 @@ def rotate_master_key(settings: Settings, batch_size: int = 500) -> KeyRotation:
     finally:
         database.dispose()
     return KeyRotation(count, Keyring(settings.resolved_master_key_file).current_id)
+
+
+def prepare_blob_move(settings: Settings, url: str | None = None) -> BlobMove:
+    """The move of the local folder's blobs (``<data_dir>/blobs``) to the S3 store ``url`` (by default the one
+    CARNET_BLOB_URL names); ``BlobMove.run`` does it. Only the data folder is read: no database is opened. Every
+    failure is a ``CarnetError`` with a French message (``BlobMoveError``, ``BlobStoreUnavailable``…)."""
+    from carnet.storage import blob_move  # boto3 is loaded only by this command
+    from carnet.storage.blobs import LocalBlobStore
+    from carnet.storage.s3 import S3BlobStore
+
+    address = (url or settings.blob_url).strip()
+    if not address.startswith("s3://"):
+        raise blob_move.BlobMoveError(
+            "indiquez le stockage objet de destination : --vers s3://compartiment?endpoint=https://…"
+            " (ou CARNET_BLOB_URL)"
+        )
+    try:
+        target = S3BlobStore.from_url(address)
+    except CarnetError as exc:
+        raise blob_move.BlobMoveError(exc.message) from None
+    source = LocalBlobStore(settings.resolved_data_dir / "blobs")
+    return blob_move.prepare_move(settings.resolved_data_dir, source, target)
 
 
 def load_demo(services: Services) -> list[DemoLogin]:

@@ -2,7 +2,8 @@
 
 The vault seals every body with the patient's data key *before* handing it to a store
 (``services.keyring.seal``), so a store only ever sees ciphertext. ``LocalBlobStore`` is the
-embedded default (a folder); an S3 store will come later behind the same ``BlobStore`` protocol.
+embedded default (a folder); ``carnet.storage.s3.S3BlobStore`` keeps them in S3-compatible object storage. Which
+one an instance uses is ``CARNET_BLOB_URL``'s choice (``blob_store_from``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,37 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from carnet.errors import CarnetError, Unavailable
+
+if TYPE_CHECKING:
+    from carnet.config import Settings
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,80}")
 
 
 class BlobNotFound(Exception):
     """No blob is stored under this key."""
+
+
+UNAVAILABLE = "Le stockage des documents est momentanément indisponible ; réessayez dans quelques minutes."
+
+
+class BlobStoreUnavailable(Unavailable):
+    """The store is down, unreachable or refuses (after its retries): nothing was written. ``message`` is for
+    people (French, no detail); ``reason`` is the technical cause for the operator's log (no key, no data)."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(UNAVAILABLE)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[BlobStoreUnavailable], tuple[str]]:
+        return (type(self), (self.reason,))
+
+
+class BlobUrlError(CarnetError):
+    """``CARNET_BLOB_URL`` cannot be understood."""
 
 
 def check_key(key: str) -> str:
@@ -53,6 +78,21 @@ class BlobStore(Protocol):
         """The keys of the blobs last written before ``cutoff`` (for sweeps of what a crash left); half-written
         temporary files that old are removed on the way."""
         ...
+
+
+def blob_store_from(settings: Settings) -> BlobStore:
+    """The store ``CARNET_BLOB_URL`` names: empty, the folder ``<data_dir>/blobs``; ``s3://bucket[/prefix]?endpoint=…
+    &region=…``, S3-compatible object storage (credentials from the environment, boto3's usual chain)."""
+    url = settings.blob_url.strip()
+    if not url:
+        return LocalBlobStore(settings.resolved_data_dir / "blobs")
+    if url.startswith("s3://"):
+        from carnet.storage.s3 import S3BlobStore  # boto3 is loaded only by instances that use it
+
+        return S3BlobStore.from_url(url)
+    raise BlobUrlError(
+        "CARNET_BLOB_URL doit être vide (dossier local) ou de la forme s3://compartiment?endpoint=https://…"
+    )
 
 
 class LocalBlobStore:
@@ -103,6 +143,14 @@ class LocalBlobStore:
 
     def exists(self, key: str) -> bool:
         return self.path_of(key).is_file()
+
+    def keys(self) -> Iterator[str]:
+        """Every stored key, in order (half-written temporary files aside)."""
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob("??/??/*")):
+            if KEY_PATTERN.fullmatch(path.name) and path.is_file():
+                yield path.name
 
     def older_than(self, cutoff: datetime) -> Iterator[str]:
         limit = cutoff.timestamp()

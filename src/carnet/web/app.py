@@ -28,6 +28,7 @@ from carnet.enrolment.pages import activation
 from carnet.enrolment.pages import lifecycle as lifecycle_pages
 from carnet.enrolment.pages import operator as operator_pages
 from carnet.enrolment.pages import opposition as opposition_pages
+from carnet.errors import Unavailable
 from carnet.export import pages as export_pages
 from carnet.family import pages as family_pages
 from carnet.fhir import base as fhir
@@ -70,13 +71,15 @@ def _error_page(request: Request, services: Services, status: int, title: str, m
     )
 
 
-def _install_error_handlers(app: FastAPI, services: Services) -> None:
-    def kind(request: Request) -> str:
-        path = request.url.path
-        if path == "/oauth/authorize":  # CAT-2: the consent screen is a page of the portal
-            return "page"
-        return "fhir" if path.startswith("/fhir") else "api" if path.startswith(("/api", "/oauth")) else "page"
+def kind(request: Request) -> str:
+    """Which way an error is answered: ``fhir`` (OperationOutcome), ``api`` (RFC 7807 problem) or ``page``."""
+    path = request.url.path
+    if path == "/oauth/authorize":  # CAT-2: the consent screen is a page of the portal
+        return "page"
+    return "fhir" if path.startswith("/fhir") else "api" if path.startswith(("/api", "/oauth")) else "page"
 
+
+def _install_error_handlers(app: FastAPI, services: Services) -> None:
     def respond(request: Request, status: int, detail: str, page_title: str) -> Response:
         where = kind(request)
         if where == "fhir":
@@ -141,6 +144,12 @@ def _install_error_handlers(app: FastAPI, services: Services) -> None:
         if exc.decision.rule.endswith("not_found"):  # an unknown item of a space one may use: not a refusal
             return respond(request, 404, exc.decision.reason, "Page introuvable")
         return respond(request, 403, "Vous n'avez pas accès à cet espace.", "Accès refusé")
+
+    @app.exception_handler(Unavailable)  # a store Carnet needs is down (S3, #18-1; the store logs why): nothing written
+    async def unavailable(request: Request, exc: Unavailable) -> Response:
+        response = respond(request, 503, exc.message, "Service momentanément indisponible")
+        response.headers["Retry-After"] = "120"
+        return response
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
