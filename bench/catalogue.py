@@ -28,11 +28,8 @@ import json
 import os
 import re
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -41,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.mhd import carnet, free_port, percentile, run_clients, server_memory_mb  # noqa: E402
+from bench.mhd import carnet, free_port, percentile, run_clients, server_memory_mb, serving  # noqa: E402
 from bench.profile import log_in, observation  # noqa: E402
 
 REDIRECT = "https://appli.exemple.fr/retour"
@@ -161,24 +158,9 @@ def main() -> None:
         made = json.loads(carnet(env, "apps", "register", "--nom", "Balance bench", "--redirect-uri", REDIRECT,
                                  "--scope", "patient/Observation.crs"))  # fmt: skip
         carnet(env, "apps", "publish", made["client_id"])
-        server = subprocess.Popen(
-            [sys.executable, "-m", "carnet", "serve", "--port", str(port), "--workers", str(args.workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(work / "server.log").open("wb"),
-        )
-        try:
-            for _ in range(100):
-                try:
-                    http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/fhir/metadata")
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with serving(env, port, args.workers, work) as server:
             run(port, work, made["client_id"], args)
             print(f"\nserver peak memory (VmHWM): {server_memory_mb(server.pid):.0f} MB")
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
     finally:
         if pg_db:
             import psycopg

@@ -16,6 +16,7 @@ created on that server and dropped at the end). Client and server share the mach
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -30,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlencode
@@ -124,8 +126,32 @@ def populate(env: dict[str, str], patients: int, documents: int) -> tuple[str, l
     return target_ins, others
 
 
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, workers: int, work: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``carnet serve`` on ``port`` (its errors in ``work/server.log``), once it answers, until the block ends."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "carnet", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "server.log").open("wb"),
+    )
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/fhir/metadata")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield server
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
+    if not ordered:  # nothing answered in time
+        return float("nan")
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
@@ -209,19 +235,7 @@ def main() -> None:
             "gp": json.loads(carnet(env, "clients", "create", "--name", "GP bench", "--rpps", "10001234567")),
             "pharmacist": json.loads(carnet(env, "clients", "create", "--name", "Ph bench", "--rpps", "10002345678")),
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "carnet", "serve", "--port", str(port), "--workers", str(args.workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(work / "server.log").open("wb"),
-        )
-        try:
-            for _ in range(100):
-                try:
-                    http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/fhir/metadata")
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with serving(env, port, args.workers, work) as server:
 
             def token_headers(client: dict[str, str]) -> dict[str, str]:
                 connection = http.client.HTTPConnection("127.0.0.1", port)
@@ -300,9 +314,6 @@ def main() -> None:
                     f"p99 {percentile(lat, 99):.1f} ms, mean {statistics.mean(lat):.1f} ms"
                 )
             print(f"\nserver peak memory (VmHWM, all processes): {server_memory_mb(server.pid):.0f} MB")
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
     finally:
         if pg_db:
             import psycopg

@@ -21,8 +21,6 @@ import http.client
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.mhd import carnet, free_port, percentile, run_clients, server_memory_mb  # noqa: E402
+from bench.mhd import carnet, free_port, percentile, run_clients, server_memory_mb, serving  # noqa: E402
 
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 LOGIN = "marie-ange.santoni"
@@ -186,19 +184,7 @@ def main() -> None:
         ins, patient_id = populate(env, args.measures)
         print(f"setup: {args.measures} measures for one patient in {time.perf_counter() - started:.0f} s")
         gp = json.loads(carnet(env, "clients", "create", "--name", "GP bench", "--rpps", "10001234567"))
-        server = subprocess.Popen(
-            [sys.executable, "-m", "carnet", "serve", "--port", str(port), "--workers", str(args.workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(work / "server.log").open("wb"),
-        )
-        try:
-            for _ in range(100):
-                try:
-                    http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/fhir/metadata")
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with serving(env, port, args.workers, work) as server:
             cookie = log_in(port, work)
             base = f"/espace/{patient_id}/profil"
             print(f"\nPages of a profile with {args.measures} measures ({args.pages} sequential requests each):")
@@ -236,9 +222,6 @@ def main() -> None:
             if errors_seen:
                 print(f"  first error: {errors_seen[0]!r}")
             print(f"\nserver peak memory (VmHWM, all processes): {server_memory_mb(server.pid):.0f} MB")
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=30)
     finally:
         if pg_db:
             import psycopg
