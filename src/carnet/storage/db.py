@@ -12,6 +12,11 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+try:
+    import fcntl
+except ImportError:  # Windows: the threads' lock only
+    fcntl = None  # type: ignore[assignment]
+
 _units = threading.local()  # how many units of work this thread has open (SQLite: only the outer one is IMMEDIATE)
 
 
@@ -66,6 +71,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, hide_parameters=True, **kwargs)
 
 
+class _WriterLock:
+    """The writer's turn on one SQLite database: a re-entrant lock for the threads of this process and, for the
+    outermost holder, ``flock`` on ``<database>.writer-lock`` for the processes (the kernel wakes the next one as
+    soon as the file is unlocked). Without a file (in memory) or without ``fcntl``, the threads' lock only."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._path = f"{database}.writer-lock" if database and database != ":memory:" and fcntl else None
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._path:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._depth -= 1
+                self._threads.release()
+                raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self._depth == 1 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._depth -= 1
+            self._threads.release()
+
+
 @contextmanager
 def _opened() -> Iterator[None]:
     _units.depth = getattr(_units, "depth", 0) + 1
@@ -83,8 +121,10 @@ class Database:
         self.engine = make_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time and nearly every request writes (the audit log): queueing the
-        # threads of this process on a lock is fairer and faster than SQLite's sleeping busy handler.
-        self._sqlite_lock = threading.RLock() if self.is_sqlite else None
+        # threads of this process on a lock, then the processes on a lock file beside the database, is fairer and
+        # faster than SQLite's busy handler, which sleeps up to 100 ms between tries (issue #14: several server
+        # processes on the embedded default).
+        self._sqlite_lock = _WriterLock(self.engine.url.database) if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
