@@ -158,3 +158,19 @@ def test_audit_verify_fails_loudly_on_a_tampered_log(tmp_path: Path, url: str) -
     result = carnet("audit", "verify", data_dir=tmp_path, database_url=url, check=False)
     assert result.returncode == 1
     assert "ALTÉRÉ" in result.stderr
+
+
+def test_a_wrong_master_key_file_stops_the_worker_and_the_server_before_anything(tmp_path: Path, url: str) -> None:
+    """SEC-1 (#18-3): a missing key file is created with a fresh key on start; a fresh key opens none of the
+    patients' keys, so `carnet worker` and `carnet serve` refuse to start, in French, naming the variable."""
+    carnet("demo", data_dir=tmp_path, database_url=url)
+    key = tmp_path / "keys" / "master.key"
+    right = key.read_bytes()
+    key.unlink()
+    for command in (("worker", "--une-fois"), ("serve", "--port", "1")):
+        refused = carnet(*command, data_dir=tmp_path, database_url=url, check=False)
+        assert refused.returncode == 1, refused.stdout
+        assert "Démarrage refusé" in refused.stderr and "CARNET_MASTER_KEY_FILE" in refused.stderr
+    assert key.read_bytes() != right  # the fresh key the start created, refused
+    key.write_bytes(right)
+    assert carnet("worker", "--une-fois", data_dir=tmp_path, database_url=url).returncode == 0

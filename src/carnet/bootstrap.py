@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from carnet.config import Settings
+from carnet.errors import CarnetError
 from carnet.hall.actors import Actor, ActorKind
 from carnet.identity.service.ratelimit import RateLimiter
 from carnet.mail.outbound import OutboxMailer, SmtpMailer, make_mailer
 from carnet.storage.blobs import BlobStore, blob_store_from
 from carnet.storage.db import Database
-from carnet.storage.keyring import Keyring
+from carnet.storage.keyring import Keyring, foreign_master_key
 from carnet.storage.keys import InstanceKeys, load_instance_keys
 from carnet.storage.keys import secure_data_dir as _secure
 
@@ -49,6 +50,24 @@ def build_services(settings: Settings) -> Services:
         blobs=blob_store_from(settings),
         ip_limiter=RateLimiter(settings.login_ip_limit_per_minute, 60.0),
     )
+
+
+class WrongMasterKey(CarnetError):
+    """The master key file is not the one that wraps this database's patient keys: nothing would open."""
+
+
+def check_master_key(services: Services) -> None:
+    """Refuse to serve with a master key that opens none of the patients' keys (``WrongMasterKey``): documents
+    deposited then would be sealed under a key the rest of the space cannot share, and nothing already stored
+    would open. Called by ``carnet serve`` and ``carnet worker`` after the schema is up to date."""
+    with services.db.reading() as db:
+        foreign = foreign_master_key(db, services.keyring)
+    if foreign:
+        raise WrongMasterKey(
+            f"La clé maîtresse {services.settings.resolved_master_key_file} n'est pas celle qui protège les clés "
+            f"des patients de cette base (clé attendue : {foreign}). Vérifiez CARNET_MASTER_KEY_FILE ; si ce fichier "
+            "vient d'être créé parce qu'il manquait, supprimez-le et remettez le bon."
+        )
 
 
 # --- the operator's commands (CLI) ------------------------------------------------------------------------

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from carnet.bootstrap import Services
 
 from carnet.access.cli import establishments_app, professionals_app, teams_app
 from carnet.agenda.cli import prevention
@@ -106,6 +110,7 @@ def serve(
     services = build_services(settings)
     if settings.is_embedded:
         migrate_schema(settings)
+    _refuse_a_wrong_master_key(services)
     # Background jobs run once, in this process, whatever the number of server processes.
     runner = JobRunner(services) if settings.is_embedded else None
     if runner:
@@ -155,9 +160,21 @@ def worker(
     _logging(settings)
     services = build_services(settings)
     try:
+        _refuse_a_wrong_master_key(services)
         run_worker(services, une_fois, intervalle)
     finally:
         services.db.dispose()
+
+
+def _refuse_a_wrong_master_key(services: Services) -> None:
+    from carnet.bootstrap import WrongMasterKey, check_master_key
+
+    try:
+        check_master_key(services)
+    except WrongMasterKey as exc:
+        typer.echo(f"Démarrage refusé : {exc.message}", err=True)
+        services.db.dispose()
+        raise typer.Exit(1) from None
 
 
 @keys_app.command("rotate")

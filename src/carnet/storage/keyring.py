@@ -267,6 +267,17 @@ class Keyring:
 # --- patient data keys -------------------------------------------------------------------------
 
 
+def foreign_master_key(db: Session, keyring: Keyring) -> str | None:
+    """The id of a master key that wraps patients' keys in this database and that the key files do not hold — the
+    sign of a wrong ``CARNET_MASTER_KEY_FILE`` (a missing file is created with a fresh key on first start) — or None.
+    One row is enough: a wrong file knows none of them. During a rotation both ids are known (``.previous``)."""
+    row = db.execute(select(PatientKey.master_key_id).where(PatientKey.wrapped_key.is_not(None)).limit(1)).first()
+    if row is None or row[0] in keyring.known_ids:
+        return None
+    keyring._load()  # another process may have rotated since this keyring read the files
+    return None if row[0] in keyring.known_ids else str(row[0])
+
+
 def _insert_ignoring_conflict(db: Session, values: dict[str, Any]) -> Insert:
     dialect = db.get_bind().dialect.name
     if dialect == "postgresql":
