@@ -6,6 +6,7 @@ refresh, a reused refresh token; and what works beside them: refresh rotation, r
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -15,6 +16,7 @@ from sqlalchemy import update
 
 from carnet.bootstrap import Services
 from carnet.catalogue.model.pkce import s256
+from carnet.catalogue.service import oauth
 from carnet.catalogue.tables import AuthorizationCode
 from carnet.storage.types import utcnow
 from tests.catalogue.conftest import REDIRECT, SCOPE, ReferencedApp, consent, reference
@@ -299,3 +301,16 @@ def test_cat3_an_app_adds_an_appointment_and_reads_the_agenda_of_the_space(
     assert found.status_code == 200 and found.json()["total"] >= 1
     read = client.get(f"/fhir/Appointment/{created.json()['id']}", headers=headers)
     assert read.status_code == 403 and "patient/Appointment.r" in read.text  # .r was not asked for
+
+
+def test_cat2_tokens_and_codes_a_day_past_their_expiry_are_deleted_and_live_ones_kept(
+    browser: TestClient, client: TestClient, app: ReferencedApp, demo: Services
+) -> None:
+    """The ``apps.tokens`` job: an expired token or code is gone a day later; a live token still works."""
+    issued = exchange(client, app, code_for(browser, app)).json()
+    assert oauth.purge_expired(demo) == 0  # nothing expired: the access and refresh tokens and the used code stay
+    assert fhir_get(client, issued["access_token"], issued["patient"]) == 200
+    later = utcnow() + oauth.ACCESS_LIFETIME + oauth.PURGE_GRACE + timedelta(minutes=1)
+    assert oauth.purge_expired(demo, now=later) == 2  # the access token and the code; the refresh token lives on
+    data = {"grant_type": "refresh_token", "client_id": app.client_id, "refresh_token": issued["refresh_token"]}
+    assert client.post("/oauth/token", data=data).status_code == 200

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
@@ -325,6 +325,19 @@ def refresh(services: Services, client_id: str, client_secret: str, token: str, 
             return _issue(db, consent, wanted, row.family)
     assert failure is not None  # committed the revocation first
     raise failure
+
+
+PURGE_GRACE = timedelta(days=1)
+
+
+def purge_expired(services: Services, now: datetime | None = None) -> int:
+    """Tokens and codes a day past their expiry are deleted (job ``apps.tokens``): nothing can use them any more,
+    and a replay that late is refused as unknown rather than as reused. Returns how many rows went."""
+    cutoff = (now or utcnow()) - PURGE_GRACE
+    with services.db.unit_of_work() as db:
+        tokens = db.execute(delete(_TOKENS).where(_TOKENS.c.expires_at < cutoff))
+        codes = db.execute(delete(AuthorizationCode).where(AuthorizationCode.expires_at < cutoff))
+    return int(getattr(tokens, "rowcount", 0) or 0) + int(getattr(codes, "rowcount", 0) or 0)
 
 
 def revoke(services: Services, client_id: str, client_secret: str, token: str) -> None:
