@@ -49,15 +49,15 @@ async def token(request: Request, services: ServicesDep) -> JSONResponse:
     """The form is read here once rather than field by field through the framework's dependencies: this is the
     busiest small route (every app refreshes its token), issue #13. A field too long or repeated, or a body that
     is not a form, is an ``invalid_request`` (RFC 6749 §5.2)."""
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    not_a_form = oauth_error(
+        400, "invalid_request", "Le corps de la demande doit être un formulaire (x-www-form-urlencoded)."
+    )
+    if request.headers.get("content-type", "").partition(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        return not_a_form
     try:
-        if media_type != "application/x-www-form-urlencoded":
-            raise HTTPException(415)
         form = await request.form(max_files=0, max_fields=2 * len(TOKEN_FIELDS))
-    except HTTPException:
-        return oauth_error(
-            400, "invalid_request", "Le corps de la demande doit être un formulaire (x-www-form-urlencoded)."
-        )
+    except HTTPException:  # an unreadable form
+        return not_a_form
     values: dict[str, str] = {}
     for name, longest in TOKEN_FIELDS.items():
         given = form.getlist(name)
