@@ -363,7 +363,7 @@ def provide(services: Services, actor: Actor, bundle: dict[str, Any]) -> list[Cr
     """ITI-65: the bundle's documents deposited, all or nothing; per request entry, what it created (the
     SubmissionSet List, each Binary — the document's bytes, read at ``Binary/<document id>`` —, each
     DocumentReference). ``MhdError`` lists what is wrong."""
-    with services.db.unit_of_work() as db:
+    with services.db.reading() as db:  # look-ups only: the bodies are decoded and checked without the writer's turn
         parsed = _read_entries(db, actor, bundle)
     try:
         stored = {d.id: d for d in vault.deposit_many(services, actor, parsed.documents)}
