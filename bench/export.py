@@ -3,7 +3,7 @@
     .venv/bin/python bench/export.py [--documents 4000] [--size-kb 100] [--measures 10000]
         [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 
-1. Marie-Ange Santoni's space gets --measures measures (through the profile's store, as bench/profile.py) and
+1. Marie-Ange Santoni's space gets --measures measures (through the profile's store, as bench/medical_profile.py) and
    --documents documents of --size-kb KiB each (incompressible bytes, as scans are; sealed, indexed and audited
    through the vault), on the embedded default unless --database-url is given (a temporary database is created
    there and dropped at the end).
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.profile import populate as populate_measures  # noqa: E402
+from bench.medical_profile import populate as populate_measures  # noqa: E402
 
 LOGIN = "marie-ange.santoni"
 

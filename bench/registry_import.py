@@ -1,6 +1,6 @@
 """Benchmark of `carnet registry import` (ENR-1 target: Corsica, 345,000 rows, < 60 s, < 500 MB).
 
-    .venv/bin/python bench/registry_import.py [--rows 345000] [--profile]
+    .venv/bin/python bench/registry_import.py [--rows 345000] [--profile] [--files N]
         [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 1. Generates a realistic Corsican registry CSV (valid NIRs built with ``nir_from_body`` and agreeing
@@ -9,7 +9,9 @@
 2. Imports it with the CLI into a fresh data folder (embedded default: SQLite), then imports it again
    (every row is an update). Prints elapsed time, rows/s and the peak resident memory of the CLI
    process (``ru_maxrss`` of that child, from ``os.wait4``).
-3. ``--profile``: an in-process, serial run of 50,000 rows under cProfile, and the same rows parsed
+3. ``--files N``: a region instead (Île-de-France: ``--rows 1540000 --files 8``, 12.3 M people): N files of
+   --rows rows (INS unique across them), imported once each, one after the other, into the same database.
+4. ``--profile``: an in-process, serial run of 50,000 rows under cProfile, and the same rows parsed
    without the database, to say where the time goes.
 
 The command parses in a forked worker process while it writes (``parallel`` in the service): CPU is
@@ -244,7 +246,17 @@ def write_csv(rows: list[dict[str, str]], path: Path, delimiter: str = ";") -> N
         writer.writerows(rows)
 
 
-def generate(path: Path, count: int) -> None:
+def generate(path: Path, count: int, files: int = 1) -> None:
+    """``count`` rows in ``path`` — or, with ``files``, that many files of ``count`` rows each, ``<stem>-<n>.csv``,
+    every INS unique across them (one generator), written one after the other to keep memory to one file's rows."""
+    if files > 1:
+        registry = Registry()
+        for n in range(1, files + 1):
+            started = time.perf_counter()
+            part = path.with_name(f"{path.stem}-{n}.csv")
+            write_csv(registry.rows(count), part)
+            print(f"generated {part.name}: {count} rows in {time.perf_counter() - started:.1f} s", flush=True)
+        return
     started = time.perf_counter()
     rows = Registry().rows(count)
     write_csv(rows, path)
@@ -309,6 +321,23 @@ def run_cli(env: dict[str, str], *args: str) -> dict[str, Any]:
         "out": out.strip(),
         "code": process.returncode,
     }
+
+
+def import_region(env: dict[str, str], csv_path: Path, rows: int, files: int) -> None:
+    """The files of a region imported one after the other into one database: each one's rate and memory (the
+    table holds ``(n - 1) * rows`` people when file ``n`` starts)."""
+    started = time.perf_counter()
+    for n in range(1, files + 1):
+        load_before = os.getloadavg()[0]
+        run = run_cli(env, "registry", "import", str(csv_path.with_name(f"{csv_path.stem}-{n}.csv")))
+        print(
+            f"file {n}/{files} ({(n - 1) * rows:,} people already there): exit code {run['code']}, "
+            f"{run['elapsed']:.1f} s, {rows / run['elapsed']:,.0f} rows/s, CPU {run['cpu']:.1f} s, "
+            f"peak RSS {run['tree_peak_mb']:.0f} MB both processes, load {load_before:.1f} / {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    total = time.perf_counter() - started
+    print(f"region: {files * rows:,} rows in {total:.0f} s, {files * rows / total:,.0f} rows/s")
 
 
 def profile(env: dict[str, str], csv_path: Path, rows: int, work: Path) -> None:
@@ -423,9 +452,16 @@ def main() -> None:
     parser.add_argument("--profile-rows", type=int, default=50_000)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--generate-only", type=Path, help="only write the CSV to this path")
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=1,
+        help="a region: that many files of --rows rows each, imported one after the other into the same database "
+        "(the rate of each shows whether imports slow down as the tables grow)",
+    )
     args = parser.parse_args()
     if args.generate_only:
-        generate(args.generate_only, args.rows)
+        generate(args.generate_only, args.rows, args.files)
         return
 
     work = Path(tempfile.mkdtemp(prefix="carnet-bench-registry-"))
@@ -437,7 +473,16 @@ def main() -> None:
         # In a child process: a child's ru_maxrss starts from its parent's resident set at fork
         # time, so the generator's memory must not live in the process that launches the CLI.
         generated = subprocess.run(
-            [sys.executable, __file__, "--generate-only", str(csv_path), "--rows", str(args.rows)],
+            [
+                sys.executable,
+                __file__,
+                "--generate-only",
+                str(csv_path),
+                "--rows",
+                str(args.rows),
+                "--files",
+                f"{args.files}",
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -456,6 +501,9 @@ def main() -> None:
             backend = "embedded default (SQLite, fresh data folder; the command also creates the schema)"
         print(f"backend: {backend}; machine: {os.cpu_count()} cores")
 
+        if args.files > 1:
+            import_region(env, csv_path, args.rows, args.files)
+            return
         for label in ("first import (all inserts)", "re-import (all updates)"):
             load_before = os.getloadavg()[0]
             run = run_cli(env, "registry", "import", str(csv_path))

@@ -1,6 +1,6 @@
 """Benchmark of the medical profile (PRF-1..3) against a real `carnet serve` process.
 
-    .venv/bin/python bench/profile.py [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/medical_profile.py [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
         [--measures 10000] [--pages 300] [--seconds 15]
 
 1. Pages: Marie-Ange Santoni's profile holds --measures measures (the 13 that are entered, spread over
