@@ -236,3 +236,47 @@ def test_a_revoked_client_gets_no_new_token_and_its_tokens_stop(feeders: Feeders
     )
     outcome(answer, 401, "Jeton d'accès absent, invalide ou expiré")
     assert total(feeders) == 0
+
+
+def test_a_deposit_the_policy_refuses_first_is_recorded_and_writes_nothing(feeders: Feeders, demo: Services) -> None:
+    """The policy's first word on a deposit is asked in a read transaction (issue #14); a refusal there still goes
+    through ``guard`` in a write transaction: recorded in the history, nothing sealed or stored. An app acting in a
+    space without the person's consent (CAT-3) is refused; the lab, authorised, deposits."""
+    from carnet.hall.actors import Actor, ActorKind
+    from carnet.hall.guard import AccessDenied
+    from carnet.hall.tables import AuditEntry
+    from carnet.people.tables import Establishment
+    from carnet.vault.service import documents as vault
+
+    def new() -> vault.NewDocument:
+        return vault.NewDocument(
+            patient_id=feeders.patient_id,
+            type_system="http://loinc.org",
+            type_code="11502-2",
+            title="Bilan",
+            mime_type="application/pdf",
+            body=make_pdf("Bilan"),
+        )
+
+    blobs = demo.settings.resolved_data_dir / "blobs"
+    stored = {p for p in blobs.rglob("*") if p.is_file()}
+    app = Actor(ActorKind.APP, "app-sans-consentement", "Appli", patient_id=feeders.patient_id)
+    with pytest.raises(AccessDenied):
+        vault.deposit_many(demo, app, [new()])
+    with demo.db.reading() as db:
+        refusals = list(
+            db.scalars(select(AuditEntry).where(AuditEntry.actor_id == app.id, AuditEntry.outcome == "deny"))
+        )
+    assert [r.action for r in refusals] == ["document.deposit"]
+    assert {p for p in blobs.rglob("*") if p.is_file()} == stored
+    before = total(feeders)
+    with demo.db.reading() as db:
+        lab = Actor(
+            ActorKind.ESTABLISHMENT,
+            "lab",
+            "Laboratoire",
+            finess="2B0000020",
+            establishment_id=db.scalar(select(Establishment.id).where(Establishment.finess == "2B0000020")),
+        )
+    vault.deposit_many(demo, lab, [new()])
+    assert total(feeders) == before + 1

@@ -8,6 +8,7 @@ happen only after the commit.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import math
@@ -463,7 +464,7 @@ def write_rows(db: Session, actor: Actor, ready: Prepared) -> Document:
     mask = ready.mask if ready.mask is not None else preferences.settings_of(db, new.patient_id).mask_new_documents
     if mask:
         labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
-    guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
+    guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new))
     replaced = _replaced(db, actor, new)
     _check_folder(db, actor, new)
     document = _row(actor, ready, labels)
@@ -493,9 +494,38 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
     """Check, seal, store and index one document in the caller's transaction; ``written`` collects blob keys for
     clean-up."""
     check = checked(actor, new)
-    guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
+    guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new))
     data_key = keyring.data_key(db, services.keyring, new.patient_id)
     return write_rows(db, actor, prepare(services, data_key, actor, new, written, check))
+
+
+def _new(new: NewDocument) -> Resource:
+    return Resource("document", new.id, source="new")
+
+
+def _deposit_keys(
+    services: Services, actor: Actor, batch: Sequence[NewDocument], patients: set[str]
+) -> tuple[dict[str, bytes], dict[str, bool]]:
+    """The policy's first word on a deposit, and each patient's data key and « masquer par défaut ». Usually a read
+    (the policy says yes, the keys exist): on SQLite it does not take the writer's turn. Otherwise the write
+    transaction: the refusal recorded in the history (``guard``), the missing keys created."""
+    with services.db.reading() as db:
+        facts = {pid: facts_for(db, actor, pid) for pid in patients}
+        allowed = all(
+            decide(actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new), facts[new.patient_id]).allowed
+            for new in batch
+        )
+        keys: dict[str, bytes] = {}
+        with contextlib.suppress(keyring.DataKeyMissing):
+            if allowed:
+                keys = {pid: keyring.data_key(db, services.keyring, pid, create=False) for pid in patients}
+        masks = {pid: preferences.settings_of(db, pid).mask_new_documents for pid in patients}
+    if not keys:
+        with services.db.unit_of_work() as db:
+            for new in batch:
+                guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new))
+            keys = {pid: keyring.data_key(db, services.keyring, pid) for pid in patients}
+    return keys, masks
 
 
 def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument]) -> list[Document]:
@@ -507,12 +537,8 @@ def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument])
     written: list[str] = []
     try:
         checks = [checked(actor, new) for new in batch]
-        with services.db.unit_of_work() as db:
-            for new in batch:
-                guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, Resource("document", new.id, source="new"))
-            patients = {new.patient_id for new in batch}
-            keys = {pid: keyring.data_key(db, services.keyring, pid) for pid in patients}
-            masks = {pid: preferences.settings_of(db, pid).mask_new_documents for pid in patients}
+        patients = {new.patient_id for new in batch}
+        keys, masks = _deposit_keys(services, actor, batch, patients)
         prepared = [
             replace(prepare(services, keys[new.patient_id], actor, new, written, check), mask=masks[new.patient_id])
             for new, check in zip(batch, checks, strict=True)
@@ -640,8 +666,9 @@ def search(services: Services, db: Session, actor: Actor, patient_id: str, filte
         matching = _text_filter(data_key, patient_id, filters.text)
         if matching is not None:
             where.append(Document.id.in_(matching))
-    # Plain Core on the session's connection (no ORM rows to build); count(*), not count(id): SQLite then counts the
-    # covering index's entries without testing each id.
+    # Plain Core on the session's connection (no ORM rows to build), after the flush Session.execute would do; count(*),
+    # not count(id): SQLite then counts the covering index's entries without testing each id.
+    db.flush()
     connection = db.connection()
     total = connection.execute(select(func.count()).select_from(Document).where(*where)).scalar() or 0
     rows = (
