@@ -37,7 +37,7 @@ from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import CursorResult, Insert, select, update
+from sqlalchemy import CursorResult, Insert, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -287,12 +287,13 @@ def _insert_ignoring_conflict(db: Session, values: dict[str, Any]) -> Insert:
     raise NotImplementedError(f"base de données non prise en charge : {dialect}")  # pragma: no cover
 
 
+_KEY_ROW = select(PatientKey.wrapped_key, PatientKey.master_key_id, PatientKey.destroyed_at).where(
+    PatientKey.patient_id == bindparam("patient")
+)  # built once: read at every deposit, search by words and document read
+
+
 def _key_row(db: Session, patient_id: str) -> Any:
-    return db.execute(
-        select(PatientKey.wrapped_key, PatientKey.master_key_id, PatientKey.destroyed_at).where(
-            PatientKey.patient_id == patient_id
-        )
-    ).first()
+    return db.execute(_KEY_ROW, {"patient": patient_id}).first()
 
 
 def data_key(db: Session, keyring: Keyring, patient_id: str, create: bool = True) -> bytes:

@@ -107,13 +107,14 @@ async def provide_document_bundle(request: Request) -> Response:
     try:
         formats.check_json(request)
         body = await read_bounded(request, MAX_BUNDLE_BYTES, "Le Bundle dépasse 40 Mo.")
-        raw = await run_in_threadpool(load_object, body, "Bundle")
-        return await run_in_threadpool(_provide, services, actor, raw)
+        return await run_in_threadpool(_provide, services, actor, body)
     except Problem as problem:
         return problem.response()
 
 
-def _provide(services: Services, actor: Actor, raw: dict[str, Any]) -> Response:
+def _provide(services: Services, actor: Actor, body: bytes) -> Response:
+    """The bundle read (bounded depth), checked and deposited: one trip to a worker thread."""
+    raw = load_object(body, "Bundle")
     check_structure(raw)
     try:
         created = mhd.provide(services, actor, raw)

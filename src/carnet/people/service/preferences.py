@@ -3,6 +3,7 @@ the hall."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.errors import CarnetError
@@ -62,6 +63,11 @@ def settings_of(db: Session, patient_id: str) -> PatientSettings:
             emergency_masked=False,
         )
     return row
+
+
+def masks_new_documents(db: Session, patient_id: str) -> bool:
+    """The person's « masquer par défaut » (False when the settings were never changed); for services only."""
+    return bool(db.scalar(select(PatientSettings.mask_new_documents).where(PatientSettings.patient_id == patient_id)))
 
 
 def read(db: Session, actor: Actor, patient_id: str) -> PatientSettings:

@@ -519,7 +519,7 @@ def _deposit_keys(
         with contextlib.suppress(keyring.DataKeyMissing):
             if allowed:
                 keys = {pid: keyring.data_key(db, services.keyring, pid, create=False) for pid in patients}
-        masks = {pid: preferences.settings_of(db, pid).mask_new_documents for pid in patients}
+        masks = {pid: preferences.masks_new_documents(db, pid) for pid in patients}
     if not keys:
         with services.db.unit_of_work() as db:
             for new in batch:
