@@ -85,3 +85,25 @@ def test_entries_are_numbered_per_patient(services: Services) -> None:
         seqs = db.execute(select(AuditEntry.chain, AuditEntry.seq).order_by(AuditEntry.id)).all()
     assert [s for c, s in seqs if c == PATIENT] == [1, 2]
     assert [s for c, s in seqs if c == other] == [1, 2, 3]
+
+
+class _Undo(Exception):
+    pass
+
+
+def test_a_line_of_today_seen_in_a_transaction_rolled_back_is_not_taken_as_seen(services: Services) -> None:
+    """Issue #14, TRC-1: « already in today's history » is remembered by the process only once committed — a list
+    looked at in a transaction that then fails is still recorded at the next look."""
+    other = Actor(ActorKind.PATIENT, "acc-rollback", "Personne", patient_id=PATIENT)
+    with pytest.raises(_Undo), services.db.unit_of_work() as db:
+        assert not audit.seen_today(db, other, "document.search", PATIENT)
+        audit.record(db, other, "document.search", patient_id=PATIENT, resource_type="documents")
+        assert audit.seen_today(db, other, "document.search", PATIENT)  # its own line, not committed
+        raise _Undo
+    with services.db.unit_of_work() as db:
+        assert not audit.seen_today(db, other, "document.search", PATIENT)
+        audit.record(db, other, "document.search", patient_id=PATIENT, resource_type="documents")
+    with services.db.unit_of_work() as db:
+        assert audit.seen_today(db, other, "document.search", PATIENT)
+        count = db.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.actor_id == other.id))
+    assert count == 1

@@ -18,6 +18,7 @@ from carnet.hall.chain import GENESIS, HASHED_FIELDS, ChainBreak, entry_hash, ve
 from carnet.hall.tables import AuditEntry, AuditHead
 from carnet.hall.vocabulary import PARIS
 from carnet.people.tables import Patient
+from carnet.storage.db import CommittedFacts
 from carnet.storage.types import utcnow
 
 NO_PATIENT_CHAIN = "-"
@@ -46,8 +47,7 @@ _SEEN = (
     .limit(1)
 )
 # (database, actor, action, patient) → the Paris midnight after which it was seen
-_seen_cache: dict[tuple[int, str, str, str], datetime] = {}
-_SEEN_CACHE_SIZE = 50_000
+_seen = CommittedFacts(50_000)  # (actor, action, patient) → the Paris midnight of the day it was seen
 
 
 @dataclass(frozen=True)
@@ -77,18 +77,16 @@ def seen_today(db: Session, actor: Actor, action: str, patient_id: str) -> bool:
     """Whether this actor's ``action`` is already in the patient's history today (Paris time): looking at a
     list again and again is one line a day, not one per page view (issue #15-10). Uses the (patient, at) index.
 
-    A yes found in the database stays true all day, so this process remembers it (bounded) and asks no more: an
+    A yes found in the database stays true all day, so this process remembers it once committed and asks no more: an
     ITI-67 client paging through a space pays the look-up once a day (issue #14). A no is never remembered."""
     midnight = datetime.now(PARIS).replace(hour=0, minute=0, second=0, microsecond=0)
-    key = (id(db.get_bind()), actor.id or "", action, patient_id)
-    if _seen_cache.get(key) == midnight:
+    key = (actor.id or "", action, patient_id)
+    if _seen.get(db, key) == midnight:
         return True
     params = {"patient": patient_id, "since": midnight, "actor": actor.id, "act": action}
     if db.execute(_SEEN, params).first() is None:
         return False
-    if len(_seen_cache) >= _SEEN_CACHE_SIZE:
-        _seen_cache.clear()
-    _seen_cache[key] = midnight
+    _seen.remember(db, key, midnight)
     return True
 
 

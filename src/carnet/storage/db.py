@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,32 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, hide_parameters=True, **kwargs)
+
+
+class CommittedFacts:
+    """What a process may remember once it is committed and can no longer become false — an action already in
+    today's history, a professional's first consultation of a space — so that it is not looked up at every request.
+    Remembered only when the transaction that saw it commits (what it saw may be its own work, undone by a rollback);
+    kept per database engine (forgotten with it); bounded (emptied when full)."""
+
+    def __init__(self, size: int) -> None:
+        self._known: weakref.WeakKeyDictionary[object, dict[Hashable, object]] = weakref.WeakKeyDictionary()
+        self._size = size
+
+    def get(self, db: Session, key: Hashable) -> object | None:
+        known = self._known.get(db.get_bind())
+        return known.get(key) if known else None
+
+    def remember(self, db: Session, key: Hashable, value: object = True) -> None:
+        bind = db.get_bind()
+
+        def keep(_session: Session) -> None:
+            known = self._known.setdefault(bind, {})
+            if len(known) >= self._size:
+                known.clear()
+            known[key] = value
+
+        event.listen(db, "after_commit", keep, once=True)
 
 
 class _WriterLock:

@@ -24,6 +24,7 @@ from carnet.hall.policy import Action, Decision, Resource, decide
 from carnet.mail.outbound import Mail
 from carnet.people.model.professions import profession_label
 from carnet.people.tables import Account, Patient, PatientSettings, Professional
+from carnet.storage.db import CommittedFacts
 from carnet.storage.types import utcnow
 
 EMERGENCY_DURATION = timedelta(hours=2)
@@ -228,9 +229,16 @@ def note_consultation(db: Session, actor: Actor, patient_id: str, decision: Deci
         return
     if not decision.rule.startswith("professional_") or decision.rule == "professional_own_documents":
         return
-    if db.get(FirstAccess, (patient_id, actor.professional_id)) is None:
+    key = (patient_id, actor.professional_id)
+    if _consulted.get(db, key):  # a first consultation, once recorded, stays (it is never deleted)
+        return
+    if db.get(FirstAccess, key) is None:
         db.add(FirstAccess(patient_id=patient_id, professional_id=actor.professional_id, at=utcnow()))
         db.flush()
+    _consulted.remember(db, key)
+
+
+_consulted = CommittedFacts(50_000)  # (patient, professional) whose first consultation is recorded
 
 
 @dataclass(frozen=True)
