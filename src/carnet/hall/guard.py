@@ -93,6 +93,10 @@ _EMERGENCY = (
     .order_by(EmergencyAccess.expires_at.desc())
     .limit(1)
 )
+_TOGGLES = select(
+    PatientSettings.emergency_samu, PatientSettings.emergency_professionals, PatientSettings.emergency_masked
+).where(PatientSettings.patient_id == bindparam("patient"))
+_SAMU_REGULATOR = select(Professional.samu_regulator).where(Professional.id == bindparam("pro"))
 
 
 def professional_facts(db: Session, professional_id: str, patient: Patient) -> Facts:
@@ -106,18 +110,17 @@ def professional_facts(db: Session, professional_id: str, patient: Patient) -> F
     last_lift = max((lifted for (lifted,) in blocks if lifted is not None), default=None)
     roles = {role for role, at, team in grants if team is None or last_lift is None or at > last_lift}
     emergency = db.execute(_EMERGENCY, params).scalar()
-    settings = db.get(PatientSettings, patient_id)
-    pro = db.get(Professional, professional_id)
+    toggles = db.execute(_TOGGLES, params).first()  # None: the settings were never changed (the defaults)
     return Facts(
         patient_status=patient.status,
         consent=bool(roles),
         administrator=bool(roles & {"administrator", "medecin_traitant"}),
         blocked=blocked,
         emergency=emergency,
-        samu_regulator=bool(pro and pro.samu_regulator),
-        emergency_samu=settings.emergency_samu if settings else True,
-        emergency_professionals=settings.emergency_professionals if settings else True,
-        emergency_masked=settings.emergency_masked if settings else False,
+        samu_regulator=bool(db.execute(_SAMU_REGULATOR, params).scalar()),
+        emergency_samu=toggles.emergency_samu if toggles else True,
+        emergency_professionals=toggles.emergency_professionals if toggles else True,
+        emergency_masked=toggles.emergency_masked if toggles else False,
     )
 
 
