@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.mhd import carnet, free_port, percentile, run_clients, server_memory_mb, serving  # noqa: E402
 from bench.medical_profile import log_in, observation  # noqa: E402
+from bench.mhd import carnet, free_port, percentile, run_clients, server_memory_mb, serving  # noqa: E402
 
 REDIRECT = "https://appli.exemple.fr/retour"
 SCOPE = "launch/patient offline_access patient/Observation.crs"

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench.medical_profile import log_in  # noqa: E402
 from bench.mhd import free_port, percentile, server_memory_mb, serving  # noqa: E402
 from bench.population import LAB_FINESS, TARGET_LOGIN, carnet, environment  # noqa: E402
-from bench.medical_profile import log_in  # noqa: E402
 
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 WARM_UP = 20
