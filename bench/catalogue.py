@@ -30,7 +30,6 @@ import re
 import secrets
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.medical_profile import log_in, observation  # noqa: E402
 from bench.mhd import carnet, free_port, percentile, run_clients, server_memory_mb, serving  # noqa: E402
+from bench.tempdb import create_database, drop_database  # noqa: E402
 
 REDIRECT = "https://appli.exemple.fr/retour"
 SCOPE = "launch/patient offline_access patient/Observation.crs"
@@ -142,14 +142,7 @@ def main() -> None:
         **os.environ, "CARNET_DATA_DIR": str(work), "CARNET_LOG_LEVEL": "WARNING", "CARNET_SMTP_URL": "outbox:",
         "CARNET_LOGIN_IP_LIMIT_PER_MINUTE": "100000000",
     }  # fmt: skip
-    pg_db = None
-    if args.database_url:
-        import psycopg
-
-        pg_db = f"carnet_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_db}"')
-        env["CARNET_DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{pg_db}", args.database_url)
+    pg_db = create_database(args.database_url, env)
     carnet(env, "migrate")
     port = free_port()
     env["CARNET_BASE_URL"] = f"http://127.0.0.1:{port}"
@@ -162,11 +155,7 @@ def main() -> None:
             run(port, work, made["client_id"], args)
             print(f"\nserver peak memory (VmHWM): {server_memory_mb(server.pid):.0f} MB")
     finally:
-        if pg_db:
-            import psycopg
-
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        drop_database(args.database_url, pg_db)
 
 
 if __name__ == "__main__":

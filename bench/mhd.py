@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from bench.tempdb import create_database, drop_database  # noqa: E402
 from carnet.people.model.identifiers import nir_from_body  # noqa: E402
 from tests.support.documents import document_entry, make_pdf, provide_bundle  # noqa: E402
 
@@ -216,14 +217,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="carnet-bench-"))
     env = {**os.environ, "CARNET_DATA_DIR": str(work), "CARNET_LOG_LEVEL": "WARNING", "CARNET_SMTP_URL": "outbox:"}
-    pg_db = None
-    if args.database_url:
-        import psycopg
-
-        pg_db = f"carnet_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_db}"')
-        env["CARNET_DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{pg_db}", args.database_url)
+    pg_db = create_database(args.database_url, env)
+    if pg_db:
         carnet(env, "migrate")
     port = free_port()
     env["CARNET_BASE_URL"] = f"http://127.0.0.1:{port}"
@@ -317,11 +312,7 @@ def main() -> None:
                 )
             print(f"\nserver peak memory (VmHWM, all processes): {server_memory_mb(server.pid):.0f} MB")
     finally:
-        if pg_db:
-            import psycopg
-
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        drop_database(args.database_url, pg_db)
 
 
 if __name__ == "__main__":
