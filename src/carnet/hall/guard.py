@@ -8,8 +8,11 @@ reason to the interface.
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from carnet.access.tables import AccessBlock, AccessGrant, CareTeamMember, EmergencyAccess
 from carnet.catalogue.model.apps import AppStatus
@@ -29,23 +32,37 @@ class AccessDenied(Exception):
         self.decision = decision
 
 
+_PATIENT = select(Patient.status, Patient.birth_date, Patient.attached_to_id).where(Patient.id == bindparam("patient"))
+
+
+def _patient(db: Session, patient_id: str) -> tuple[str, date, str | None] | None:
+    """The space's status, and what tells whether a person represents its holder: from the session when it holds the
+    patient already, else three columns read (not the whole row: every request asks)."""
+    known = db.identity_map.get(identity_key(Patient, patient_id))
+    if isinstance(known, Patient):
+        return known.status, known.birth_date, known.attached_to_id
+    row = db.execute(_PATIENT, {"patient": patient_id}).first()
+    return None if row is None else (row.status, row.birth_date, row.attached_to_id)
+
+
 def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
     """Gather what the policy needs to know about this actor and this space."""
-    patient = db.get(Patient, patient_id)
+    patient = _patient(db, patient_id)
     if patient is None:
         return Facts(patient_exists=False)
+    status, birth_date, attached_to_id = patient
     if actor.kind == ActorKind.APP:
-        return Facts(patient_status=patient.status, app_connected=app_connected(db, actor, patient_id))
+        return Facts(patient_status=status, app_connected=app_connected(db, actor, patient_id))
     if actor.patient_id is not None and actor.patient_id != patient_id:
-        representative = is_minor(patient.birth_date, utcnow().date()) and (
-            patient.attached_to_id == actor.patient_id
+        representative = is_minor(birth_date, utcnow().date()) and (
+            attached_to_id == actor.patient_id
             or db.get(LegalRepresentative, (patient_id, actor.patient_id)) is not None
         )
         caregiver = db.get(Caregiver, (patient_id, actor.patient_id)) is not None
-        return Facts(patient_status=patient.status, legal_representative=representative, caregiver=caregiver)
+        return Facts(patient_status=status, legal_representative=representative, caregiver=caregiver)
     if actor.professional_id is None:
-        return Facts(patient_status=patient.status)
-    return professional_facts(db, actor.professional_id, patient)
+        return Facts(patient_status=status)
+    return professional_facts(db, actor.professional_id, patient_id, status)
 
 
 _APP_CONNECTED = (
@@ -99,9 +116,8 @@ _TOGGLES = select(
 _SAMU_REGULATOR = select(Professional.samu_regulator).where(Professional.id == bindparam("pro"))
 
 
-def professional_facts(db: Session, professional_id: str, patient: Patient) -> Facts:
+def professional_facts(db: Session, professional_id: str, patient_id: str, status: str) -> Facts:
     """Consent, status, blocking, emergency and the patient's emergency toggles (ACC-1..4)."""
-    patient_id = patient.id
     params = {"patient": patient_id, "pro": professional_id, "now": utcnow()}
     grants = db.execute(_GRANTS, params).all()
     blocks = db.execute(_BLOCKS, params).all()
@@ -112,7 +128,7 @@ def professional_facts(db: Session, professional_id: str, patient: Patient) -> F
     emergency = db.execute(_EMERGENCY, params).scalar()
     toggles = db.execute(_TOGGLES, params).first()  # None: the settings were never changed (the defaults)
     return Facts(
-        patient_status=patient.status,
+        patient_status=status,
         consent=bool(roles),
         administrator=bool(roles & {"administrator", "medecin_traitant"}),
         blocked=blocked,

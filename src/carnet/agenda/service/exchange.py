@@ -68,7 +68,7 @@ def create(services: Services, actor: Actor, kept: Incoming) -> Stored:
         row = events.store(services, db, actor, patient.id, new)
         db.flush()
         record_write(db, actor, patient.id, row.id, "add", row.kind)
-        return Stored(events.stored_view(row, new), subject_of(patient))
+        return Stored(events.stored_view(row, new), patient)
 
 
 def read(services: Services, actor: Actor, event_id: str) -> Stored:
@@ -117,4 +117,4 @@ def search(services: Services, actor: Actor, designation: dict[str, Any], filter
         ordered = query.order_by(AgendaEvent.starts_at, AgendaEvent.id)
         rows = db.scalars(ordered.limit(filters.limit).offset(filters.offset)).all() if filters.limit else []
         _record_read(db, actor, patient.id, None)
-        return Found(subject_of(patient), events.views(services, db, patient.id, rows), total)
+        return Found(patient, events.views(services, db, patient.id, rows), total)

@@ -52,7 +52,7 @@ from carnet.people.tables import Patient
 from carnet.profile.service.vaccinations import Vaccination, vaccinations_of
 from carnet.storage import keyring
 from carnet.storage.types import utcnow
-from carnet.vault.service.mhd import Subject, patient_for, subject_of
+from carnet.vault.service.mhd import Subject, patient_for
 
 NOT_FOUND = "Élément introuvable."
 CHOICES = ("fait", "non_fait", "effacer")
@@ -307,12 +307,14 @@ class Recommendation:
     lines: list[Line]
 
 
-def _recommendation(services: Services, db: Session, actor: Actor, patient: Patient) -> Recommendation:
-    decision = guard(db, actor, patient.id, Action.PREVENTION_READ, Resource("prevention"))
+def _recommendation(services: Services, db: Session, actor: Actor, subject: Subject) -> Recommendation:
+    decision = guard(db, actor, subject.id, Action.PREVENTION_READ, Resource("prevention"))
+    patient = db.get(Patient, subject.id)
+    assert patient is not None  # patient_for found it
     lines, _ = _lines(services, db, actor, patient, decision)
     _record_read(db, actor, patient.id, always=True, fhir="ImmunizationRecommendation")
     vaccines = [line for line in lines if line.status.kind == "vaccination"]
-    return Recommendation(subject_of(patient), load_calendar(), today_in_paris(), utcnow(), vaccines)
+    return Recommendation(subject, load_calendar(), today_in_paris(), utcnow(), vaccines)
 
 
 def recommendation(services: Services, actor: Actor, designation: dict[str, Any], path: str) -> Recommendation:

@@ -68,7 +68,7 @@ def create(services: Services, actor: Actor, resource_type: str, subject: dict[s
         entry = entries.store(services, db, actor, patient.id, new)
         db.flush()
         _record(db, actor, Action.PROFILE_WRITE, patient.id, resource_type, entry.id)
-        return Stored(entries.stored_view(entry, new), subject_of(patient))
+        return Stored(entries.stored_view(entry, new), patient)
 
 
 def read(services: Services, actor: Actor, resource_type: str, entry_id: str) -> Stored:
@@ -151,4 +151,4 @@ def search(
             rows = db.scalars(ordered.limit(filters.limit).offset(filters.offset)).all() if filters.limit else []
             page = entries.views(services, db, patient.id, rows)
         _record(db, actor, Action.PROFILE_READ, patient.id, resource_type, None)
-        return Found(subject_of(patient), page, total)
+        return Found(patient, page, total)

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import math
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -380,6 +381,9 @@ def write_bodies(
         written.append(key)
 
 
+_BODY_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="carnet-bodies")
+
+
 def prepare(
     services: Services,
     data_key: bytes,
@@ -394,10 +398,15 @@ def prepare(
     preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
     if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
         preview = None
-    write_bodies(services, data_key, new.id, new.body, preview, written)
-    title = " ".join(new.title.split())[:300] or doc_type.display
-    text_source = preview or content.Unwrapped(new.body, mime)
-    text = content.extract_text(text_source.body, text_source.mime_type)
+    # The bodies are written (and made durable: fsync, or the object store's answer) on a thread of their own while
+    # this one extracts the text: the wait for the disk is hidden behind the CPU work (issue #14).
+    writing = _BODY_WRITERS.submit(write_bodies, services, data_key, new.id, new.body, preview, written)
+    try:
+        title = " ".join(new.title.split())[:300] or doc_type.display
+        text_source = preview or content.Unwrapped(new.body, mime)
+        text = content.extract_text(text_source.body, text_source.mime_type)
+    finally:
+        writing.result()  # written (or its error raised) before anything else: no blob is left behind a failure
     return Prepared(
         new=new,
         doc_type=doc_type,

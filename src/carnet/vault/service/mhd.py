@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
@@ -27,7 +27,6 @@ from carnet.fhir.search import InputError
 from carnet.hall.actors import Actor
 from carnet.hall.policy import Action, space_is_open
 from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
-from carnet.people.service import lookup as people
 from carnet.people.tables import Patient
 from carnet.storage.types import new_id
 from carnet.vault.model import documents as rules
@@ -76,7 +75,12 @@ def _coding(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list((concept or {}).get("coding") or [])
 
 
-def patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Patient:
+_SUBJECT = select(Patient.id, Patient.ins, Patient.ins_oid, Patient.status)
+_BY_INS = _SUBJECT.where(Patient.ins == bindparam("ins"))
+_BY_ID = _SUBJECT.where(Patient.id == bindparam("id"))  # the FHIR statements are built once (issue #14)
+
+
+def patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Subject:
     """The patient designated by INS (or ``Patient/<id>``): an unknown patient and a space that is not open
     are the same « not found » (nothing recorded yet: the service then asks the policy for the act itself,
     records it, or records the refusal)."""
@@ -87,16 +91,15 @@ def patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Patie
     match = re.fullmatch(r"Patient\?identifier=([^|]+)\|(.+)", reference)
     if match:
         system, value = match.groups()
-    patient = None
     if system in INS_SYSTEMS and value:
-        patient = people.patient_by_ins(db, value)
+        row = db.execute(_BY_INS, {"ins": value}).first()
     elif reference.startswith("Patient/"):
-        patient = db.get(Patient, reference.split("/", 1)[1])
+        row = db.execute(_BY_ID, {"id": reference.split("/", 1)[1]}).first()
     else:
         raise _issue("required", "Le patient doit être désigné par son INS (subject.identifier).", path)
-    if patient is None or not space_is_open(patient.status):  # the policy's unknown_space, told as FHIR wants
+    if row is None or not space_is_open(row.status):  # the policy's unknown_space, told as FHIR wants
         raise _issue("not-found", NO_SPACE, path, 404)
-    return patient
+    return Subject(row.id, row.ins, row.ins_oid)
 
 
 # ------------------------------------------------------------------ ITI-65: provide
@@ -400,7 +403,7 @@ def find(services: Services, actor: Actor, designation: dict[str, Any], path: st
         patient = patient_for(db, designation, path)
         page = vault.search(services, db, actor, patient.id, filters)
         sent = vault.sent_metadata(services, db, page.documents)
-        return Found(subject_of(patient), [vault.view_of(d) for d in page.documents], page.total, sent)
+        return Found(patient, [vault.view_of(d) for d in page.documents], page.total, sent)
 
 
 @dataclass(frozen=True)
