@@ -36,6 +36,9 @@ class Document(Base):
         Index(
             "ix_documents_patient_date", "patient_id", "status", "created_at", "id", "author_id", "category", "masked"
         ),
+        # A deposit's masterIdentifier is unique for the patient (MHD): looked up at every ITI-65, whatever the
+        # number of documents the patient has.
+        Index("ix_documents_patient_master", "patient_id", "master_identifier"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
