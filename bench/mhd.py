@@ -1,7 +1,7 @@
 """Benchmark of the MHD endpoints against a real `carnet serve` process (VLT-2 targets).
 
     .venv/bin/python bench/mhd.py [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
-        [--seconds 15] [--patients 100000] [--documents 4000]
+        [--seconds 15] [--patients 100000] [--documents 4000] [--workers N] [--blob-url s3://bucket?endpoint=…]
 
 1. ITI-65: one 100 KiB PDF per transaction Bundle (encrypted, indexed, audited), 1 then 8 clients.
 2. ITI-67: search of one patient's 4,000 documents (50 per page) among --patients patients, by each of
@@ -10,7 +10,9 @@
    the profession, ACC-1). The 4,000 documents are filed on the demo patient Marie-Ange Santoni.
 Prints throughput, latency percentiles and the server's peak memory. The server runs on the
 embedded default (SQLite + local folder) unless --database-url is given (a temporary database is
-created on that server and dropped at the end). Client and server share the machine.
+created on that server and dropped at the end); the bodies go to S3 with --blob-url (the bucket is created if
+missing; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, e.g. a radosgw started by
+``scripts/s3-test-server start DIR``). Client and server share the machine.
 """
 
 from __future__ import annotations
@@ -213,10 +215,16 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1, help="server processes (carnet serve --workers)")
     parser.add_argument("--searchers", default="lab,gp,pharmacist", help="who searches over ITI-67 (lab,gp,pharmacist)")
+    parser.add_argument("--blob-url", default="", help="CARNET_BLOB_URL: s3://bucket?endpoint=… (default: a folder)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="carnet-bench-"))
     env = {**os.environ, "CARNET_DATA_DIR": str(work), "CARNET_LOG_LEVEL": "WARNING", "CARNET_SMTP_URL": "outbox:"}
+    if args.blob_url:
+        from carnet.storage.s3 import S3BlobStore
+
+        env["CARNET_BLOB_URL"] = args.blob_url
+        S3BlobStore.from_url(args.blob_url).ensure_bucket()
     pg_db = create_database(args.database_url, env)
     if pg_db:
         carnet(env, "migrate")

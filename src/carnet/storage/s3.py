@@ -113,6 +113,11 @@ class S3BlobStore:
     def put(self, key: str, data: bytes) -> None:
         name = self.object_key(key)
         with self._talking("put"):
+            if len(data) < self.transfer.multipart_threshold:  # one request: without the transfer manager's threads
+                self.client.put_object(  # (≈ 0.7 ms of CPU less per 100 KiB document, issue #18)
+                    Bucket=self.bucket, Key=name, Body=data, ContentType="application/octet-stream"
+                )
+                return
             self.client.upload_fileobj(
                 io.BytesIO(data),
                 self.bucket,
