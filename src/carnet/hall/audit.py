@@ -27,13 +27,14 @@ NO_PATIENT_CHAIN = "-"
 # SQLAlchemy on them), a call only binds its values (issues #13, #14).
 _HEADS = cast(Table, AuditHead.__table__)
 _ENTRIES = cast(Table, AuditEntry.__table__)
-_BUMP = (
+# The chain's head, locked (PostgreSQL: the row; SQLite: the writer's lock the transaction began with), then moved
+# on by one UPDATE: one new row version per entry (two before: bump, then hash — dead rows until a vacuum).
+_HEAD = select(_HEADS.c.seq, _HEADS.c.hash).where(_HEADS.c.chain == bindparam("of_chain")).with_for_update()
+_ADVANCE = (
     update(_HEADS)
     .where(_HEADS.c.chain == bindparam("of_chain"))
-    .values(seq=_HEADS.c.seq + 1)
-    .returning(_HEADS.c.seq, _HEADS.c.hash)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
-_SET_HASH = update(_HEADS).where(_HEADS.c.chain == bindparam("of_chain")).values(hash=bindparam("new_hash"))
 _APPEND = insert(_ENTRIES)
 _SEEN = (
     select(_ENTRIES.c.seq)
@@ -104,17 +105,17 @@ def record(
 ) -> Recorded:
     """Append one entry to the patient's chain, inside ``db``'s current transaction.
 
-    The head row is bumped first: that takes the write lock (SQLite) or the row lock
-    (PostgreSQL), so concurrent writers of one chain queue instead of forking it.
+    The head row is read locked first (the row lock on PostgreSQL; on SQLite the write lock every write transaction
+    begins with), so concurrent writers of one chain queue instead of forking it.
     """
     chain = patient_id or NO_PATIENT_CHAIN
     connection = db.connection()
-    row = connection.execute(_BUMP, {"of_chain": chain}).first()
+    row = connection.execute(_HEAD, {"of_chain": chain}).first()
     if row is None:  # first entry of this chain (a concurrent first writer makes the insert a no-op)
         insert_fn = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
         connection.execute(insert_fn(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
-        row = connection.execute(_BUMP, {"of_chain": chain}).one()
-    seq, prev_hash = row
+        row = connection.execute(_HEAD, {"of_chain": chain}).one()
+    seq, prev_hash = row[0] + 1, row[1]
     fields: dict[str, Any] = {
         "chain": chain,
         "seq": seq,
@@ -132,7 +133,7 @@ def record(
     }
     digest = entry_hash(prev_hash, fields)
     connection.execute(_APPEND, {**fields, "prev_hash": prev_hash, "hash": digest})
-    connection.execute(_SET_HASH, {"of_chain": chain, "new_hash": digest})
+    connection.execute(_ADVANCE, {"of_chain": chain, "new_seq": seq, "new_hash": digest})
     return Recorded(chain, seq, digest)
 
 
