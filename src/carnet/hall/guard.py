@@ -23,6 +23,7 @@ from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.policy import Action, Decision, Facts, Resource, decide
 from carnet.people.model.identifiers import is_minor
 from carnet.people.tables import Patient, PatientSettings, Professional
+from carnet.storage.base import columns
 from carnet.storage.types import utcnow
 
 
@@ -32,7 +33,8 @@ class AccessDenied(Exception):
         self.decision = decision
 
 
-_PATIENT = select(Patient.status, Patient.birth_date, Patient.attached_to_id).where(Patient.id == bindparam("patient"))
+_P = columns(Patient)
+_PATIENT = select(_P.status, _P.birth_date, _P.attached_to_id).where(_P.id == bindparam("patient"))
 
 
 def _patient(db: Session, patient_id: str) -> tuple[str, date, str | None] | None:
@@ -65,16 +67,17 @@ def facts_for(db: Session, actor: Actor, patient_id: str) -> Facts:
     return professional_facts(db, actor.professional_id, patient_id, status)
 
 
+_CONSENT, _APP = columns(AppConsent), columns(App)
 _APP_CONNECTED = (
-    select(AppConsent.id)
-    .join(App, App.id == AppConsent.app_id)
+    select(_CONSENT.id)
+    .join(_APP.id.table, _APP.id == _CONSENT.app_id)
     .where(
-        AppConsent.app_id == bindparam("app"),
-        AppConsent.patient_id == bindparam("patient"),
-        AppConsent.revoked_at.is_(None),
-        AppConsent.scope_version == App.scope_version,
-        App.status == AppStatus.EN_LIGNE,
-        App.referenced_until > bindparam("now"),
+        _CONSENT.app_id == bindparam("app"),
+        _CONSENT.patient_id == bindparam("patient"),
+        _CONSENT.revoked_at.is_(None),
+        _CONSENT.scope_version == _APP.scope_version,
+        _APP.status == AppStatus.EN_LIGNE,
+        _APP.referenced_until > bindparam("now"),
     )
     .limit(1)
 )  # the facts' statements are built once: every request asks them (issues #13, #14)
@@ -87,33 +90,38 @@ def app_connected(db: Session, actor: Actor, patient_id: str) -> bool:
     return db.execute(_APP_CONNECTED, params).first() is not None
 
 
-_GRANTS = select(AccessGrant.role, AccessGrant.granted_at, AccessGrant.care_team_id).where(
-    AccessGrant.patient_id == bindparam("patient"),
-    AccessGrant.revoked_at.is_(None),
+_GRANT, _MEMBER, _BLOCK, _EMERGENCY_ACCESS = (
+    columns(AccessGrant),
+    columns(CareTeamMember),
+    columns(AccessBlock),
+    columns(EmergencyAccess),
+)
+_SETTINGS, _PROFESSIONAL = columns(PatientSettings), columns(Professional)
+_GRANTS = select(_GRANT.role, _GRANT.granted_at, _GRANT.care_team_id).where(
+    _GRANT.patient_id == bindparam("patient"),
+    _GRANT.revoked_at.is_(None),
     or_(
-        AccessGrant.professional_id == bindparam("pro"),
-        AccessGrant.care_team_id.in_(
-            select(CareTeamMember.team_id).where(CareTeamMember.professional_id == bindparam("pro"))
-        ),
+        _GRANT.professional_id == bindparam("pro"),
+        _GRANT.care_team_id.in_(select(_MEMBER.team_id).where(_MEMBER.professional_id == bindparam("pro"))),
     ),
 )
-_BLOCKS = select(AccessBlock.lifted_at).where(
-    AccessBlock.patient_id == bindparam("patient"), AccessBlock.professional_id == bindparam("pro")
+_BLOCKS = select(_BLOCK.lifted_at).where(
+    _BLOCK.patient_id == bindparam("patient"), _BLOCK.professional_id == bindparam("pro")
 )
 _EMERGENCY = (
-    select(EmergencyAccess.kind)
+    select(_EMERGENCY_ACCESS.kind)
     .where(
-        EmergencyAccess.patient_id == bindparam("patient"),
-        EmergencyAccess.professional_id == bindparam("pro"),
-        EmergencyAccess.expires_at > bindparam("now"),
+        _EMERGENCY_ACCESS.patient_id == bindparam("patient"),
+        _EMERGENCY_ACCESS.professional_id == bindparam("pro"),
+        _EMERGENCY_ACCESS.expires_at > bindparam("now"),
     )
-    .order_by(EmergencyAccess.expires_at.desc())
+    .order_by(_EMERGENCY_ACCESS.expires_at.desc())
     .limit(1)
 )
-_TOGGLES = select(
-    PatientSettings.emergency_samu, PatientSettings.emergency_professionals, PatientSettings.emergency_masked
-).where(PatientSettings.patient_id == bindparam("patient"))
-_SAMU_REGULATOR = select(Professional.samu_regulator).where(Professional.id == bindparam("pro"))
+_TOGGLES = select(_SETTINGS.emergency_samu, _SETTINGS.emergency_professionals, _SETTINGS.emergency_masked).where(
+    _SETTINGS.patient_id == bindparam("patient")
+)
+_SAMU_REGULATOR = select(_PROFESSIONAL.samu_regulator).where(_PROFESSIONAL.id == bindparam("pro"))
 
 
 def professional_facts(db: Session, professional_id: str, patient_id: str, status: str) -> Facts:

@@ -42,6 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet.errors import CarnetError
+from carnet.storage.base import columns
 from carnet.storage.db import Database
 from carnet.storage.tables import PatientKey
 from carnet.storage.types import utcnow
@@ -287,8 +288,9 @@ def _insert_ignoring_conflict(db: Session, values: dict[str, Any]) -> Insert:
     raise NotImplementedError(f"base de données non prise en charge : {dialect}")  # pragma: no cover
 
 
-_KEY_ROW = select(PatientKey.wrapped_key, PatientKey.master_key_id, PatientKey.destroyed_at).where(
-    PatientKey.patient_id == bindparam("patient")
+_KEY = columns(PatientKey)
+_KEY_ROW = select(_KEY.wrapped_key, _KEY.master_key_id, _KEY.destroyed_at).where(
+    _KEY.patient_id == bindparam("patient")
 )  # built once: read at every deposit, search by words and document read
 
 

@@ -3,7 +3,7 @@ the hall."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from carnet.errors import CarnetError
@@ -12,6 +12,7 @@ from carnet.hall.actors import Actor
 from carnet.hall.guard import guard
 from carnet.hall.policy import Action, Resource
 from carnet.people.tables import PatientSettings
+from carnet.storage.base import columns
 
 REMINDER_DAYS_DEFAULT = 7
 REMINDER_DAYS = range(1, 31)  # AGD-3: reminders 1 to 30 days ahead
@@ -65,9 +66,13 @@ def settings_of(db: Session, patient_id: str) -> PatientSettings:
     return row
 
 
+_SETTINGS = columns(PatientSettings)
+_MASKS = select(_SETTINGS.mask_new_documents).where(_SETTINGS.patient_id == bindparam("patient"))  # every deposit
+
+
 def masks_new_documents(db: Session, patient_id: str) -> bool:
     """The person's « masquer par défaut » (False when the settings were never changed); for services only."""
-    return bool(db.scalar(select(PatientSettings.mask_new_documents).where(PatientSettings.patient_id == patient_id)))
+    return bool(db.scalar(_MASKS, {"patient": patient_id}))
 
 
 def read(db: Session, actor: Actor, patient_id: str) -> PatientSettings:

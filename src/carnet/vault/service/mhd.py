@@ -28,6 +28,7 @@ from carnet.hall.actors import Actor
 from carnet.hall.policy import Action, space_is_open
 from carnet.people.model.identifiers import INS_NIR_OID, INS_NIR_TEST_OID
 from carnet.people.tables import Patient
+from carnet.storage.base import columns
 from carnet.storage.types import new_id
 from carnet.vault.model import documents as rules
 from carnet.vault.model import mhd_metadata
@@ -75,9 +76,10 @@ def _coding(concept: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list((concept or {}).get("coding") or [])
 
 
-_SUBJECT = select(Patient.id, Patient.ins, Patient.ins_oid, Patient.status)
-_BY_INS = _SUBJECT.where(Patient.ins == bindparam("ins"))
-_BY_ID = _SUBJECT.where(Patient.id == bindparam("id"))  # the FHIR statements are built once (issue #14)
+_PATIENTS = columns(Patient)
+_SUBJECT = select(_PATIENTS.id, _PATIENTS.ins, _PATIENTS.ins_oid, _PATIENTS.status)
+_BY_INS = _SUBJECT.where(_PATIENTS.ins == bindparam("ins"))
+_BY_ID = _SUBJECT.where(_PATIENTS.id == bindparam("id"))  # the FHIR statements are built once (issue #14)
 
 
 def patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Subject:
