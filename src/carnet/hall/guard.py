@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -105,10 +105,13 @@ _GRANTS = select(_GRANT.role, _GRANT.granted_at, _GRANT.care_team_id).where(
         _GRANT.care_team_id.in_(select(_MEMBER.team_id).where(_MEMBER.professional_id == bindparam("pro"))),
     ),
 )
-_BLOCKS = select(_BLOCK.lifted_at).where(
-    _BLOCK.patient_id == bindparam("patient"), _BLOCK.professional_id == bindparam("pro")
-)
-_EMERGENCY = (
+_ITS_BLOCK = and_(_BLOCK.patient_id == bindparam("patient"), _BLOCK.professional_id == bindparam("pro"))
+_ITS_SETTINGS = _SETTINGS.patient_id == bindparam("patient")
+# Everything but the consents in one statement (one round trip on PostgreSQL; a NULL toggle: the settings were never
+# changed, the default holds).
+_OTHER_FACTS = select(
+    exists().where(_ITS_BLOCK, _BLOCK.lifted_at.is_(None)).label("blocked"),
+    select(func.max(_BLOCK.lifted_at)).where(_ITS_BLOCK).scalar_subquery().label("last_lift"),
     select(_EMERGENCY_ACCESS.kind)
     .where(
         _EMERGENCY_ACCESS.patient_id == bindparam("patient"),
@@ -117,34 +120,34 @@ _EMERGENCY = (
     )
     .order_by(_EMERGENCY_ACCESS.expires_at.desc())
     .limit(1)
+    .scalar_subquery()
+    .label("emergency"),
+    select(_PROFESSIONAL.samu_regulator).where(_PROFESSIONAL.id == bindparam("pro")).scalar_subquery().label("samu"),
+    *(
+        select(toggle).where(_ITS_SETTINGS).scalar_subquery().label(toggle.name)
+        for toggle in (_SETTINGS.emergency_samu, _SETTINGS.emergency_professionals, _SETTINGS.emergency_masked)
+    ),
 )
-_TOGGLES = select(_SETTINGS.emergency_samu, _SETTINGS.emergency_professionals, _SETTINGS.emergency_masked).where(
-    _SETTINGS.patient_id == bindparam("patient")
-)
-_SAMU_REGULATOR = select(_PROFESSIONAL.samu_regulator).where(_PROFESSIONAL.id == bindparam("pro"))
 
 
 def professional_facts(db: Session, professional_id: str, patient_id: str, status: str) -> Facts:
-    """Consent, status, blocking, emergency and the patient's emergency toggles (ACC-1..4)."""
+    """Consent, status, blocking, emergency and the patient's emergency toggles (ACC-1..4): two statements."""
     params = {"patient": patient_id, "pro": professional_id, "now": utcnow()}
     grants = db.execute(_GRANTS, params).all()
-    blocks = db.execute(_BLOCKS, params).all()
-    blocked = any(lifted is None for (lifted,) in blocks)
+    other = db.execute(_OTHER_FACTS, params).one()
     # ACC-3: after a block is lifted only a new consent counts; a team's earlier one no longer covers them.
-    last_lift = max((lifted for (lifted,) in blocks if lifted is not None), default=None)
+    last_lift = other.last_lift
     roles = {role for role, at, team in grants if team is None or last_lift is None or at > last_lift}
-    emergency = db.execute(_EMERGENCY, params).scalar()
-    toggles = db.execute(_TOGGLES, params).first()  # None: the settings were never changed (the defaults)
     return Facts(
         patient_status=status,
         consent=bool(roles),
         administrator=bool(roles & {"administrator", "medecin_traitant"}),
-        blocked=blocked,
-        emergency=emergency,
-        samu_regulator=bool(db.execute(_SAMU_REGULATOR, params).scalar()),
-        emergency_samu=toggles.emergency_samu if toggles else True,
-        emergency_professionals=toggles.emergency_professionals if toggles else True,
-        emergency_masked=toggles.emergency_masked if toggles else False,
+        blocked=bool(other.blocked),
+        emergency=other.emergency,
+        samu_regulator=bool(other.samu),
+        emergency_samu=other.emergency_samu if other.emergency_samu is not None else True,
+        emergency_professionals=other.emergency_professionals if other.emergency_professionals is not None else True,
+        emergency_masked=bool(other.emergency_masked),
     )
 
 
