@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench.tempdb import create_database, drop_database  # noqa: E402
 
 SINK = r"""
 import asyncio, os, signal, sys
@@ -256,14 +259,7 @@ def main() -> None:
         "CARNET_SMTP_URL": f"smtp://127.0.0.1:{port}",
         "CARNET_BASE_URL": "https://carnet.exemple.fr",
     }
-    pg_db = None
-    if args.database_url:
-        import psycopg
-
-        pg_db = f"carnet_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_db}"')
-        env["CARNET_DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{pg_db}", args.database_url)
+    pg_db = create_database(args.database_url, env)
     sinks: list[subprocess.Popen[str]] = []
     try:
         run(env, "migrate")  # creates the keys too
@@ -336,11 +332,7 @@ def main() -> None:
     finally:
         for sink in sinks:
             sink.kill()
-        if pg_db:
-            import psycopg
-
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        drop_database(args.database_url, pg_db)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import shutil
 import smtplib
 import socket
@@ -39,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+
+from bench.tempdb import create_database, drop_database  # noqa: E402
 
 SENDER = "dr.bench@pro.mssante.exemple.fr"
 DOMAIN = "patient.carnet.localhost"
@@ -192,14 +193,7 @@ def main() -> None:
         "CARNET_MESSAGING_DOMAIN": DOMAIN,
         "PYTHONPATH": str(ROOT / "src"),
     }
-    pg_db = None
-    if args.database_url:
-        import psycopg
-
-        pg_db = f"carnet_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_db}"')
-        env["CARNET_DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{pg_db}", args.database_url)
+    pg_db = create_database(args.database_url, env)
     gateway = None
     try:
         subprocess.run([sys.executable, "-m", "carnet", "migrate"], env=env, check=True, capture_output=True)
@@ -267,11 +261,7 @@ def main() -> None:
                 gateway.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 gateway.kill()
-        if pg_db:
-            import psycopg
-
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        drop_database(args.database_url, pg_db)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 

@@ -38,14 +38,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
 
+from bench.tempdb import create_database, drop_database  # noqa: E402
 from carnet.enrolment.model.registry import COLUMNS  # noqa: E402
 from carnet.people.model.identifiers import nir_from_body  # noqa: E402
 
@@ -488,13 +489,8 @@ def main() -> None:
             text=True,
         )
         print(generated.stdout.strip())
-        if args.database_url:
-            import psycopg
-
-            pg_db = f"carnet_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{pg_db}"')
-            env["CARNET_DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{pg_db}", args.database_url)
+        pg_db = create_database(args.database_url, env)
+        if pg_db:
             subprocess.run([sys.executable, "-m", "carnet", "migrate"], env=env, check=True, capture_output=True)
             backend = "PostgreSQL (temporary database, migrated beforehand)"
         else:
@@ -520,11 +516,7 @@ def main() -> None:
         if args.profile:
             profile(env, csv_path, args.profile_rows, work)
     finally:
-        if pg_db:
-            import psycopg
-
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        drop_database(args.database_url, pg_db)
         if args.keep:
             print(f"\nkept: {work}")
         else:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import shutil
 import socket
 import subprocess
@@ -37,6 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench.tempdb import create_database, drop_database  # noqa: E402
 
 SINK = r"""
 import asyncio, os, signal, sys
@@ -296,14 +298,7 @@ def main() -> None:
         "CARNET_BASE_URL": "https://carnet.exemple.fr",
         "PYTHONPATH": str(ROOT / "src"),
     }
-    pg_db = None
-    if args.database_url:
-        import psycopg
-
-        pg_db = f"carnet_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_db}"')
-        env["CARNET_DATABASE_URL"] = re.sub(r"/[^/]*$", f"/{pg_db}", args.database_url)
+    pg_db = create_database(args.database_url, env)
     sink = None
     try:
         subprocess.run([sys.executable, "-m", "carnet", "migrate"], env=env, check=True, capture_output=True)
@@ -352,11 +347,7 @@ def main() -> None:
     finally:
         if sink is not None:
             sink.kill()
-        if pg_db:
-            import psycopg
-
-            with psycopg.connect(args.database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+        drop_database(args.database_url, pg_db)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
