@@ -89,7 +89,7 @@ class Sink(asyncio.Protocol):
                 return
             verb, self.buffer = self.buffer[:4].upper(), self.buffer[eol + 2:]
             if verb == b"EHLO":
-                self.transport.write(b"250-sink\r\n250 8BITMIME\r\n")
+                self.transport.write(b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
             elif verb == b"DATA":
                 self.in_data = True
                 self.transport.write(b"354 go on\r\n")

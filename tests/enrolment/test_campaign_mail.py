@@ -38,6 +38,13 @@ class Inbox:
     refused: set[str] = field(default_factory=set)
     busy: set[str] = field(default_factory=set)
     messages: list[EmailMessage] = field(default_factory=list)
+    pipelining: bool = False  # offered as Postfix does (RFC 2920): the mailer then sends a message per round trip
+
+    async def handle_EHLO(
+        self, server: object, session: object, envelope: object, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # type: ignore[attr-defined]
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_RCPT(
         self, server: object, session: object, envelope: object, address: str, rcpt_options: list[str]
@@ -57,9 +64,9 @@ class Inbox:
         return Counter(str(message["To"]) for message in self.messages)
 
 
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelining"])
+def inbox(request: pytest.FixtureRequest) -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox(pipelining=request.param)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
