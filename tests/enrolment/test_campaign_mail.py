@@ -19,6 +19,7 @@ from carnet.bootstrap import Services, build_services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import date_fr, last_day
 from carnet.enrolment.service import campaigns
+from carnet.enrolment.service.campaigns import targeting
 from carnet.enrolment.tables import Invitation
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.tables import AuditEntry
@@ -141,6 +142,24 @@ def test_a_second_campaign_does_not_invite_the_same_people_again(smtp_services: 
     assert "(4) ont toutes déjà été invitées" in refused.value.message and "Aucune campagne" in refused.value.message
     assert sum(campaigns.count_invitations(smtp_services, first.id).values()) == 4
     assert [p.campaign.id for p in campaigns.campaign_progress(smtp_services, OPERATOR)] == [first.id]
+
+
+def test_a_campaign_reads_the_registry_as_a_stream_and_writes_it_page_by_page(
+    smtp_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A region of 12 M people is never held in memory: the eligible people are read in pages, each page's
+    invitations committed before the next is read (here 3 a page), and nobody is invited twice."""
+    earlier = add_registered(smtp_services, 2, "2B")
+    campaigns.start_campaign(smtp_services, ["2B"], OPERATOR)
+    people = add_registered(smtp_services, 8, "2A", start=10)
+    monkeypatch.setattr(targeting, "INSERT_PAGE", 3)
+
+    campaign = campaigns.start_campaign(smtp_services, ["2A", "2B"], OPERATOR)
+
+    assert campaigns.count_invitations(smtp_services, campaign.id) == {"email": 4, "letter": 4}
+    with smtp_services.db.unit_of_work() as db:
+        per_person = dict(db.execute(select(Invitation.patient_id, func.count()).group_by(Invitation.patient_id)).all())
+    assert per_person == {p.id: 1 for p in [*earlier, *people]}
 
 
 def test_a_bounced_address_gets_a_letter_instead(smtp_services: Services, inbox: tuple[Inbox, int]) -> None:

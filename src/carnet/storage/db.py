@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
 
 try:
     import fcntl
@@ -191,6 +192,23 @@ class Database:
                 yield session
         finally:
             _units.reading -= 1
+
+    def pages(self, statement: Executable, size: int) -> Iterator[Sequence[Any]]:
+        """The rows of one read, ``size`` at a time, streamed (a server-side cursor on PostgreSQL): memory stays flat
+        however many rows there are, and the caller may write each page in its own ``unit_of_work`` meanwhile.
+
+        The read is one read-only transaction (one snapshot); on SQLite it begins deferred, like ``reading``, and
+        the units of work opened meanwhile still take the write lock at once."""
+        _units.reading = getattr(_units, "reading", 0) + 1
+        session = self.sessions()
+        try:
+            try:
+                result = session.execute(statement, execution_options={"yield_per": size})
+            finally:
+                _units.reading -= 1  # only this read's BEGIN was to be deferred
+            yield from result.partitions()
+        finally:
+            session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
