@@ -38,6 +38,7 @@ class Inbox:
 
     refused: set[str] = field(default_factory=set)
     busy: set[str] = field(default_factory=set)
+    busy_once: set[str] = field(default_factory=set)  # 451 the first time only
     messages: list[EmailMessage] = field(default_factory=list)
     pipelining: bool = False  # offered as Postfix does (RFC 2920): the mailer then sends a message per round trip
 
@@ -52,7 +53,8 @@ class Inbox:
     ) -> str:
         if address in self.refused:
             return "550 5.1.1 Adresse inconnue"
-        if address in self.busy:
+        if address in self.busy or address in self.busy_once:
+            self.busy_once.discard(address)
             return "451 4.3.0 Réessayez plus tard"
         envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
         return "250 OK"
@@ -206,6 +208,20 @@ def test_a_temporary_refusal_is_tried_again_then_becomes_a_letter(
         invitation = db.scalar(select(Invitation))
         assert invitation is not None and (invitation.status, invitation.channel) == ("to_print", "letter")
     assert server.messages == []
+
+
+def test_an_email_put_back_is_sent_again_before_the_run_ends(smtp_services: Services, inbox: tuple[Inbox, int]) -> None:
+    """The claims walk the queue forward (PostgreSQL: the queue's partial index, in id order); at its end they start
+    again from the beginning, for the e-mails put back meanwhile."""
+    server, _ = inbox
+    people = add_registered(smtp_services, 2 * campaigns.CHUNK + 5, "2A", with_email=True)
+    server.busy_once.add(people[0].email or "")
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+
+    report = campaigns.send_pending(smtp_services, connections=2)
+
+    assert (report.sent, report.retried) == (len(people), 1)
+    assert server.to() == Counter({p.email: 1 for p in people})
 
 
 class Crash(BaseException):

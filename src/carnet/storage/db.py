@@ -210,5 +210,14 @@ class Database:
         finally:
             session.close()
 
+    def analyze(self, *tables: str) -> None:
+        """Refresh PostgreSQL's statistics of these tables after a bulk write (autovacuum does it, but later: the plans
+        made meanwhile would take a table of millions of rows for an empty one)."""
+        if self.is_sqlite:
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for table in tables:
+                connection.exec_driver_sql(f'ANALYZE "{table}"')
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -149,6 +149,7 @@ def _invite(services: Services, campaign_id: str, deps: Sequence[str], now: date
                 insert_fn = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
                 db.connection().execute(insert_fn(Invitation).on_conflict_do_nothing(), rows)
         invited += len(rows)
+    services.db.analyze(Invitation.__tablename__)  # the sending claims are planned on the new queue
     return invited
 
 
