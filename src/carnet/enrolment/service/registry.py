@@ -45,7 +45,6 @@ import json
 import multiprocessing
 import os
 import threading
-import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -72,7 +71,7 @@ from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.people.tables import Patient
 from carnet.storage.db import Database
-from carnet.storage.types import utcnow
+from carnet.storage.types import TimeOrderedIds, utcnow
 
 __all__ = ["BATCH_SIZE", "ImportReport", "RegistryFileError", "import_registry"]
 
@@ -248,34 +247,6 @@ def _ins_number(ins: str) -> int:
     return corsica * 10**13 + int(ins[:5] + "00" + ins[7:13])
 
 
-class _TimeOrderedIds:
-    """UUIDs with the layout of version 7: a 48-bit millisecond clock, then 74 random bits.
-
-    New patients of one import get ids that sort together, so inserting them appends to the
-    primary-key index instead of writing to a random page of it for every row (uuid4).  They stay
-    as unguessable as a uuid4 for anyone who does not know the import time to the millisecond.
-    Randomness is drawn from ``os.urandom`` 4,096 ids at a time (one system call, not one per row).
-    """
-
-    _BLOCK: Final = 4096
-    _VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-    def __init__(self) -> None:
-        self._random = ""
-        self._position = 0
-        self._clock = ""
-
-    def __call__(self) -> str:
-        if self._position >= len(self._random):
-            self._random = os.urandom(10 * self._BLOCK).hex()
-            self._position = 0
-            clock = f"{time.time_ns() // 1_000_000:012x}"
-            self._clock = f"{clock[:8]}-{clock[8:]}-7"
-        bits = self._random[self._position : self._position + 20]
-        self._position += 20
-        return f"{self._clock}{bits[:3]}-{self._VARIANT[bits[3]]}{bits[4:7]}-{bits[7:19]}"
-
-
 def _records(text: io.TextIOBase, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) of each non-blank record after the header, which is yielded first."""
     reader = csv.reader(text, delimiter=delimiter)
@@ -326,7 +297,7 @@ class _Writer:
         self.birth_date: Callable[[date], Any] = process or (lambda value: value)
         process = _PATIENTS.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self.created_at = process(created_at) if process else created_at
-        self.new_id = _TimeOrderedIds()
+        self.new_id = TimeOrderedIds()
 
     def params(self, row: RegistryRow) -> tuple[Any, ...]:
         """The values of :data:`_INSERTED_COLUMNS` for one row, ready for the driver."""
@@ -448,7 +419,7 @@ def _batches(
 def _parse_in_worker(send: MpConnection, writer: _Writer, batches: Callable[[], Iterator[_Batch]]) -> None:
     """Body of the forked parsing process: sends each batch (a blocking send keeps it one batch ahead)."""
     gc.disable()  # nothing here makes cycles; and no finaliser inherited from the parent may run
-    writer.new_id = _TimeOrderedIds()  # never share randomness with the parent
+    writer.new_id = TimeOrderedIds()  # never share randomness with the parent
     try:
         for batch in batches():
             send.send(("batch", batch))

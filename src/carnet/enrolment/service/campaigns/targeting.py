@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, exists, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Select, Table, exists, func, select
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
@@ -29,7 +28,8 @@ from carnet.hall.guard import guard
 from carnet.hall.policy import Action, Resource
 from carnet.hall.vocabulary import PatientStatus
 from carnet.people.tables import Patient
-from carnet.storage.types import new_id, utcnow
+from carnet.storage.bulk import insert_new
+from carnet.storage.types import TimeOrderedIds, utcnow
 
 log = logging.getLogger("carnet.campaigns")
 
@@ -134,32 +134,43 @@ def _invite(services: Services, campaign_id: str, deps: Sequence[str], now: date
 
     The registry is read as one stream and written ``INSERT_PAGE`` per transaction: memory stays flat for a
     region of 12 million people. Who is invited already is asked page by page, in a query planned afresh each
-    time: a stream planned with the invitations table empty would scan it, growing, for every person."""
+    time: a stream planned with the invitations table empty would scan it, growing, for every person. A page's
+    codes are drawn (CPU, this thread) while the previous page is written (the database, a writer thread)."""
     invited = 0
-    for page in services.db.pages(_registered(deps), INSERT_PAGE):
-        with services.db.unit_of_work() as db:
-            ids = [patient_id for patient_id, _ in page]
-            already = set(db.scalars(select(Invitation.patient_id).where(Invitation.patient_id.in_(ids))))
+    ids = TimeOrderedIds()
+    with ThreadPoolExecutor(1, thread_name_prefix="carnet-invitations") as writer:
+        writing: Future[None] | None = None
+        for page in services.db.pages(_registered(deps), INSERT_PAGE):
+            with services.db.reading() as db:
+                people = [patient_id for patient_id, _ in page]
+                already = set(db.scalars(select(Invitation.patient_id).where(Invitation.patient_id.in_(people))))
             rows = [
-                _invitation_row(services, campaign_id, patient_id, bool(emailed), now)
+                _invitation_row(services, ids(), campaign_id, patient_id, bool(emailed), now)
                 for patient_id, emailed in page
                 if patient_id not in already
             ]
-            if rows:
-                insert_fn = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-                db.connection().execute(insert_fn(Invitation).on_conflict_do_nothing(), rows)
-        invited += len(rows)
+            if writing:
+                writing.result()
+            writing = writer.submit(_write, services, rows) if rows else None
+            invited += len(rows)
+        if writing:
+            writing.result()
     services.db.analyze(Invitation.__tablename__)  # the sending claims are planned on the new queue
     return invited
 
 
+def _write(services: Services, rows: list[dict[str, Any]]) -> None:
+    with services.db.unit_of_work() as db:
+        insert_new(db.connection(), cast(Table, Invitation.__table__), rows)
+
+
 def _invitation_row(
-    services: Services, campaign_id: str, patient_id: str, emailed: bool, now: datetime
+    services: Services, invitation_id: str, campaign_id: str, patient_id: str, emailed: bool, now: datetime
 ) -> dict[str, Any]:
     code = codes.new_code()
     channel = "email" if emailed else "letter"
     return {
-        "id": new_id(),
+        "id": invitation_id,
         "patient_id": patient_id,
         "campaign_id": campaign_id,
         "channel": channel,

@@ -1,0 +1,37 @@
+"""Bulk writes of many new rows (a campaign's invitations): the fastest way each database offers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+
+def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` (same keys each), skipping those a unique key already holds, in the caller's transaction.
+
+    PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` — an
+    ``executemany`` would run one INSERT a row. The values go to the driver as they are (no SQLAlchemy type
+    processing): strings, numbers and timezone-aware datetimes. SQLite: one ``executemany``.
+    """
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        connection.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
+        return
+    columns = [table.c[name].name for name in rows[0]]  # the table's own columns only (KeyError otherwise)
+    names = ", ".join(f'"{name}"' for name in columns)
+    staging = f"{table.name}_new"
+    cursor: Any = connection.connection.cursor()  # psycopg 3, in the transaction of ``connection``
+    try:
+        cursor.execute(f'CREATE TEMPORARY TABLE "{staging}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP')
+        with cursor.copy(f'COPY "{staging}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in columns])
+        moved = f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}" ON CONFLICT DO NOTHING'  # noqa: S608
+        cursor.execute(moved)
+        cursor.execute(f'DROP TABLE "{staging}"')
+    finally:
+        cursor.close()
