@@ -88,7 +88,7 @@ def _header(value: str) -> str:
 def _body(text: str, eight_bit: bool) -> tuple[str, bytes]:
     """(Content-Transfer-Encoding, CRLF-terminated body) — 8bit when the server takes it, else quoted-printable."""
     raw = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    if eight_bit and all(len(line) <= 998 for line in raw.split(b"\n")):
+    if eight_bit and max(map(len, raw.split(b"\n"))) <= 998:
         return "8bit", raw.replace(b"\n", b"\r\n")
     return "quoted-printable", binascii.b2a_qp(raw, istext=True).replace(b"\n", b"\r\n")
 
@@ -122,7 +122,8 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 def _content(data: bytes) -> bytes:
     """The DATA section of one message: leading dots doubled, ended by CRLF ``.`` CRLF (RFC 5321 § 4.5.2)."""
-    data = _LEADING_DOT.sub(b"..", data)
+    if data.startswith(b".") or b"\n." in data:  # rare: a search is ~20× cheaper than the substitution
+        data = _LEADING_DOT.sub(b"..", data)
     return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
