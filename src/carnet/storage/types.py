@@ -46,9 +46,10 @@ class TimeOrderedIds:
 
     Rows written in bulk (the patients of a registry import, the invitations of a campaign) get ids that sort
     together, so inserting them appends to the primary-key index instead of writing to a random page of it for
-    every row (uuid4).  They stay
-    as unguessable as a uuid4 for anyone who does not know the import time to the millisecond.
-    Randomness is drawn from ``os.urandom`` 4,096 ids at a time (one system call, not one per row).
+    every row (uuid4). They stay as unguessable as a uuid4 for anyone who does not know the writing time to the
+    millisecond. Randomness is drawn from ``os.urandom`` 4,096 ids at a time (one system call, not one per row),
+    and the clock read once per block: the ids of one block share its millisecond and are not ordered among
+    themselves.
     """
 
     _BLOCK: Final = 4096
