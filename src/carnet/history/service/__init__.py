@@ -382,8 +382,9 @@ def space_history(services: Services, actor: Actor, patient_id: str, query: Hist
 
 def _entry_of(db: Session, actor: Actor, patient_id: str, entry_id: int) -> tuple[AuditEntry, set[str]]:
     guard(db, actor, patient_id, Action.HISTORY_REPORT, Resource("history"))
-    entry = db.get(AuditEntry, entry_id)
-    if entry is None or entry.chain != patient_id:
+    # The chain names the partition (PostgreSQL): one index probe, not one a partition.
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.chain == patient_id, AuditEntry.id == entry_id))
+    if entry is None:
         raise HistoryError("Cette entrée de l'historique n'existe pas.", 404)
     own = _own_accounts(db, patient_id)
     line = describe(entry, actor, own)

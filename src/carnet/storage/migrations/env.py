@@ -7,6 +7,7 @@ from sqlalchemy import pool
 
 from carnet.schema import metadata
 from carnet.storage.db import make_engine
+from carnet.storage.partitions import in_models
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or ""
@@ -20,6 +21,7 @@ def run_migrations_online() -> None:
             target_metadata=metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=in_models,
         )
         with context.begin_transaction():
             context.run_migrations()

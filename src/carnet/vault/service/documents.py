@@ -881,7 +881,11 @@ def delete_documents(services: Services, actor: Actor, document_ids: Sequence[st
         ]
         for document in documents:
             keys += [k for k in (document.blob_key, document.preview_blob_key) if k]
-            db.execute(delete(DocumentTerm).where(DocumentTerm.document_id == document.id))
+            db.execute(
+                delete(DocumentTerm).where(
+                    DocumentTerm.patient_id == document.patient_id, DocumentTerm.document_id == document.id
+                )
+            )
             audit.record(
                 db,
                 actor,
