@@ -24,7 +24,9 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from psycopg.errors import DeadlockDetected, LockNotAvailable
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
 
 PARTITIONS = 16
 """Hash partitions of each table. A power of two: a later rebuild with 64 splits each partition in four."""
@@ -33,7 +35,7 @@ PARTITION_NAME = re.compile(r"^.+_p\d+$")
 """``<table>_p<n>``: a partition. No table of the models is named so."""
 
 _BATCH = 20_000
-_LOCK_TIMEOUT = "2s"  # the swap waits that long for the table's lock, then tries again: writers never queue for long
+_LOCK_TIMEOUT = "1s"  # the swap waits that long for its locks, then tries again: writers never queue for long
 
 
 def in_models(name: str | None, type_: str, parent_names: object) -> bool:
@@ -113,6 +115,7 @@ class _Plan:
         self.sequences: list[tuple[str, str]] = []  # (sequence, column) the table owns
         self.partitions: list[tuple[str, str]] = []
         self.old_key: list[str] = []  # the table's primary key: the copy walks it
+        self.referenced: list[str] = []  # the other tables its foreign keys reference
 
 
 def _drop_twin(connection: Connection, table: str, twin: str) -> None:
@@ -175,6 +178,16 @@ def _create_twin(
         unique = "UNIQUE " if definition.startswith("CREATE UNIQUE") else ""
         connection.execute(text(f'CREATE {unique}INDEX "{temporary}" ON "{twin}" {statement}'))
         plan.indexes.append((temporary, name))
+    plan.referenced = list(
+        connection.execute(
+            text(
+                "SELECT DISTINCT c.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.confrelid "
+                "WHERE k.conrelid = CAST(:table AS regclass) AND k.contype = 'f' AND k.confrelid <> k.conrelid "
+                "ORDER BY c.relname"
+            ),
+            {"table": table},
+        ).scalars()
+    )
     plan.sequences = [
         (str(sequence), str(column))
         for sequence, column in connection.execute(
@@ -210,12 +223,19 @@ def _mirror(connection: Connection, table: str, twin: str, primary_key: Sequence
 
 
 def _swap(engine: Engine, table: str, twin: str, plan: _Plan) -> None:
-    """Give the twin the table's place in one short transaction; retried while the table's lock is busy."""
+    """Give the twin the table's place in one short transaction; retried while the locks are busy.
+
+    Dropping the table drops its foreign keys' triggers on the tables they reference, which takes those tables'
+    exclusive lock too (``documents`` for ``document_terms``): they are locked first, in the order a deposit writes.
+    A writer that takes them the other way round meets a deadlock; PostgreSQL cancels whichever waited first — the
+    swap, which then tries again, or that writer's transaction, as any deadlock would.
+    """
     for attempt in range(100):
         try:
             with engine.begin() as connection:
                 connection.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'"))
-                connection.execute(text(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE'))
+                locked = ", ".join(f'"{name}"' for name in (*plan.referenced, table))
+                connection.execute(text(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE"))
                 for sequence, column in plan.sequences:
                     connection.execute(text(f'ALTER SEQUENCE "{sequence}" OWNED BY "{twin}"."{column}"'))
                 connection.execute(text(f'DROP TABLE "{table}"'))  # and its trigger
@@ -238,7 +258,7 @@ def _swap(engine: Engine, table: str, twin: str, plan: _Plan) -> None:
                 for temporary, name in plan.indexes:
                     connection.execute(text(f'ALTER INDEX "{temporary}" RENAME TO "{name}"'))
             return
-        except Exception as error:  # the lock was not granted in time: writers go on, try again
-            if "lock timeout" not in str(error) or attempt == 99:
+        except OperationalError as error:  # a lock not granted in time, or a deadlock: writers go on, try again
+            if not isinstance(error.orig, LockNotAvailable | DeadlockDetected) or attempt == 99:
                 raise
             time.sleep(0.5)
