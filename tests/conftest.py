@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from carnet.bootstrap import Services, build_services
 from carnet.config import Settings
@@ -89,13 +89,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 def empty_tables(services: Services) -> None:
-    tables = [table.name for table in reversed(metadata.sorted_tables)]
-    with services.db.engine.begin() as conn:
-        if services.db.is_sqlite:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
-        else:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    empty_database(services.db.engine)
+
+
+def empty_database(engine: Engine) -> None:
+    """Every table emptied, sequences back to 1. DELETE, not TRUNCATE: a TRUNCATE makes new files for every table and
+    partition on PostgreSQL (1.9 s a test with the tables partitioned by patient, against 4 ms for these DELETEs)."""
+    with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'"))
 
 
 def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:

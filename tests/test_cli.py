@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import typer
-from sqlalchemy import text, update
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from carnet.hall.tables import AuditEntry
-from carnet.schema import metadata
 from carnet.storage.db import Database
+from tests.conftest import empty_database
 
 
 def carnet(*args: str, data_dir: Path, database_url: str = "", check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -41,9 +41,7 @@ def url(database_url: str) -> str:
     if not database_url.startswith("postgresql"):
         return ""
     database = Database(database_url)
-    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with database.engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    empty_database(database.engine)
     database.dispose()
     return database_url
 

@@ -9,13 +9,15 @@ from sqlalchemy import inspect
 from carnet.schema import metadata
 from carnet.storage.db import make_engine
 from carnet.storage.migrate import downgrade, upgrade
-from carnet.storage.partitions import in_models
+from carnet.storage.partitions import in_models, in_models_object
 
 
 def test_migrations_create_exactly_the_models_schema(database_url: str) -> None:
     engine = make_engine(database_url)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": in_models})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": in_models, "include_object": in_models_object}
+        )
         differences = compare_metadata(context, metadata)
         tables = set(inspect(connection).get_table_names())
     engine.dispose()

@@ -1,7 +1,6 @@
 """PostgreSQL: the tables that grow are hash-partitioned by patient, and migration 0016 gets there on a populated
-database while it is being written (issue #18-2). Every test here runs on a database of its own, created at
-revision 0015 and dropped at the end; SQLite has no partitioning (migration 0016 does nothing there, and the other
-tests of the suite run on both)."""
+database while it is being written (issue #18-2); on SQLite it changes the foreign keys only, and loses no row.
+Every test here runs on a database of its own, created at revision 0015 and dropped at the end."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,16 +21,37 @@ from sqlalchemy.exc import IntegrityError
 from carnet.schema import metadata
 from carnet.storage.db import make_engine
 from carnet.storage.migrate import downgrade, upgrade
-from carnet.storage.partitions import PARTITIONS, in_models, rebuild_online
+from carnet.storage.partitions import PARTITIONS, Rebuild, in_models, in_models_object, rebuild_online
 from tests.conftest import PG_ADMIN_URL, _pg_problem
 
-GROWING = {"document_terms": "patient_id", "profile_entries": "patient_id", "message_attachments": "patient_id"}
-GROWING["audit_entries"] = "chain"
+GROWING = [
+    "documents",
+    "document_terms",
+    "message_threads",
+    "messages",
+    "message_attachments",
+    "profile_entries",
+    "audit_entries",
+]
 AT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_at_0015(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'carnet.sqlite3'}"
+        upgrade(url, "0015")
+        yield url
+    else:
+        yield from _postgresql_at_0015()
 
 
 @pytest.fixture
 def at_0015() -> Iterator[str]:
+    yield from _postgresql_at_0015()
+
+
+def _postgresql_at_0015() -> Iterator[str]:
     if _pg_problem:
         pytest.skip(f"PostgreSQL injoignable — exécution PostgreSQL NON faite ({_pg_problem[0]})")
     name = f"carnet_part_{uuid.uuid4().hex[:12]}"
@@ -85,7 +106,9 @@ def _kind_and_partitions(engine: Engine, table: str) -> tuple[str, int]:
 
 def _schema_differences(engine: Engine) -> list[object]:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": in_models})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": in_models, "include_object": in_models_object}
+        )
         return list(compare_metadata(context, metadata))
 
 
@@ -120,7 +143,7 @@ def test_writes_during_the_copy_are_all_kept_on_rows_copied_or_not_yet(at_0015: 
         writes.append(copied)
 
     copied = rebuild_online(
-        engine, "audit_entries", ("id", "chain"), "chain", batch=50, between_batches=write_meanwhile
+        engine, [Rebuild("audit_entries", ("id", "chain"), "chain")], batch=50, between_batches=write_meanwhile
     )
 
     assert len(writes) >= 12  # the writes really fell between batches of the copy
@@ -143,7 +166,7 @@ def test_writes_during_the_copy_are_all_kept_on_rows_copied_or_not_yet(at_0015: 
 def test_migration_0016_partitions_a_table_written_all_along_and_0015_undoes_it(at_0015: str) -> None:
     """A writer keeps adding history entries from its own connection while ``carnet migrate`` runs: every entry it
     committed is in the partitioned table afterwards; the schema is the models' one; going down gives plain tables
-    with the same rows."""
+    with the same rows (0015's schema: not the models' any more)."""
     engine = make_engine(at_0015)
     with engine.begin() as connection:
         connection.execute(INSERT_ENTRY, [_entry(f"p-{n % 500}", n, "avant") for n in range(30_000)])
@@ -177,5 +200,72 @@ def test_migration_0016_partitions_a_table_written_all_along_and_0015_undoes_it(
     for table in GROWING:
         assert _kind_and_partitions(engine, table) == ("r", 0), table
     assert _entries(engine) == entries
+    engine.dispose()
+
+
+SPACE = [
+    "INSERT INTO patients (id, ins, ins_oid, birth_name, first_names, birth_date, sex, birth_place, status, "
+    "created_at) VALUES ('p1', '1234567890123', '1.2.250.1.213.1.4.8', 'NOM', 'Prénom', '1970-01-01', 'F', '2A004', "
+    "'active', '2026-12-06 12:00:00+00')",
+    "INSERT INTO documents (id, patient_id, status, category, type_system, type_code, type_display, title, "
+    "mime_type, size, body_mac, blob_key, confidentiality, masked, source, author_kind, author_label, created_at, "
+    "document_date, version) VALUES ('{doc}', 'p1', 'current', 'report', 'http://loinc.org', '11488-4', 'CR', 'T', "
+    "'application/pdf', 1, 'mac', 'k-{doc}', '[]', false, 'mhd', 'professional', 'Dr X', '2026-12-06 12:00:00+00', "
+    "'2026-12-06 12:00:00+00', 1)",
+    "INSERT INTO document_terms (document_id, term, patient_id) VALUES ('{doc}', 'a', 'p1'), ('{doc}', 'b', 'p1')",
+    "INSERT INTO message_threads (id, patient_id, counterpart_kind, counterpart_id, counterpart_label, sealed, status, "
+    "space_unread, counterpart_unread, messages, created_at, last_message_at) VALUES ('{thread}', 'p1', "
+    "'professional', 'pro', 'Dr X', 'x', 'ouvert', 0, 0, 1, '2026-12-06 12:00:00+00', '2026-12-06 12:00:00+00')",
+    "INSERT INTO messages (id, thread_id, patient_id, direction, author_label, via, mail_id, sealed, attachments, "
+    "created_at) VALUES ('{message}', '{thread}', 'p1', 'vers_patient', 'Dr X', 'portail', '<m>', 'x', 1, "
+    "'2026-12-06 12:00:00+00')",
+    "INSERT INTO message_attachments (id, message_id, patient_id, blob_key, size, sealed, created_at) VALUES "
+    "('{attachment}', '{message}', 'p1', 'k', 1, 'x', '2026-12-06 12:00:00+00')",
+]
+COUNTED = ["documents", "document_terms", "message_threads", "messages", "message_attachments"]
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {table: connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one() for table in COUNTED}
+
+
+def test_0016_keeps_every_row_and_the_cascades_follow_the_new_keys(any_at_0015: str) -> None:
+    """Two documents with their terms, two conversations with a message and an attachment each: all still there
+    after 0016 (on SQLite, rebuilding a table whose rows others reference must not cascade their deletion), and
+    deleting a document or a conversation still takes what hangs off it, through the composite foreign keys."""
+    engine = make_engine(any_at_0015)
+    with engine.begin() as connection:
+        for n, statement in enumerate(SPACE * 2):
+            if statement.startswith("INSERT INTO patients") and n:
+                continue
+            names = {"doc": f"d{n // len(SPACE)}", "thread": f"t{n // len(SPACE)}"}
+            names |= {"message": f"m{n // len(SPACE)}", "attachment": f"a{n // len(SPACE)}"}
+            connection.execute(text(statement.format(**names)))
+    before = _counts(engine)
+    assert before == {
+        "documents": 2,
+        "document_terms": 4,
+        "message_threads": 2,
+        "messages": 2,
+        "message_attachments": 2,
+    }
+
+    upgrade(any_at_0015, "0016")
+    assert _counts(engine) == before
     assert _schema_differences(engine) == []
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM documents WHERE id = 'd0'"))
+        connection.execute(text("DELETE FROM message_threads WHERE id = 't1'"))
+        with pytest.raises(IntegrityError), connection.begin_nested():  # a term naming another patient: refused
+            connection.execute(
+                text("INSERT INTO document_terms (document_id, term, patient_id) VALUES ('d1', 'c', 'p2')")
+            )
+    assert _counts(engine) == {
+        "documents": 1,
+        "document_terms": 2,
+        "message_threads": 1,
+        "messages": 1,
+        "message_attachments": 1,
+    }
     engine.dispose()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet.storage.base import Base
@@ -23,6 +23,8 @@ class Thread(Base):
     __table_args__ = (
         Index("ix_message_threads_patient", "patient_id", "last_message_at"),
         Index("ix_message_threads_counterpart", "counterpart_id", "last_message_at"),
+        # What the messages' foreign key points at (partitioned by patient on PostgreSQL, issue #18-2).
+        Index("uq_message_threads_id_patient", "id", "patient_id", unique=True),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
@@ -49,9 +51,13 @@ class Message(Base):
         Index("ix_messages_thread", "thread_id", "created_at"),
         Index("ix_messages_patient_mail_id", "patient_id", "mail_id"),
         Index("ix_messages_notify", "notified_at", "direction"),
+        Index("uq_messages_id_patient", "id", "patient_id", unique=True),  # what the attachments' key points at
+        ForeignKeyConstraint(
+            ["thread_id", "patient_id"], ["message_threads.id", "message_threads.patient_id"], ondelete="CASCADE"
+        ),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    thread_id: Mapped[str] = mapped_column(ForeignKey("message_threads.id", ondelete="CASCADE"))
+    thread_id: Mapped[str] = mapped_column(String(36))
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     direction: Mapped[str] = mapped_column(String(20))  # vers_patient | vers_professionnel
     author_id: Mapped[str | None] = mapped_column(String(64))
@@ -69,9 +75,12 @@ class Attachment(Base):
     space's quota; ``document_id`` once it was added to the documents."""
 
     __tablename__ = "message_attachments"
-    __table_args__ = (Index("ix_message_attachments_patient", "patient_id"),)
+    __table_args__ = (
+        Index("ix_message_attachments_patient", "patient_id"),
+        ForeignKeyConstraint(["message_id", "patient_id"], ["messages.id", "messages.patient_id"], ondelete="CASCADE"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str] = mapped_column(String(36), index=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     blob_key: Mapped[str] = mapped_column(String(80))
     size: Mapped[int] = mapped_column(Integer)

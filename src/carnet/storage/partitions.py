@@ -1,20 +1,21 @@
 """PostgreSQL tables that grow with the country, hash-partitioned by patient — rebuilt without stopping the service.
 
-``rebuild_online`` turns a populated table into a partitioned one (or back) while the service keeps reading and
-writing it (issue #18-2):
+``rebuild_online`` turns populated tables into partitioned ones (or back) while the service keeps reading and
+writing them (issue #18-2). For each table of a group (parents before the tables that reference them):
 
 1. an empty twin ``<table>__new`` is created — partitioned by hash of the key into ``<table>_p0``…, or plain — with
-   the table's columns, defaults, indexes, unique and foreign keys, and its primary key widened by the key;
-2. a trigger on the table mirrors every insert, update and delete into the twin from then on;
-3. the existing rows are copied in batches, each in its own short transaction, in primary-key order. A batch locks
-   the rows it reads (``FOR SHARE``): a concurrent update or delete of one of them waits for the batch to commit and
-   its mirror then finds the copy, so nothing copied goes stale and no deleted row comes back;
-4. one short transaction takes the table's lock, drops it and gives the twin its name, its indexes' and constraints'
-   names and the table's sequences. Readers and writers wait for that transaction only, not for the copy.
+   the table's columns, defaults, indexes, unique and foreign keys (those between tables of the group point at the
+   twins), and its primary key widened by the key;
+2. a trigger on the table mirrors every insert, update and delete into the twin from then on — switched on when the
+   table's copy starts, once its parents' twins are complete, so a mirrored row always finds its parent;
+3. the rows that were there before are copied in batches, each in its own short transaction, in primary-key order.
+   A batch locks the rows it reads (``FOR SHARE``): a concurrent update or delete of one of them waits for the batch
+   to commit and its mirror then finds the copy, so nothing copied goes stale and no deleted row comes back;
+4. one short transaction takes the locks, drops the tables and gives the twins their names, their indexes' and
+   constraints' names and the tables' sequences. Readers and writers wait for that transaction only, not the copy.
 
-Interrupted (a stopped migration, a lost connection), it starts over: the next run drops the half-filled twin.
-
-SQLite has no partitioning: the migrations that call this do nothing there.
+Interrupted (a stopped migration, a lost connection), it starts over: the next run drops the half-filled twins.
+SQLite has no partitioning: the migrations that call this do not call it there.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from psycopg.errors import DeadlockDetected, LockNotAvailable
 from sqlalchemy import Connection, Engine, text
@@ -43,26 +46,61 @@ def in_models(name: str | None, type_: str, parent_names: object) -> bool:
     return not (type_ == "table" and name is not None and PARTITION_NAME.match(name))
 
 
+def in_models_object(item: Any, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Alembic's ``include_object``: a foreign key to a partitioned table shows, besides itself, one foreign key to
+    each of its partitions (PostgreSQL's own) — those are left out."""
+    return not (type_ == "foreign_key_constraint" and reflected and PARTITION_NAME.match(item.referred_table.name))
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """One table of a rebuild: its new primary key, hash-partitioned by ``partition_by`` (plain when ``None``).
+
+    ``constraints`` replace the table's own by name, or add one (a definition), or drop one (``None``). A foreign key
+    to a table of the same rebuild points at its twin during the copy, and at the new table after the swap.
+    """
+
+    table: str
+    primary_key: tuple[str, ...]
+    partition_by: str | None
+    constraints: Mapping[str, str | None] = field(default_factory=dict)
+
+
 def rebuild_online(
     engine: Engine,
-    table: str,
-    primary_key: Sequence[str],
-    partition_by: str | None,
+    tables: Sequence[Rebuild],
     partitions: int = PARTITIONS,
     batch: int = _BATCH,
     between_batches: Callable[[int], None] | None = None,
 ) -> int:
-    """Rebuild ``table`` with ``primary_key``, hash-partitioned by ``partition_by`` (or plain when ``None``).
+    """Rebuild ``tables`` together (parents before the tables whose foreign keys reference them); rows copied.
 
-    Returns the rows copied. ``between_batches(copied)`` runs after each batch's commit (progress; the tests write
-    concurrently there). Progress goes to standard error: table name and counts only.
+    A table's mirror is switched on when its copy starts, after its parents' copies: every row its twin receives then
+    finds its parent in the parent's twin. ``between_batches(copied)`` runs after each batch's commit (the tests
+    write concurrently there). Progress goes to standard error: table names and counts only.
     """
-    twin = f"{table}__new"
+    group = {rebuild.table: f"{rebuild.table}__new" for rebuild in tables}
     with engine.begin() as connection:
         connection.execute(text("SET LOCAL lock_timeout = '30s'"))
-        _drop_twin(connection, table, twin)
-        plan = _create_twin(connection, table, twin, primary_key, partition_by, partitions)
-        _mirror(connection, table, twin, primary_key)
+        for rebuild in reversed(tables):
+            _drop_twin(connection, rebuild.table)
+        plans = [_create_twin(connection, rebuild, group, partitions) for rebuild in tables]
+    copied = 0
+    for plan in plans:
+        copied += _copy(engine, plan, batch, between_batches)
+    _swap(engine, plans)
+    with engine.begin() as connection:
+        for plan in plans:
+            connection.execute(text(f'ANALYZE "{plan.table}"'))  # the planner knows nothing of the new partitions yet
+    return copied
+
+
+def _copy(engine: Engine, plan: _Plan, batch: int, between_batches: Callable[[int], None] | None) -> int:
+    """Switch the mirror on, then copy the rows that were there before it, in primary-key order."""
+    table, twin = plan.table, plan.twin
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL lock_timeout = '30s'"))
+        _mirror(connection, plan)
     key, backwards = _columns(plan.old_key), _columns(plan.old_key, descending=True)
     places = range(len(plan.old_key))
     with engine.connect() as connection:  # every row written from now on is mirrored: the copy stops at this one
@@ -95,10 +133,7 @@ def rebuild_online(
             said = time.monotonic()
             rate = copied / max(said - started, 1e-9)
             print(f"{table} : {copied:,} lignes copiées ({rate:,.0f} par seconde)", file=sys.stderr)
-    _swap(engine, table, twin, plan)
     print(f"{table} : {copied:,} lignes copiées en {time.monotonic() - started:.1f} s", file=sys.stderr)
-    with engine.begin() as connection:
-        connection.execute(text(f'ANALYZE "{table}"'))  # the planner knows nothing of the new partitions yet
     return copied
 
 
@@ -107,9 +142,11 @@ def _columns(names: Sequence[str], descending: bool = False) -> str:
 
 
 class _Plan:
-    """What the swap renames: the twin's indexes and constraints (temporary name → the table's own)."""
+    """One table's twin: what the copy walks and what the swap renames (temporary name → the table's own)."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: str, twin: str, primary_key: Sequence[str]) -> None:
+        self.table, self.twin, self.primary_key = table, twin, tuple(primary_key)
+        self.columns: list[str] = []
         self.indexes: list[tuple[str, str]] = []
         self.constraints: list[tuple[str, str]] = []
         self.sequences: list[tuple[str, str]] = []  # (sequence, column) the table owns
@@ -118,16 +155,16 @@ class _Plan:
         self.referenced: list[str] = []  # the other tables its foreign keys reference
 
 
-def _drop_twin(connection: Connection, table: str, twin: str) -> None:
+def _drop_twin(connection: Connection, table: str) -> None:
+    """What an interrupted rebuild left: the mirror and the half-filled twin."""
     connection.execute(text(f'DROP TRIGGER IF EXISTS "{table}__mirror" ON "{table}"'))
     connection.execute(text(f'DROP FUNCTION IF EXISTS "{table}__mirror"()'))
-    connection.execute(text(f'DROP TABLE IF EXISTS "{twin}" CASCADE'))
+    connection.execute(text(f'DROP TABLE IF EXISTS "{table}__new" CASCADE'))
 
 
-def _create_twin(
-    connection: Connection, table: str, twin: str, primary_key: Sequence[str], partition_by: str | None, partitions: int
-) -> _Plan:
-    plan = _Plan()
+def _create_twin(connection: Connection, rebuild: Rebuild, group: Mapping[str, str], partitions: int) -> _Plan:
+    table, twin, partition_by = rebuild.table, group[rebuild.table], rebuild.partition_by
+    plan = _Plan(table, twin, rebuild.primary_key)
     partitioning = f' PARTITION BY HASH ("{partition_by}")' if partition_by else ""
     like = f'LIKE "{table}" INCLUDING DEFAULTS INCLUDING STORAGE'
     connection.execute(text(f'CREATE TABLE "{twin}" ({like}){partitioning}'))
@@ -151,18 +188,37 @@ def _create_twin(
             {"table": table},
         ).scalars()
     )
-    constraints = connection.execute(
-        text(
-            "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = CAST(:table AS regclass) AND contype IN ('p', 'u', 'f', 'c') ORDER BY contype, conname"
-        ),
-        {"table": table},
-    ).all()
-    for name, kind, definition in constraints:
+    plan.columns = list(
+        connection.execute(
+            text(
+                "SELECT attname FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) AND attnum > 0 "
+                "AND NOT attisdropped ORDER BY attnum"
+            ),
+            {"table": table},
+        ).scalars()
+    )
+    definitions = {
+        name: f"PRIMARY KEY ({_columns(rebuild.primary_key)})" if kind == "p" else definition
+        for name, kind, definition in connection.execute(
+            text(
+                "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = CAST(:table AS regclass) AND conparentid = 0 AND contype IN ('p', 'u', 'f', 'c') "
+                "ORDER BY contype, conname"
+            ),
+            {"table": table},
+        ).all()
+    } | dict(rebuild.constraints)
+    first = ("PRIMARY KEY", "UNIQUE", "CHECK", "FOREIGN KEY")  # the keys before the foreign keys that need them
+    ordered = sorted(
+        ((name, definition) for name, definition in definitions.items() if definition is not None),
+        key=lambda item: next(n for n, start in enumerate((*first, "")) if item[1].startswith(start)),
+    )
+    for name, definition in ordered:
         temporary = f"{name}__new"
-        if kind == "p":
-            definition = f"PRIMARY KEY ({_columns(primary_key)})"
-        connection.execute(text(f'ALTER TABLE "{twin}" ADD CONSTRAINT "{temporary}" {definition}'))
+        pointed = re.sub(  # a foreign key to a table of the group points at its twin
+            r'REFERENCES "?(\w+)"?', lambda m: f'REFERENCES "{group.get(m[1], m[1])}"', definition
+        )
+        connection.execute(text(f'ALTER TABLE "{twin}" ADD CONSTRAINT "{temporary}" {pointed}'))
         plan.constraints.append((temporary, name))
     indexes = connection.execute(
         text(
@@ -182,10 +238,11 @@ def _create_twin(
         connection.execute(
             text(
                 "SELECT DISTINCT c.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.confrelid "
-                "WHERE k.conrelid = CAST(:table AS regclass) AND k.contype = 'f' AND k.confrelid <> k.conrelid "
+                "WHERE k.conrelid = CAST(:table AS regclass) AND k.contype = 'f' AND k.conparentid = 0 "
+                "AND NOT c.relname = ANY(:group) "
                 "ORDER BY c.relname"
             ),
-            {"table": table},
+            {"table": table, "group": list(group)},
         ).scalars()
     )
     plan.sequences = [
@@ -202,15 +259,18 @@ def _create_twin(
     return plan
 
 
-def _mirror(connection: Connection, table: str, twin: str, primary_key: Sequence[str]) -> None:
-    """The trigger: from now on every write to ``table`` reaches the twin in the same transaction."""
-    key = " AND ".join(f'"{name}" = OLD."{name}"' for name in primary_key)
+def _mirror(connection: Connection, plan: _Plan) -> None:
+    """The trigger: from now on every write to the table reaches the twin in the same transaction. An update is an
+    update there too (a delete and an insert would cascade to the children's twins)."""
+    table, twin = plan.table, plan.twin
+    key = " AND ".join(f'"{name}" = OLD."{name}"' for name in plan.primary_key)
+    assignments = ", ".join(f'"{name}" = NEW."{name}"' for name in plan.columns)
     connection.execute(
         text(
             f'CREATE FUNCTION "{table}__mirror"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '  # noqa: S608
-            f"IF TG_OP IN ('UPDATE', 'DELETE') THEN DELETE FROM \"{twin}\" WHERE {key}; END IF; "
-            f"IF TG_OP IN ('INSERT', 'UPDATE') THEN "
-            f'INSERT INTO "{twin}" SELECT (NEW).* ON CONFLICT DO NOTHING; END IF; '
+            f"IF TG_OP = 'DELETE' THEN DELETE FROM \"{twin}\" WHERE {key}; "
+            f"ELSIF TG_OP = 'UPDATE' THEN UPDATE \"{twin}\" SET {assignments} WHERE {key}; "
+            f'ELSE INSERT INTO "{twin}" SELECT (NEW).* ON CONFLICT DO NOTHING; END IF; '
             "RETURN NULL; END $$"
         )
     )
@@ -222,43 +282,63 @@ def _mirror(connection: Connection, table: str, twin: str, primary_key: Sequence
     )
 
 
-def _swap(engine: Engine, table: str, twin: str, plan: _Plan) -> None:
-    """Give the twin the table's place in one short transaction; retried while the locks are busy.
+def _swap(engine: Engine, plans: Sequence[_Plan]) -> None:
+    """Give the twins the tables' places in one short transaction; retried while the locks are busy.
 
-    Dropping the table drops its foreign keys' triggers on the tables they reference, which takes those tables'
-    exclusive lock too (``documents`` for ``document_terms``): they are locked first, in the order a deposit writes.
-    A writer that takes them the other way round meets a deadlock; PostgreSQL cancels whichever waited first — the
-    swap, which then tries again, or that writer's transaction, as any deadlock would.
+    Dropping a table drops its foreign keys' triggers on the tables they reference, which takes those tables'
+    exclusive lock too (``patients`` for ``documents``): they are locked first, then the tables, parents first — the
+    order a deposit writes. A writer that takes them the other way round meets a deadlock; PostgreSQL cancels
+    whichever waited first — the swap, which then tries again, or that writer's transaction, as any deadlock would.
     """
+    referenced = sorted({name for plan in plans for name in plan.referenced})
+    tables = [plan.table for plan in plans]
     for attempt in range(100):
         try:
             with engine.begin() as connection:
                 connection.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'"))
-                locked = ", ".join(f'"{name}"' for name in (*plan.referenced, table))
-                connection.execute(text(f"LOCK TABLE {locked} IN ACCESS EXCLUSIVE MODE"))
-                for sequence, column in plan.sequences:
-                    connection.execute(text(f'ALTER SEQUENCE "{sequence}" OWNED BY "{twin}"."{column}"'))
-                connection.execute(text(f'DROP TABLE "{table}"'))  # and its trigger
-                connection.execute(text(f'DROP FUNCTION "{table}__mirror"()'))
-                for (index,) in connection.execute(  # the partitions' own indexes, named after the twin
-                    text(
-                        "SELECT c.relname FROM pg_inherits i JOIN pg_index x ON x.indrelid = i.inhrelid "
-                        "JOIN pg_class c ON c.oid = x.indexrelid WHERE i.inhparent = CAST(:twin AS regclass)"
-                    ),
-                    {"twin": twin},
-                ).all():
-                    if index.startswith(f"{twin}_"):
-                        renamed = table + index[len(twin) :]
-                        connection.execute(text(f'ALTER INDEX "{index}" RENAME TO "{renamed}"'))
-                connection.execute(text(f'ALTER TABLE "{twin}" RENAME TO "{table}"'))
-                for temporary, name in plan.partitions:
-                    connection.execute(text(f'ALTER TABLE "{temporary}" RENAME TO "{name}"'))
-                for temporary, name in plan.constraints:
-                    connection.execute(text(f'ALTER TABLE "{table}" RENAME CONSTRAINT "{temporary}" TO "{name}"'))
-                for temporary, name in plan.indexes:
-                    connection.execute(text(f'ALTER INDEX "{temporary}" RENAME TO "{name}"'))
+                connection.execute(text(f"LOCK TABLE {_columns([*referenced, *tables])} IN ACCESS EXCLUSIVE MODE"))
+                for plan in plans:
+                    for sequence, column in plan.sequences:
+                        connection.execute(text(f'ALTER SEQUENCE "{sequence}" OWNED BY "{plan.twin}"."{column}"'))
+                connection.execute(text(f"DROP TABLE {_columns(tables)}"))  # and their mirrors
+                for plan in plans:
+                    connection.execute(text(f'DROP FUNCTION "{plan.table}__mirror"()'))
+                    _rename(connection, plan)
             return
         except OperationalError as error:  # a lock not granted in time, or a deadlock: writers go on, try again
             if not isinstance(error.orig, LockNotAvailable | DeadlockDetected) or attempt == 99:
                 raise
             time.sleep(0.5)
+
+
+def _rename(connection: Connection, plan: _Plan) -> None:
+    """The twin, its partitions, indexes and constraints (theirs too) take the table's names."""
+    table, twin = plan.table, plan.twin
+    indexes = connection.execute(  # a partition's own index is named after the twin
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_index x ON x.indrelid = i.inhrelid "
+            "JOIN pg_class c ON c.oid = x.indexrelid WHERE i.inhparent = CAST(:twin AS regclass)"
+        ),
+        {"twin": twin},
+    ).scalars()
+    for index in indexes.all():
+        if index.startswith(f"{twin}_"):
+            connection.execute(text(f'ALTER INDEX "{index}" RENAME TO "{table}{index[len(twin) :]}"'))
+    constraints = connection.execute(  # a partition's copy of a foreign key keeps the twin's name for it
+        text(
+            "SELECT t.relname, k.conname FROM pg_inherits i JOIN pg_constraint k ON k.conrelid = i.inhrelid "
+            "JOIN pg_class t ON t.oid = i.inhrelid WHERE i.inhparent = CAST(:twin AS regclass)"
+        ),
+        {"twin": twin},
+    ).all()
+    for partition, constraint in constraints:
+        if constraint.endswith("__new"):
+            renamed = constraint.removesuffix("__new")
+            connection.execute(text(f'ALTER TABLE "{partition}" RENAME CONSTRAINT "{constraint}" TO "{renamed}"'))
+    connection.execute(text(f'ALTER TABLE "{twin}" RENAME TO "{table}"'))
+    for temporary, name in plan.partitions:
+        connection.execute(text(f'ALTER TABLE "{temporary}" RENAME TO "{name}"'))
+    for temporary, name in plan.constraints:
+        connection.execute(text(f'ALTER TABLE "{table}" RENAME CONSTRAINT "{temporary}" TO "{name}"'))
+    for temporary, name in plan.indexes:
+        connection.execute(text(f'ALTER INDEX "{temporary}" RENAME TO "{name}"'))

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -39,6 +40,9 @@ class Document(Base):
         # A deposit's masterIdentifier is unique for the patient (MHD): looked up at every ITI-65, whatever the
         # number of documents the patient has.
         Index("ix_documents_patient_master", "patient_id", "master_identifier"),
+        # What the search terms' foreign key points at: on PostgreSQL the table is partitioned by patient, and a
+        # foreign key to it must name the partition key (issue #18-2).
+        Index("uq_documents_id_patient", "id", "patient_id", unique=True),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
@@ -70,7 +74,9 @@ class Document(Base):
     author_finess: Mapped[str | None] = mapped_column(String(9))
     client_id: Mapped[str | None] = mapped_column(String(64))
     folder_id: Mapped[str | None] = mapped_column(ForeignKey("folders.id", ondelete="SET NULL"))
-    replaces_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
+    # The document this one replaces: of the same patient, checked by the deposit (``documents._replaced``). No
+    # foreign key: the partitions are copied in id order, and a replaced document may come after its replacement.
+    replaces_id: Mapped[str | None] = mapped_column(String(36))
     submission_set_id: Mapped[str | None] = mapped_column(String(128))
     service_date: Mapped[datetime | None] = mapped_column(UTCDateTime)  # context.period: start…
     service_end: Mapped[datetime | None] = mapped_column(UTCDateTime)  # …and end (exclusive)
@@ -91,7 +97,12 @@ class DocumentTerm(Base):
     metadata FHIR searches by token (``event|<system>|<code>``…: ``carnet.vault.model.mhd_metadata``)."""
 
     __tablename__ = "document_terms"
-    __table_args__ = (Index("ix_document_terms_patient_term", "patient_id", "term"),)
-    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    __table_args__ = (
+        Index("ix_document_terms_patient_term", "patient_id", "term"),
+        ForeignKeyConstraint(
+            ["document_id", "patient_id"], ["documents.id", "documents.patient_id"], ondelete="CASCADE"
+        ),
+    )
+    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     term: Mapped[str] = mapped_column(String(24), primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(36))
