@@ -9,11 +9,12 @@ In a temporary database (created, migrated to 0015, dropped at the end), fills w
 ``--profile`` profile entries each. Then:
 
 1. per-patient reads on the plain tables, idle: a word search in ``document_terms`` (patient, 2 terms), a history
-   page (``audit_entries``, chain, last 51), a profile section (``profile_entries``), and a profile entry read by id
-   alone (the one look-up that names no patient) — p50 / p99 of ``--reads`` each;
-2. ``carnet migrate`` (0015 → 0016) while a writer keeps depositing (one transaction: a document, its ``--terms``
-   terms, a history entry) and a reader keeps searching: the migration's time, the writer's and the reader's
-   latencies during it (p50 / p99 / max; the longest wait is the swap's lock) and in the 10 s before it;
+   page (``audit_entries``, chain, last 51), a profile section (``profile_entries``), a document list, and a profile
+   entry and a document read by id alone (look-ups that name no patient) — p50 / p99 of ``--reads`` each;
+2. ``carnet migrate`` (0015 → 0016: documents and their terms, messages, profile and history partitioned) while a
+   writer keeps depositing (one transaction: a document, its ``--terms`` terms, a history entry) and a reader keeps
+   searching: the migration's time, the writer's and the reader's latencies during it (p50 / p99 / max; the longest
+   wait is the swap's lock) and in the 10 s before it;
 3. the same reads on the partitioned tables, and the tables' sizes before and after.
 
 The writes are plain SQL, as the services' statements are, without the services' sealing and hashing: this measures
@@ -97,6 +98,11 @@ READS = {
         "SELECT * FROM profile_entries WHERE patient_id = :p AND section = 'allergy' ORDER BY effective_at"
     ),
     "profile entry by id alone": "SELECT * FROM profile_entries WHERE id = :e",
+    "document list (20 latest)": (
+        "SELECT id, title, created_at FROM documents WHERE patient_id = :p AND status = 'current' "
+        "ORDER BY created_at DESC LIMIT 20"
+    ),
+    "document by id alone (ITI-68)": "SELECT * FROM documents WHERE id = :d",
 }
 
 
@@ -107,6 +113,7 @@ def _params(patients: int, documents: int) -> dict[str, str]:
         "t1": _md5(f"{p}-{d}-1")[:24],
         "t2": _md5(f"{p}-{d}-2")[:24],
         "e": _md5(f"e{p}-1"),
+        "d": _md5(f"{p}-{d}"),
     }
 
 
