@@ -4,14 +4,17 @@
 writing them (issue #18-2). For each table of a group (parents before the tables that reference them):
 
 1. an empty twin ``<table>__new`` is created — partitioned by hash of the key into ``<table>_p0``…, or plain — with
-   the table's columns, defaults, indexes, unique and foreign keys (those between tables of the group point at the
-   twins), and its primary key widened by the key;
+   the table's columns, defaults, indexes and unique keys, and its primary key widened by the key;
 2. a trigger on the table mirrors every insert, update and delete into the twin from then on — switched on when the
    table's copy starts, once its parents' twins are complete, so a mirrored row always finds its parent;
 3. the rows that were there before are copied in batches, each in its own short transaction, in primary-key order.
    A batch locks the rows it reads (``FOR SHARE``): a concurrent update or delete of one of them waits for the batch
    to commit and its mirror then finds the copy, so nothing copied goes stale and no deleted row comes back;
-4. one short transaction takes the locks, drops the tables and gives the twins their names, their indexes' and
+4. the foreign keys come after the copy (those between tables of the group point at the twins): on each partition
+   ``NOT VALID`` (checked for new rows from then on), then validated while writes go on, then declared on the twin,
+   which adopts the partitions' without checking again — the copy does not look up each row's parent, which made it
+   three times slower;
+5. one short transaction takes the locks, drops the tables and gives the twins their names, their indexes' and
    constraints' names and the tables' sequences. Readers and writers wait for that transaction only, not the copy.
 
 Interrupted (a stopped migration, a lost connection), it starts over: the next run drops the half-filled twins.
@@ -88,6 +91,7 @@ def rebuild_online(
     copied = 0
     for plan in plans:
         copied += _copy(engine, plan, batch, between_batches)
+        _add_foreign_keys(engine, plan)
     _swap(engine, plans)
     with engine.begin() as connection:
         for plan in plans:
@@ -137,6 +141,46 @@ def _copy(engine: Engine, plan: _Plan, batch: int, between_batches: Callable[[in
     return copied
 
 
+def _add_foreign_keys(engine: Engine, plan: _Plan) -> None:
+    """The twin's foreign keys, once its rows are there: ``NOT VALID`` on each partition (a catalog change, under a
+    short lock of the referenced table), validated there (a scan that lets writes go on), then on the twin itself,
+    which adopts its partitions' validated keys instead of scanning again."""
+    started = time.monotonic()
+    for name, definition in plan.foreign_keys:
+        for partition, _ in plan.partitions:
+            _briefly(engine, f'ALTER TABLE "{partition}" ADD CONSTRAINT "{name}" {definition} NOT VALID')
+            with engine.begin() as connection:
+                connection.execute(text(f'ALTER TABLE "{partition}" VALIDATE CONSTRAINT "{name}"'))
+        if plan.partitions:
+            _briefly(engine, f'ALTER TABLE "{plan.twin}" ADD CONSTRAINT "{name}" {definition}')
+        else:
+            _briefly(engine, f'ALTER TABLE "{plan.twin}" ADD CONSTRAINT "{name}" {definition} NOT VALID')
+            with engine.begin() as connection:
+                connection.execute(text(f'ALTER TABLE "{plan.twin}" VALIDATE CONSTRAINT "{name}"'))
+    if plan.foreign_keys:
+        elapsed = time.monotonic() - started
+        print(f"{plan.table} : clés étrangères vérifiées en {elapsed:.1f} s", file=sys.stderr)
+
+
+def _briefly(engine: Engine, work: str | Callable[[Connection], None]) -> None:
+    """A statement (or a transaction's work) that needs locks for an instant: each lock is waited for
+    ``_LOCK_TIMEOUT`` at most, so that writers do not queue behind it, and the whole is tried again while a lock is
+    busy."""
+    for attempt in range(100):
+        try:
+            with engine.begin() as connection:
+                connection.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'"))
+                if isinstance(work, str):
+                    connection.execute(text(work))
+                else:
+                    work(connection)
+            return
+        except OperationalError as error:  # a lock not granted in time, or a deadlock: writers go on, try again
+            if not isinstance(error.orig, LockNotAvailable | DeadlockDetected) or attempt == 99:
+                raise
+            time.sleep(0.5)
+
+
 def _columns(names: Sequence[str], descending: bool = False) -> str:
     return ", ".join(f'"{name}"' + (" DESC" if descending else "") for name in names)
 
@@ -149,6 +193,7 @@ class _Plan:
         self.columns: list[str] = []
         self.indexes: list[tuple[str, str]] = []
         self.constraints: list[tuple[str, str]] = []
+        self.foreign_keys: list[tuple[str, str]] = []  # (temporary name, definition): added after the copy
         self.sequences: list[tuple[str, str]] = []  # (sequence, column) the table owns
         self.partitions: list[tuple[str, str]] = []
         self.old_key: list[str] = []  # the table's primary key: the copy walks it
@@ -215,11 +260,14 @@ def _create_twin(connection: Connection, rebuild: Rebuild, group: Mapping[str, s
     )
     for name, definition in ordered:
         temporary = f"{name}__new"
-        pointed = re.sub(  # a foreign key to a table of the group points at its twin
-            r'REFERENCES "?(\w+)"?', lambda m: f'REFERENCES "{group.get(m[1], m[1])}"', definition
-        )
-        connection.execute(text(f'ALTER TABLE "{twin}" ADD CONSTRAINT "{temporary}" {pointed}'))
         plan.constraints.append((temporary, name))
+        if definition.startswith("FOREIGN KEY"):
+            pointed = re.sub(  # a foreign key to a table of the group points at its twin
+                r'REFERENCES "?(\w+)"?', lambda m: f'REFERENCES "{group.get(m[1], m[1])}"', definition
+            )
+            plan.foreign_keys.append((temporary, pointed))
+        else:
+            connection.execute(text(f'ALTER TABLE "{twin}" ADD CONSTRAINT "{temporary}" {definition}'))
     indexes = connection.execute(
         text(
             "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -292,23 +340,18 @@ def _swap(engine: Engine, plans: Sequence[_Plan]) -> None:
     """
     referenced = sorted({name for plan in plans for name in plan.referenced})
     tables = [plan.table for plan in plans]
-    for attempt in range(100):
-        try:
-            with engine.begin() as connection:
-                connection.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'"))
-                connection.execute(text(f"LOCK TABLE {_columns([*referenced, *tables])} IN ACCESS EXCLUSIVE MODE"))
-                for plan in plans:
-                    for sequence, column in plan.sequences:
-                        connection.execute(text(f'ALTER SEQUENCE "{sequence}" OWNED BY "{plan.twin}"."{column}"'))
-                connection.execute(text(f"DROP TABLE {_columns(tables)}"))  # and their mirrors
-                for plan in plans:
-                    connection.execute(text(f'DROP FUNCTION "{plan.table}__mirror"()'))
-                    _rename(connection, plan)
-            return
-        except OperationalError as error:  # a lock not granted in time, or a deadlock: writers go on, try again
-            if not isinstance(error.orig, LockNotAvailable | DeadlockDetected) or attempt == 99:
-                raise
-            time.sleep(0.5)
+
+    def swap(connection: Connection) -> None:
+        connection.execute(text(f"LOCK TABLE {_columns([*referenced, *tables])} IN ACCESS EXCLUSIVE MODE"))
+        for plan in plans:
+            for sequence, column in plan.sequences:
+                connection.execute(text(f'ALTER SEQUENCE "{sequence}" OWNED BY "{plan.twin}"."{column}"'))
+        connection.execute(text(f"DROP TABLE {_columns(tables)}"))  # and their mirrors
+        for plan in plans:
+            connection.execute(text(f'DROP FUNCTION "{plan.table}__mirror"()'))
+            _rename(connection, plan)
+
+    _briefly(engine, swap)
 
 
 def _rename(connection: Connection, plan: _Plan) -> None:
