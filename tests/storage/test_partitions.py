@@ -104,6 +104,21 @@ def _kind_and_partitions(engine: Engine, table: str) -> tuple[str, int]:
     return str(kind), int(count)
 
 
+def _loose_foreign_keys(engine: Engine) -> list[str]:
+    """Foreign keys a rebuild could leave wrong: not validated, or a partition's own instead of its table's (which
+    the table's would not govern)."""
+    with engine.connect() as connection:
+        return list(
+            connection.execute(
+                text(
+                    "SELECT CAST(k.conrelid AS regclass)::text || ' ' || k.conname FROM pg_constraint k "
+                    "JOIN pg_class c ON c.oid = k.conrelid "
+                    "WHERE k.contype = 'f' AND (NOT k.convalidated OR (c.relispartition AND k.conparentid = 0))"
+                )
+            ).scalars()
+        )
+
+
 def _schema_differences(engine: Engine) -> list[object]:
     with engine.connect() as connection:
         context = MigrationContext.configure(
@@ -195,11 +210,13 @@ def test_migration_0016_partitions_a_table_written_all_along_and_0015_undoes_it(
     for table in GROWING:
         assert _kind_and_partitions(engine, table) == ("p", PARTITIONS), table
     assert _schema_differences(engine) == []
+    assert _loose_foreign_keys(engine) == []
 
     downgrade(at_0015, "0015")
     for table in GROWING:
         assert _kind_and_partitions(engine, table) == ("r", 0), table
     assert _entries(engine) == entries
+    assert _loose_foreign_keys(engine) == []
     engine.dispose()
 
 
