@@ -179,20 +179,28 @@ def test_writes_during_the_copy_are_all_kept_on_rows_copied_or_not_yet(at_0015: 
 
 
 def test_migration_0016_partitions_a_table_written_all_along_and_0015_undoes_it(at_0015: str) -> None:
-    """A writer keeps adding history entries from its own connection while ``carnet migrate`` runs: every entry it
-    committed is in the partitioned table afterwards; the schema is the models' one; going down gives plain tables
-    with the same rows (0015's schema: not the models' any more)."""
+    """A writer keeps depositing — a document, its search terms and a history entry in one transaction — from its own
+    connection while ``carnet migrate`` runs: none of its transactions fails (no deadlock with the migration's
+    locks), everything it committed is in the partitioned tables afterwards; the schema is the models' one; going
+    down gives plain tables with the same rows (0015's schema: not the models' any more)."""
     engine = make_engine(at_0015)
     with engine.begin() as connection:
         connection.execute(INSERT_ENTRY, [_entry(f"p-{n % 500}", n, "avant") for n in range(30_000)])
+        connection.execute(text(SPACE[0]))
     committed: list[int] = []
+    failed: list[BaseException] = []
     stop = threading.Event()
 
     def writer() -> None:
         n = 0
         while not stop.is_set():
-            with engine.begin() as connection:
-                committed.append(connection.execute(INSERT_ENTRY, _entry("écrivain", n, "pendant")).scalar_one())
+            try:
+                with engine.begin() as connection:
+                    connection.execute(text(SPACE[1].format(doc=f"w{n}")))
+                    connection.execute(text(SPACE[2].format(doc=f"w{n}")))
+                    committed.append(connection.execute(INSERT_ENTRY, _entry("écrivain", n, "pendant")).scalar_one())
+            except Exception as error:  # reported by the test below
+                failed.append(error)
             n += 1
 
     thread = threading.Thread(target=writer)
@@ -204,9 +212,15 @@ def test_migration_0016_partitions_a_table_written_all_along_and_0015_undoes_it(
         thread.join()
 
     entries = _entries(engine)
+    assert failed == []
     assert len(committed) > 10  # the writer wrote during the migration
     assert set(committed) <= set(entries)
     assert len(entries) == 30_000 + len(committed)
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT count(*) FROM documents"))
+        assert kept.scalar_one() == len(committed)
+        terms = connection.execute(text("SELECT count(*) FROM document_terms"))
+        assert terms.scalar_one() == 2 * len(committed)
     for table in GROWING:
         assert _kind_and_partitions(engine, table) == ("p", PARTITIONS), table
     assert _schema_differences(engine) == []

@@ -41,7 +41,12 @@ PARTITION_NAME = re.compile(r"^.+_p\d+$")
 """``<table>_p<n>``: a partition. No table of the models is named so."""
 
 _BATCH = 20_000
-_LOCK_TIMEOUT = "1s"  # the swap waits that long for its locks, then tries again: writers never queue for long
+_ATTEMPTS = 1000  # ≈ 12 min of trying (0.7 s an attempt at most) before giving up: the copy would have to start over
+_SHORT_WAIT = (  # a fifth of deadlock_timeout (1 s by default): see _briefly
+    "SELECT set_config('lock_timeout', "
+    "CAST(CAST(EXTRACT(EPOCH FROM CAST(current_setting('deadlock_timeout') AS interval)) * 200 AS integer) AS text) "
+    "|| 'ms', true)"
+)
 
 
 def in_models(name: str | None, type_: str, parent_names: object) -> bool:
@@ -83,11 +88,15 @@ def rebuild_online(
     write concurrently there). Progress goes to standard error: table names and counts only.
     """
     group = {rebuild.table: f"{rebuild.table}__new" for rebuild in tables}
-    with engine.begin() as connection:
-        connection.execute(text("SET LOCAL lock_timeout = '30s'"))
+    plans: list[_Plan] = []
+
+    def create(connection: Connection) -> None:
+        plans.clear()
         for rebuild in reversed(tables):
             _drop_twin(connection, rebuild.table)
-        plans = [_create_twin(connection, rebuild, group, partitions) for rebuild in tables]
+        plans.extend(_create_twin(connection, rebuild, group, partitions) for rebuild in tables)
+
+    _briefly(engine, create)
     copied = 0
     for plan in plans:
         copied += _copy(engine, plan, batch, between_batches)
@@ -102,9 +111,7 @@ def rebuild_online(
 def _copy(engine: Engine, plan: _Plan, batch: int, between_batches: Callable[[int], None] | None) -> int:
     """Switch the mirror on, then copy the rows that were there before it, in primary-key order."""
     table, twin = plan.table, plan.twin
-    with engine.begin() as connection:
-        connection.execute(text("SET LOCAL lock_timeout = '30s'"))
-        _mirror(connection, plan)
+    _briefly(engine, lambda connection: _mirror(connection, plan))
     key, backwards = _columns(plan.old_key), _columns(plan.old_key, descending=True)
     places = range(len(plan.old_key))
     with engine.connect() as connection:  # every row written from now on is mirrored: the copy stops at this one
@@ -144,41 +151,61 @@ def _copy(engine: Engine, plan: _Plan, batch: int, between_batches: Callable[[in
 def _add_foreign_keys(engine: Engine, plan: _Plan) -> None:
     """The twin's foreign keys, once its rows are there: ``NOT VALID`` on each partition (a catalog change, under a
     short lock of the referenced table), validated there (a scan that lets writes go on), then on the twin itself,
-    which adopts its partitions' validated keys instead of scanning again."""
+    which adopts its partitions' validated keys instead of scanning again — under an exclusive lock of the referenced
+    table and its partitions, for an instant.
+
+    The referenced table is locked first: a writer takes it (its foreign key check, or the mirror of a parent's row)
+    before the twin (the mirror of its own row). Locked the other way round, the two wait for each other."""
     started = time.monotonic()
-    for name, definition in plan.foreign_keys:
-        for partition, _ in plan.partitions:
-            _briefly(engine, f'ALTER TABLE "{partition}" ADD CONSTRAINT "{name}" {definition} NOT VALID')
+    for name, definition, referenced in plan.foreign_keys:
+        for partition, _ in plan.partitions or [(plan.twin, plan.table)]:
+            _briefly(
+                engine,
+                f'LOCK TABLE "{referenced}" IN SHARE ROW EXCLUSIVE MODE',
+                f'ALTER TABLE "{partition}" ADD CONSTRAINT "{name}" {definition} NOT VALID',
+            )
             with engine.begin() as connection:
                 connection.execute(text(f'ALTER TABLE "{partition}" VALIDATE CONSTRAINT "{name}"'))
         if plan.partitions:
-            _briefly(engine, f'ALTER TABLE "{plan.twin}" ADD CONSTRAINT "{name}" {definition}')
-        else:
-            _briefly(engine, f'ALTER TABLE "{plan.twin}" ADD CONSTRAINT "{name}" {definition} NOT VALID')
-            with engine.begin() as connection:
-                connection.execute(text(f'ALTER TABLE "{plan.twin}" VALIDATE CONSTRAINT "{name}"'))
+            _briefly(
+                engine,
+                f'LOCK TABLE "{referenced}" IN ACCESS EXCLUSIVE MODE',
+                f'ALTER TABLE "{plan.twin}" ADD CONSTRAINT "{name}" {definition}',
+            )
     if plan.foreign_keys:
         elapsed = time.monotonic() - started
         print(f"{plan.table} : clés étrangères vérifiées en {elapsed:.1f} s", file=sys.stderr)
 
 
-def _briefly(engine: Engine, work: str | Callable[[Connection], None]) -> None:
-    """A statement (or a transaction's work) that needs locks for an instant: each lock is waited for
-    ``_LOCK_TIMEOUT`` at most, so that writers do not queue behind it, and the whole is tried again while a lock is
-    busy."""
-    for attempt in range(100):
+def _briefly(engine: Engine, *work: str | Callable[[Connection], None]) -> None:
+    """Statements (or a transaction's work) that need locks for an instant, in one transaction, tried again while a
+    lock is busy.
+
+    Each lock is waited for a fifth of ``deadlock_timeout`` at most (200 ms by default). Writers queue behind a
+    waiting lock, so they never wait longer than that; and when a writer and the migration wait for each other (a
+    writer takes ``documents`` before the ``patients`` its foreign key checks; the swap takes them the other way
+    round), the migration gives up before PostgreSQL's deadlock check would run in the writer, which it might cancel:
+    the migration is the one that tries again, never a deposit."""
+    for attempt in range(_ATTEMPTS):
         try:
             with engine.begin() as connection:
-                connection.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'"))
-                if isinstance(work, str):
-                    connection.execute(text(work))
-                else:
-                    work(connection)
+                connection.execute(text(_SHORT_WAIT))
+                for step in work:
+                    if isinstance(step, str):
+                        connection.execute(text(step))
+                    else:
+                        step(connection)
             return
         except OperationalError as error:  # a lock not granted in time, or a deadlock: writers go on, try again
-            if not isinstance(error.orig, LockNotAvailable | DeadlockDetected) or attempt == 99:
+            if not isinstance(error.orig, LockNotAvailable | DeadlockDetected) or attempt == _ATTEMPTS - 1:
                 raise
             time.sleep(0.5)
+
+
+def _referenced(foreign_key: str) -> str:
+    found = re.search(r'REFERENCES "?(\w+)"?', foreign_key)
+    assert found, foreign_key  # pg_get_constraintdef always names it
+    return found[1]
 
 
 def _columns(names: Sequence[str], descending: bool = False) -> str:
@@ -193,7 +220,7 @@ class _Plan:
         self.columns: list[str] = []
         self.indexes: list[tuple[str, str]] = []
         self.constraints: list[tuple[str, str]] = []
-        self.foreign_keys: list[tuple[str, str]] = []  # (temporary name, definition): added after the copy
+        self.foreign_keys: list[tuple[str, str, str]] = []  # (temporary name, definition, referenced): after the copy
         self.sequences: list[tuple[str, str]] = []  # (sequence, column) the table owns
         self.partitions: list[tuple[str, str]] = []
         self.old_key: list[str] = []  # the table's primary key: the copy walks it
@@ -261,11 +288,10 @@ def _create_twin(connection: Connection, rebuild: Rebuild, group: Mapping[str, s
     for name, definition in ordered:
         temporary = f"{name}__new"
         plan.constraints.append((temporary, name))
-        if definition.startswith("FOREIGN KEY"):
-            pointed = re.sub(  # a foreign key to a table of the group points at its twin
-                r'REFERENCES "?(\w+)"?', lambda m: f'REFERENCES "{group.get(m[1], m[1])}"', definition
-            )
-            plan.foreign_keys.append((temporary, pointed))
+        if definition.startswith("FOREIGN KEY"):  # one to a table of the group points at its twin
+            referenced = group.get(_referenced(definition), _referenced(definition))
+            pointed = re.sub(r'REFERENCES "?\w+"?', f'REFERENCES "{referenced}"', definition, count=1)
+            plan.foreign_keys.append((temporary, pointed, referenced))
         else:
             connection.execute(text(f'ALTER TABLE "{twin}" ADD CONSTRAINT "{temporary}" {definition}'))
     indexes = connection.execute(
@@ -334,9 +360,9 @@ def _swap(engine: Engine, plans: Sequence[_Plan]) -> None:
     """Give the twins the tables' places in one short transaction; retried while the locks are busy.
 
     Dropping a table drops its foreign keys' triggers on the tables they reference, which takes those tables'
-    exclusive lock too (``patients`` for ``documents``): they are locked first, then the tables, parents first — the
-    order a deposit writes. A writer that takes them the other way round meets a deadlock; PostgreSQL cancels
-    whichever waited first — the swap, which then tries again, or that writer's transaction, as any deadlock would.
+    exclusive lock too (``patients`` for ``documents``): they are locked first, then the tables, parents first. A
+    writer that holds one of the tables and waits for ``patients`` makes the swap give up and try again
+    (``_briefly``).
     """
     referenced = sorted({name for plan in plans for name in plan.referenced})
     tables = [plan.table for plan in plans]
