@@ -17,9 +17,9 @@ writing them (issue #18-2). For each table of a group (parents before the tables
 5. one short transaction takes the locks, drops the tables and gives the twins their names, their indexes' and
    constraints' names and the tables' sequences. Readers and writers wait for that transaction only, not the copy.
 
-Every step that takes a lock (the twin, the trigger, the foreign keys, the swap) waits for it 200 ms at most, then
-gives up and tries again (``_briefly``): a deposit never queues long behind the migration, nor dies in a deadlock
-with it.
+Every step that takes a lock (the twin, the trigger, the foreign keys, the swap) waits for it a fifth of
+``deadlock_timeout`` at most (200 ms by default), then gives up and tries again (``_briefly``): a deposit never queues
+long behind the migration, nor dies in a deadlock with it.
 
 Interrupted (a stopped migration, a lost connection), it starts over: the next run drops the half-filled twins.
 SQLite has no partitioning: the migrations that call this do not call it there.
