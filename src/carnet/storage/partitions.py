@@ -293,7 +293,8 @@ def _create_twin(connection: Connection, rebuild: Rebuild, group: Mapping[str, s
         temporary = f"{name}__new"
         plan.constraints.append((temporary, name))
         if definition.startswith("FOREIGN KEY"):  # one to a table of the group points at its twin
-            referenced = group.get(_referenced(definition), _referenced(definition))
+            referenced = _referenced(definition)
+            referenced = group.get(referenced, referenced)
             pointed = re.sub(r'REFERENCES "?\w+"?', f'REFERENCES "{referenced}"', definition, count=1)
             plan.foreign_keys.append((temporary, pointed, referenced))
         else:
