@@ -157,12 +157,21 @@ def test_duplicates_are_caught_across_batches(services: Services, tmp_path: Path
     assert [error.line for error in report.rejected] == [9, 10]
 
 
-@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parsing-worker"])
+@pytest.mark.parametrize(
+    ("order", "batch_size", "parallel"),
+    [
+        ("child first", 1, False),  # the parent two batches later
+        ("child first", 1, True),
+        ("child first", 100, False),  # the parent later in the same batch
+        ("parent first", 100, False),  # earlier in the same batch
+        ("parent first", 1, True),  # in an earlier batch
+    ],
+)
 def test_a_child_is_attached_to_its_parent_whatever_the_order(
-    services: Services, tmp_path: Path, parallel: bool
+    services: Services, tmp_path: Path, order: str, batch_size: int, parallel: bool
 ) -> None:
-    path = write_csv(tmp_path / "r.csv", [CHILD, OTHER, PARENT])
-    report = run_import(services, path, batch_size=1, parallel=parallel)
+    rows = [CHILD, OTHER, PARENT] if order == "child first" else [PARENT, OTHER, CHILD]
+    report = run_import(services, write_csv(tmp_path / "r.csv", rows), batch_size=batch_size, parallel=parallel)
     assert report.attached == 1 and report.warnings == []
     loaded = patients(services)
     assert loaded[CHILD["ins"]].attached_to_id == loaded[PARENT["ins"]].id
@@ -176,6 +185,17 @@ def test_a_parent_from_an_earlier_import_is_found(services: Services, tmp_path: 
     loaded = patients(services)
     assert report.warnings == []
     assert loaded[CHILD["ins"]].attached_to_id == loaded[PARENT["ins"]].id
+
+
+def test_children_loaded_before_their_parent_s_file_are_attached_by_it(services: Services, tmp_path: Path) -> None:
+    sister = person("2170520004046", "Santoni", "Anna", parent=PARENT["ins"])
+    first = run_import(services, write_csv(tmp_path / "children.csv", [CHILD, OTHER, sister]))
+    assert first.attached == 0 and [warning.line for warning in first.warnings] == [2, 4]
+    second = run_import(services, write_csv(tmp_path / "parents.csv", [PARENT]))
+    loaded = patients(services)
+    assert second.attached == 2 and second.warnings == []
+    assert loaded[CHILD["ins"]].attached_to_id == loaded[sister["ins"]].attached_to_id == loaded[PARENT["ins"]].id
+    assert registry_audit(services)[-1].details["attached"] == 2
 
 
 def test_a_child_whose_parent_is_unknown_is_loaded_with_a_warning(services: Services, tmp_path: Path) -> None:

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (
-    Date,
-    ForeignKey,
-    Integer,
-    String,
-)
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet.hall.vocabulary import PatientStatus
@@ -37,7 +32,7 @@ class Patient(Base):
     city: Mapped[str | None] = mapped_column(String(100))
     departement: Mapped[str | None] = mapped_column(String(3), index=True)
     vitale_serial: Mapped[str | None] = mapped_column(String(13))
-    attached_to_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    attached_to_id: Mapped[str | None] = mapped_column(ForeignKey("patients.id"))
     # registered (imported) → active (space open) | opposed ; active → closed (archived) → active ;
     # deleted (keys destroyed). Only "active" spaces can be used (policy rule unknown_space).
     status: Mapped[str] = mapped_column(String(20), default=PatientStatus.ACTIVE.value)
@@ -45,6 +40,23 @@ class Patient(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        # A parent's children (only they are in it: an import's look-ups of the unattached cannot wander into it).
+        Index(
+            "ix_patients_attached_to_id",
+            "attached_to_id",
+            postgresql_where=text("attached_to_id IS NOT NULL"),
+            sqlite_where=text("attached_to_id IS NOT NULL"),
+        ),
+        # The registry's children waiting for their parent (ENR-1): a few rows, whatever the table's size.
+        Index(
+            "ix_patients_awaiting_parent",
+            "ouvrant_droit_ins",
+            postgresql_where=text("ouvrant_droit_ins IS NOT NULL AND attached_to_id IS NULL"),
+            sqlite_where=text("ouvrant_droit_ins IS NOT NULL AND attached_to_id IS NULL"),
+        ),
+    )
 
 
 class PatientSettings(Base):

@@ -15,10 +15,13 @@ and the refused lines themselves.
 4. New persons get the status ``registered`` (their space is not open yet); for persons already
    known, traits and contact details are updated from the file (an empty cell empties the field),
    and the status is never touched — an ``active``, ``closed`` or ``opposed`` person stays so.
-5. Second pass, set-based: every person with an ``ouvrant_droit_ins`` is attached to the patient
-   holding that INS (``attached_to_id``); a child whose parent INS is in no row is loaded, left
-   unattached and reported as a warning.  An empty ``ins_ouvrant_droit`` detaches: the registry
-   decides who a minor is attached to.
+5. Each person with an ``ouvrant_droit_ins`` is attached to the patient holding that INS
+   (``attached_to_id``) as their batch is written, whatever the order: a parent already in the
+   database or earlier in the batch is resolved before the upsert; when a parent arrives later, the
+   children waiting for it (a small partial index, ``ix_patients_awaiting_parent``) are attached
+   with its batch.  The work stays per batch, whatever the table's size (#18).  A child whose parent
+   INS is in no row is loaded, left unattached and reported as a warning.  An empty
+   ``ins_ouvrant_droit`` detaches: the registry decides who a minor is attached to.
 6. One audit entry for the whole import, on the no-patient chain (``registry.import``), with the
    counts and the file's SHA-256 — no names, no INS.
 
@@ -52,7 +55,7 @@ from multiprocessing.connection import Connection as MpConnection
 from pathlib import Path
 from typing import Any, Final, cast
 
-from sqlalchemy import Column, Connection, Engine, MetaData, Table, case, exists, select, update
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import Insert
@@ -117,6 +120,9 @@ _INSERTED_COLUMNS: Final = (
     "ouvrant_droit_ins",
     "created_at",
 )
+_ID, _INS, _ATTACHED, _PARENT = (
+    _INSERTED_COLUMNS.index(name) for name in ("id", "ins", "attached_to_id", "ouvrant_droit_ins")
+)
 _ASCII_UPPER: Final = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CORSICA: Final = {"2A": 1, "2B": 2}
 # SQLite's page cache during an import (the default 2 MB makes every insert into the id and ins
@@ -140,7 +146,7 @@ class ImportReport:
     updated: int = 0
     rejected: list[RowError] = field(default_factory=list)
     warnings: list[RowWarning] = field(default_factory=list)
-    attached: int = 0  # attachments set or changed by the second pass
+    attached: int = 0  # attachments set or changed
     without_vitale: int = 0  # people loaded without a carte Vitale serial (they activate without it, issue #15-9)
 
     @property
@@ -226,10 +232,9 @@ def _inspect(path: Path) -> _FileFacts:
 def _on_conflict_update(statement: Any) -> Insert:
     """``… ON CONFLICT (ins) DO UPDATE``: traits and contact details, never id, status or created_at."""
     changes: dict[str, Any] = {name: statement.excluded[name] for name in _UPDATED_COLUMNS}
-    # An empty ins_ouvrant_droit detaches now; a new or changed one is resolved by the second pass.
-    changes["attached_to_id"] = case(
-        (statement.excluded.ouvrant_droit_ins.is_(None), None), else_=_PATIENTS.c.attached_to_id
-    )
+    # The parent resolved by _Writer.write, or none: an empty ins_ouvrant_droit detaches, a parent still
+    # unknown is attached with its own batch.
+    changes["attached_to_id"] = statement.excluded.attached_to_id
     return cast(Insert, statement.on_conflict_do_update(index_elements=[_PATIENTS.c.ins], set_=changes))
 
 
@@ -293,6 +298,15 @@ class _Writer:
             statement = pg_insert(_PATIENTS).from_select(list(_INSERTED_COLUMNS), select(*_PG_BATCH_TABLE.c))
             compiled = _on_conflict_update(statement).compile(dialect=dialect)
         self.upsert_sql = str(compiled)
+        # Look-ups by a batch's INS (constants only): a JSON array on SQLite, an array parameter on PostgreSQL.
+        among = "IN (SELECT value FROM json_each(?))" if self.sqlite else "= ANY(%s)"
+        self.known_sql = f"SELECT ins, attached_to_id FROM patients WHERE ins {among}"  # noqa: S608
+        self.ids_sql = f"SELECT ins, id FROM patients WHERE ins {among}"  # noqa: S608
+        self.waiting_sql = (  # walks the partial index ix_patients_awaiting_parent: children not attached yet
+            "UPDATE patients SET attached_to_id = parent.id FROM patients AS parent "  # noqa: S608
+            f"WHERE patients.ouvrant_droit_ins {among} AND patients.ouvrant_droit_ins IS NOT NULL "
+            "AND patients.attached_to_id IS NULL AND parent.ins = patients.ouvrant_droit_ins"
+        )
         process = _PATIENTS.c.birth_date.type.dialect_impl(dialect).bind_processor(dialect)
         self.birth_date: Callable[[date], Any] = process or (lambda value: value)
         process = _PATIENTS.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
@@ -323,29 +337,50 @@ class _Writer:
             self.created_at,
         )
 
-    def write(self, connection: Connection, keys: list[str], params: list[tuple[Any, ...]]) -> int:
-        """Upsert one batch inside the caller's transaction; returns how many of its INS were already known."""
+    def write(self, connection: Connection, keys: list[str], params: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Upsert one batch inside the caller's transaction, attaching its children to their parents; returns how many
+        of its INS were already known and how many persons were attached (or attached elsewhere).
+
+        A child is written attached when its parent is in the database or earlier in the batch (SQLite checks the
+        foreign key after each row); the others wait in ix_patients_awaiting_parent until their parent's batch.
+        """
+        batch = self._members(keys)
+        known: dict[str, str | None] = dict(connection.exec_driver_sql(self.known_sql, (batch,)).all())
+        wanted = list({row[_PARENT] for row in params if row[_PARENT] is not None})
+        parents: dict[str, str] = {}
+        if wanted:
+            parents.update(connection.exec_driver_sql(self.ids_sql, (self._members(wanted),)).all())
+        attached = 0
+        for index, row in enumerate(params):
+            if row[_INS] not in known:  # a new person: found as a parent by the rows after it
+                parents.setdefault(row[_INS], row[_ID])
+            parent = parents.get(row[_PARENT]) if row[_PARENT] is not None else None
+            if parent is not None:
+                attached += known.get(row[_INS]) != parent
+                params[index] = (*row[:_ATTACHED], parent, *row[_ATTACHED + 1 :])
         if self.sqlite:
             connection.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_IMPORT_CACHE_KIB}")
-            known = connection.exec_driver_sql(
-                "SELECT count(*) FROM patients WHERE ins IN (SELECT value FROM json_each(?))", (json.dumps(keys),)
-            ).scalar_one()
             connection.exec_driver_sql(self.upsert_sql, params)
-            return int(known)
-        cursor: Any = connection.connection.cursor()  # psycopg 3, in the transaction of ``connection``
-        cursor.execute("CREATE TEMPORARY TABLE registry_batch (LIKE patients INCLUDING DEFAULTS) ON COMMIT DROP")
-        with cursor.copy(f"COPY registry_batch ({', '.join(_INSERTED_COLUMNS)}) FROM STDIN") as copy:
-            for row in params:
-                copy.write_row(row)
-        cursor.execute("SELECT count(*) FROM registry_batch JOIN patients ON patients.ins = registry_batch.ins")
-        known = cursor.fetchone()[0]
-        cursor.execute(self.upsert_sql)
-        cursor.close()
-        return int(known)
+        else:
+            cursor: Any = connection.connection.cursor()  # psycopg 3, in the transaction of ``connection``
+            cursor.execute("CREATE TEMPORARY TABLE registry_batch (LIKE patients INCLUDING DEFAULTS) ON COMMIT DROP")
+            with cursor.copy(f"COPY registry_batch ({', '.join(_INSERTED_COLUMNS)}) FROM STDIN") as copy:
+                for row in params:
+                    copy.write_row(row)
+            cursor.execute(self.upsert_sql)
+            cursor.close()
+        # The children already written (earlier batches, files or rows) whose parent is in this batch.
+        attached += connection.exec_driver_sql(self.waiting_sql, (batch,)).rowcount
+        return len(known), attached
+
+    def _members(self, keys: list[str]) -> Any:
+        return json.dumps(keys) if self.sqlite else keys
 
     def done(self, connection: Connection) -> None:
         if self.sqlite:
             connection.exec_driver_sql("PRAGMA cache_size=-2000")
+        else:  # fresh statistics after a bulk load, autovacuum or not (a sample: about a second, whatever the size)
+            connection.exec_driver_sql("ANALYZE patients")
 
 
 @dataclass
@@ -475,11 +510,10 @@ def _fork_is_safe() -> bool:
 
 
 def _unattached_children(database: Database) -> set[str]:
-    """INS of persons whose ouvrant_droit_ins belongs to no patient (read-only, before the second pass)."""
-    parent = _PATIENTS.alias("parent")
+    """INS of persons whose ouvrant_droit_ins belongs to no patient (the partial index ix_patients_awaiting_parent:
+    a few rows, whatever the table's size); only those of this file are reported (:func:`_warnings_for`)."""
     query = select(_PATIENTS.c.ins).where(
-        _PATIENTS.c.ouvrant_droit_ins.is_not(None),
-        ~exists().where(parent.c.ins == _PATIENTS.c.ouvrant_droit_ins),
+        _PATIENTS.c.ouvrant_droit_ins.is_not(None), _PATIENTS.c.attached_to_id.is_(None)
     )
     with database.unit_of_work() as session:
         return set(session.execute(query).scalars())
@@ -546,8 +580,9 @@ def import_registry(
             without_vitale += batch.without_vitale
             if batch.params:
                 with database.unit_of_work() as session:
-                    known = writer.write(session.connection(), batch.keys, batch.params)
+                    known, attached = writer.write(session.connection(), batch.keys, batch.params)
                 report.updated += known
+                report.attached += attached
                 report.inserted += len(batch.params) - known
             if progress is not None and batch.position > reported:
                 progress(batch.position - reported)
@@ -557,16 +592,8 @@ def import_registry(
     children = _warnings_for(path, facts, unattached, {error.line for error in report.rejected})
     report.warnings = children
     report.without_vitale = without_vitale
-    parent = _PATIENTS.alias("parent")
-    parent_id = select(parent.c.id).where(parent.c.ins == _PATIENTS.c.ouvrant_droit_ins).scalar_subquery()
-    attach = (
-        update(_PATIENTS)
-        .where(_PATIENTS.c.ouvrant_droit_ins.is_not(None), _PATIENTS.c.attached_to_id.is_distinct_from(parent_id))
-        .values(attached_to_id=parent_id)
-    )
     with database.unit_of_work() as session:
         connection = session.connection()
-        report.attached = connection.execute(attach).rowcount
         writer.done(connection)
         audit.record(
             session,
