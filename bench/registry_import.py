@@ -431,10 +431,10 @@ def profile(env: dict[str, str], csv_path: Path, rows: int, work: Path) -> None:
         ("  CSV reading (csv module)", parts["registry.py:_records"]),
         ("  row validation (parse_row)", parts["registry.py:parse_row"]),
         ("  row parameters + time-ordered id", parts["registry.py:params"]),
-        ("database: known INS + upsert, per batch", parts["registry.py:write"]),
+        ("database: look-ups, upsert, waiting children, per batch", parts["registry.py:write"]),
         ("database: unattached children query", parts["registry.py:_unattached_children"]),
         ("re-read of the file for warnings", parts["registry.py:_warnings_for"]),
-        ("the rest: transactions, commits, attach UPDATE, audit", rest),
+        ("the rest: transactions, commits, ANALYZE, audit", rest),
     ):
         print(f"    {label:<55} {value:6.2f} s  {100 * value / total:5.1f} %")
     print("  top 12 functions by own time:")

@@ -55,7 +55,7 @@ from multiprocessing.connection import Connection as MpConnection
 from pathlib import Path
 from typing import Any, Final, cast
 
-from sqlalchemy import Column, Connection, Engine, MetaData, Table, select
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import Insert
@@ -295,12 +295,15 @@ class _Writer:
             if tuple(compiled.positiontup or ()) != _INSERTED_COLUMNS:
                 raise RuntimeError(f"ordre de colonnes inattendu : {compiled.positiontup}")
         else:
+            # How many rows were known, from the upsert itself (a second probe of the ins index a row costs more):
+            # a row updated by ON CONFLICT carries this transaction in xmax, an inserted one 0.
             statement = pg_insert(_PATIENTS).from_select(list(_INSERTED_COLUMNS), select(*_PG_BATCH_TABLE.c))
-            compiled = _on_conflict_update(statement).compile(dialect=dialect)
+            upserted = _on_conflict_update(statement).returning(literal_column("xmax <> '0'::xid").label("known")).cte()
+            compiled = select(func.count().filter(upserted.c.known)).compile(dialect=dialect)
         self.upsert_sql = str(compiled)
         # Look-ups by a batch's INS (constants only): a JSON array on SQLite, an array parameter on PostgreSQL.
         among = "IN (SELECT value FROM json_each(?))" if self.sqlite else "= ANY(%s)"
-        self.known_sql = f"SELECT ins, attached_to_id FROM patients WHERE ins {among}"  # noqa: S608
+        self.known_sql = f"SELECT ins, attached_to_id FROM patients WHERE ins {among}"  # noqa: S608 — constants
         self.ids_sql = f"SELECT ins, id FROM patients WHERE ins {among}"  # noqa: S608
         self.waiting_sql = (  # walks the partial index ix_patients_awaiting_parent: children not attached yet
             "UPDATE patients SET attached_to_id = parent.id FROM patients AS parent "  # noqa: S608
@@ -344,23 +347,26 @@ class _Writer:
         A child is written attached when its parent is in the database or earlier in the batch (SQLite checks the
         foreign key after each row); the others wait in ix_patients_awaiting_parent until their parent's batch.
         """
-        batch = self._members(keys)
-        known: dict[str, str | None] = dict(connection.exec_driver_sql(self.known_sql, (batch,)).all())
+        children = [row[_INS] for row in params if row[_PARENT] is not None]
+        # Their attachment before this batch (ins → attached_to_id); on SQLite every row's, to count the known ones.
+        before: dict[str, str | None] = dict(
+            connection.exec_driver_sql(self.known_sql, (self._members(keys if self.sqlite else children),)).all()
+        )
         wanted = list({row[_PARENT] for row in params if row[_PARENT] is not None})
         parents: dict[str, str] = {}
         if wanted:
             parents.update(connection.exec_driver_sql(self.ids_sql, (self._members(wanted),)).all())
         attached = 0
         for index, row in enumerate(params):
-            if row[_INS] not in known:  # a new person: found as a parent by the rows after it
-                parents.setdefault(row[_INS], row[_ID])
             parent = parents.get(row[_PARENT]) if row[_PARENT] is not None else None
             if parent is not None:
-                attached += known.get(row[_INS]) != parent
+                attached += before.get(row[_INS]) != parent
                 params[index] = (*row[:_ATTACHED], parent, *row[_ATTACHED + 1 :])
+            parents.setdefault(row[_INS], row[_ID])  # the parent of the rows after it, unless already in the database
         if self.sqlite:
             connection.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_IMPORT_CACHE_KIB}")
             connection.exec_driver_sql(self.upsert_sql, params)
+            known = len(before)
         else:
             cursor: Any = connection.connection.cursor()  # psycopg 3, in the transaction of ``connection``
             cursor.execute("CREATE TEMPORARY TABLE registry_batch (LIKE patients INCLUDING DEFAULTS) ON COMMIT DROP")
@@ -368,10 +374,11 @@ class _Writer:
                 for row in params:
                     copy.write_row(row)
             cursor.execute(self.upsert_sql)
+            known = cursor.fetchone()[0]
             cursor.close()
         # The children already written (earlier batches, files or rows) whose parent is in this batch.
-        attached += connection.exec_driver_sql(self.waiting_sql, (batch,)).rowcount
-        return len(known), attached
+        attached += connection.exec_driver_sql(self.waiting_sql, (self._members(keys),)).rowcount
+        return known, attached
 
     def _members(self, keys: list[str]) -> Any:
         return json.dumps(keys) if self.sqlite else keys
