@@ -223,8 +223,9 @@ def test_migration_0016_partitions_a_table_written_all_along_and_0015_undoes_it(
         assert terms.scalar_one() == 2 * len(committed)
     for table in GROWING:
         assert _kind_and_partitions(engine, table) == ("p", PARTITIONS), table
-    assert _schema_differences(engine) == []
     assert _loose_foreign_keys(engine) == []
+    upgrade(at_0015, "head")  # the later migrations apply on top, and the result is the models' schema
+    assert _schema_differences(engine) == []
 
     downgrade(at_0015, "0015")
     for table in GROWING:
@@ -284,6 +285,7 @@ def test_0016_keeps_every_row_and_the_cascades_follow_the_new_keys(any_at_0015: 
 
     upgrade(any_at_0015, "0016")
     assert _counts(engine) == before
+    upgrade(any_at_0015, "head")
     assert _schema_differences(engine) == []
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM documents WHERE id = 'd0'"))
