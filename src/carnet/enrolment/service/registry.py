@@ -517,8 +517,9 @@ def _fork_is_safe() -> bool:
 
 
 def _unattached_children(database: Database) -> set[str]:
-    """INS of persons whose ouvrant_droit_ins belongs to no patient (the partial index ix_patients_awaiting_parent:
-    a few rows, whatever the table's size); only those of this file are reported (:func:`_warnings_for`)."""
+    """INS of the persons with an ouvrant_droit_ins still unattached after the last batch: their parent is in no row
+    (the partial index ix_patients_awaiting_parent, a few rows whatever the table's size). Only those of this file
+    are reported (:func:`_warnings_for`)."""
     query = select(_PATIENTS.c.ins).where(
         _PATIENTS.c.ouvrant_droit_ins.is_not(None), _PATIENTS.c.attached_to_id.is_(None)
     )
