@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,24 @@ def test_the_registry_decides_who_a_minor_is_attached_to(services: Services, tmp
     assert loaded[CHILD["ins"]].attached_to_id == loaded[OTHER["ins"]].id
     run_import(services, write_csv(tmp_path / "c.csv", [dict(CHILD, ins_ouvrant_droit="")]))
     assert patients(services)[CHILD["ins"]].attached_to_id is None
+
+
+def test_an_adult_is_never_attached_to_the_ouvrant_droit(services: Services, tmp_path: Path) -> None:
+    """The coming-of-age job detached CHILD at 18: an import listing them, or their parent, must not attach them again
+    (the job would detach them once more and write to the parents again)."""
+    rows = write_csv(tmp_path / "a.csv", [CHILD, PARENT])  # CHILD born 2015-05-15
+    assert run_import(services, rows, today=date(2033, 5, 14)).attached == 1
+    assert patients(services)[CHILD["ins"]].attached_to_id == patients(services)[PARENT["ins"]].id
+    for path in (rows, write_csv(tmp_path / "parent.csv", [PARENT]), write_csv(tmp_path / "child.csv", [CHILD])):
+        report = run_import(services, path, today=date(2033, 5, 15), batch_size=1)
+        assert (report.attached, report.warnings) == (0, [])
+        assert patients(services)[CHILD["ins"]].attached_to_id is None
+
+
+def test_an_adult_whose_ouvrant_droit_is_unknown_is_no_warning(services: Services, tmp_path: Path) -> None:
+    adult = dict(person("1900120004001"), ins_ouvrant_droit=nir_from_body("1800120004999"))
+    report = run_import(services, write_csv(tmp_path / "r.csv", [adult]))
+    assert (report.inserted, report.attached, report.warnings) == (1, 0, [])
 
 
 def test_statuses_are_kept_on_reimport(services: Services, tmp_path: Path) -> None:

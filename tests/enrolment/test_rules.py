@@ -25,7 +25,7 @@ from carnet.enrolment.service.campaigns import CampaignError, parse_departements
 from carnet.enrolment.service.identify import FormError, parse_birth_date
 from carnet.enrolment.service.messages import InvitationTemplates, InvitationText, invitation_mail
 from carnet.mail.outbound import Mail, mime_bytes
-from carnet.people.model.identifiers import is_minor
+from carnet.people.model.identifiers import born_adult_by, is_minor
 
 
 def test_codes_are_12_unambiguous_characters() -> None:
@@ -89,6 +89,13 @@ def test_minors_until_their_eighteenth_birthday() -> None:
     assert is_minor(date(2008, 2, 29), date(2026, 2, 28))
     assert not is_minor(date(2008, 2, 29), date(2026, 3, 1))
     assert not is_minor(date(1985, 3, 14), date(2026, 11, 26))
+
+
+@given(st.dates(min_value=date(1950, 1, 1), max_value=date(2100, 12, 31)), st.integers(min_value=-400, max_value=400))
+def test_the_registry_s_adult_bound_agrees_with_is_minor(today: date, days: int) -> None:
+    bound = born_adult_by(today)
+    for born in (bound + timedelta(days=days), bound, bound + timedelta(days=1)):
+        assert is_minor(born, today) == (born > bound)
 
 
 def test_departements_are_checked_by_name() -> None:

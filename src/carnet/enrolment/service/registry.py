@@ -15,13 +15,15 @@ and the refused lines themselves.
 4. New persons get the status ``registered`` (their space is not open yet); for persons already
    known, traits and contact details are updated from the file (an empty cell empties the field),
    and the status is never touched — an ``active``, ``closed`` or ``opposed`` person stays so.
-5. Each person with an ``ouvrant_droit_ins`` is attached to the patient holding that INS
+5. Each minor with an ``ouvrant_droit_ins`` is attached to the patient holding that INS
    (``attached_to_id``) as their batch is written, whatever the order: a parent already in the
    database or earlier in the batch is resolved before the upsert; when a parent arrives later, the
    children waiting for it (a small partial index, ``ix_patients_awaiting_parent``) are attached
    with its batch.  The work stays per batch, whatever the table's size (#18).  A child whose parent
    INS is in no row is loaded, left unattached and reported as a warning.  An empty
-   ``ins_ouvrant_droit`` detaches: the registry decides who a minor is attached to.
+   ``ins_ouvrant_droit`` detaches: the registry decides who a minor is attached to.  An adult is
+   never attached, and is detached if they were: the policy gives a parent nothing over an adult's
+   space, and the coming-of-age job (``family``) would detach them again and write to the parents.
 6. One audit entry for the whole import, on the no-patient chain (``registry.import``), with the
    counts and the file's SHA-256 — no names, no INS.
 
@@ -72,6 +74,7 @@ from carnet.enrolment.model.registry import (
 from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor
+from carnet.people.model.identifiers import born_adult_by
 from carnet.people.tables import Patient
 from carnet.storage.db import Database
 from carnet.storage.types import TimeOrderedIds, utcnow
@@ -120,8 +123,8 @@ _INSERTED_COLUMNS: Final = (
     "ouvrant_droit_ins",
     "created_at",
 )
-_ID, _INS, _ATTACHED, _PARENT = (
-    _INSERTED_COLUMNS.index(name) for name in ("id", "ins", "attached_to_id", "ouvrant_droit_ins")
+_ID, _INS, _BORN, _ATTACHED, _PARENT = (
+    _INSERTED_COLUMNS.index(name) for name in ("id", "ins", "birth_date", "attached_to_id", "ouvrant_droit_ins")
 )
 _ASCII_UPPER: Final = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _CORSICA: Final = {"2A": 1, "2B": 2}
@@ -284,7 +287,7 @@ class _Writer:
       the server several times more).
     """
 
-    def __init__(self, engine: Engine, created_at: datetime) -> None:
+    def __init__(self, engine: Engine, created_at: datetime, today: date) -> None:
         dialect = engine.dialect
         self.sqlite = dialect.name == "sqlite"
         if self.sqlite:
@@ -302,16 +305,20 @@ class _Writer:
             compiled = select(func.count().filter(upserted.c.known)).compile(dialect=dialect)
         self.upsert_sql = str(compiled)
         # Look-ups by a batch's INS (constants only): a JSON array on SQLite, an array parameter on PostgreSQL.
+        value = "?" if self.sqlite else "%s"
         among = "IN (SELECT value FROM json_each(?))" if self.sqlite else "= ANY(%s)"
         self.known_sql = f"SELECT ins, attached_to_id FROM patients WHERE ins {among}"  # noqa: S608 — constants
         self.ids_sql = f"SELECT ins, id FROM patients WHERE ins {among}"  # noqa: S608
-        self.waiting_sql = (  # walks the partial index ix_patients_awaiting_parent: children not attached yet
+        self.waiting_sql = (  # walks the partial index ix_patients_awaiting_parent: minors not attached yet
             "UPDATE patients SET attached_to_id = parent.id FROM patients AS parent "  # noqa: S608
             f"WHERE patients.ouvrant_droit_ins {among} AND patients.ouvrant_droit_ins IS NOT NULL "
-            "AND patients.attached_to_id IS NULL AND parent.ins = patients.ouvrant_droit_ins"
+            f"AND patients.attached_to_id IS NULL AND patients.birth_date > {value} "
+            "AND parent.ins = patients.ouvrant_droit_ins"
         )
         process = _PATIENTS.c.birth_date.type.dialect_impl(dialect).bind_processor(dialect)
         self.birth_date: Callable[[date], Any] = process or (lambda value: value)
+        self.adult = born_adult_by(today)  # born on or before: an adult, never attached
+        self.adult_bound = self.birth_date(self.adult)  # the same, as the driver compares it with birth_date
         process = _PATIENTS.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         self.created_at = process(created_at) if process else created_at
         self.new_id = TimeOrderedIds()
@@ -359,7 +366,7 @@ class _Writer:
         attached = 0
         for index, row in enumerate(params):
             parent = parents.get(row[_PARENT]) if row[_PARENT] is not None else None
-            if parent is not None:
+            if parent is not None and row[_BORN] > self.adult_bound:
                 attached += before.get(row[_INS]) != parent
                 params[index] = (*row[:_ATTACHED], parent, *row[_ATTACHED + 1 :])
             parents.setdefault(row[_INS], row[_ID])  # the parent of the rows after it, unless already in the database
@@ -377,7 +384,8 @@ class _Writer:
             known = cursor.fetchone()[0]
             cursor.close()
         # The children already written (earlier batches, files or rows) whose parent is in this batch.
-        attached += connection.exec_driver_sql(self.waiting_sql, (self._members(keys),)).rowcount
+        waiting = connection.exec_driver_sql(self.waiting_sql, (self._members(keys), self.adult_bound))
+        attached += waiting.rowcount
         return known, attached
 
     def _members(self, keys: list[str]) -> Any:
@@ -516,12 +524,12 @@ def _fork_is_safe() -> bool:
     )
 
 
-def _unattached_children(database: Database) -> set[str]:
-    """INS of the persons with an ouvrant_droit_ins still unattached after the last batch: their parent is in no row
+def _unattached_children(database: Database, adult: date) -> set[str]:
+    """INS of the minors with an ouvrant_droit_ins still unattached after the last batch: their parent is in no row
     (the partial index ix_patients_awaiting_parent, a few rows whatever the table's size). Only those of this file
     are reported (:func:`_warnings_for`)."""
     query = select(_PATIENTS.c.ins).where(
-        _PATIENTS.c.ouvrant_droit_ins.is_not(None), _PATIENTS.c.attached_to_id.is_(None)
+        _PATIENTS.c.ouvrant_droit_ins.is_not(None), _PATIENTS.c.attached_to_id.is_(None), _PATIENTS.c.birth_date > adult
     )
     with database.unit_of_work() as session:
         return set(session.execute(query).scalars())
@@ -571,10 +579,11 @@ def import_registry(
     """
     facts = _inspect(path)
     report = ImportReport()
-    writer = _Writer(database.engine, utcnow())
+    today = today or date.today()
+    writer = _Writer(database.engine, utcnow(), today)
 
     def parse() -> Generator[_Batch, None, None]:
-        return _batches(path, facts, writer, today or date.today(), batch_size)
+        return _batches(path, facts, writer, today, batch_size)
 
     if parallel is None:
         parallel = _fork_is_safe()
@@ -596,7 +605,7 @@ def import_registry(
                 progress(batch.position - reported)
                 reported = batch.position
 
-    unattached = _unattached_children(database)
+    unattached = _unattached_children(database, writer.adult)
     children = _warnings_for(path, facts, unattached, {error.line for error in report.rejected})
     report.warnings = children
     report.without_vitale = without_vitale

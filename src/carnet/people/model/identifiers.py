@@ -319,6 +319,14 @@ def is_minor(birth_date: date, today: date) -> bool:
     return (today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))) < 18
 
 
+def born_adult_by(today: date) -> date:
+    """The latest date of birth of someone 18 or older on ``today``: ``is_minor(born, today)`` is ``born >`` this."""
+    try:
+        return today.replace(year=today.year - 18)
+    except ValueError:  # 29 February, 18 years after a year without one
+        return today.replace(year=today.year - 18, day=28)
+
+
 def display_name(first_names: str, birth_name: str, used_name: str | None) -> str:
     """How letters, e-mails and pages name a person: first names, then the used name or else the birth name."""
     return f"{first_names} {used_name or birth_name}".strip()
