@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from carnet.schema import metadata
 from carnet.storage.db import make_engine
@@ -34,3 +34,29 @@ def test_migrations_go_down_and_up_again(tmp_path: object) -> None:
         assert set(inspect(connection).get_table_names()) == {"alembic_version"}
     engine.dispose()
     upgrade(url)
+
+
+def test_the_partial_indexes_of_patients_have_the_models_predicates(database_url: str) -> None:
+    """compare_metadata compares index names and columns, not their WHERE: the import's look-ups of the registry's
+    waiting children rely on it (#18, migration 0017)."""
+    engine = make_engine(database_url)
+    query = (
+        "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+        if engine.dialect.name == "postgresql"
+        else "SELECT sql FROM sqlite_master WHERE name = :name"
+    )
+    checked = set()
+    with engine.connect() as connection:
+        for index in metadata.tables["patients"].indexes:
+            where = index.dialect_options[engine.dialect.name]["where"]
+            if where is None:
+                continue
+            definition = connection.execute(text(query), {"name": index.name}).scalar_one()
+            assert _bare(definition).endswith("WHERE" + _bare(str(where))), index.name
+            checked.add(index.name)
+    engine.dispose()
+    assert checked == {"ix_patients_attached_to_id", "ix_patients_awaiting_parent"}
+
+
+def _bare(sql: str) -> str:
+    return "".join(character for character in sql.upper() if character not in "() \n")

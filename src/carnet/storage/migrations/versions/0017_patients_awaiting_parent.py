@@ -45,7 +45,8 @@ def _replace_children_index(where: sa.TextClause | None) -> None:
     with op.get_context().autocommit_block():
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {CHILDREN}_new")  # left by an interrupted run
         op.create_index(f"{CHILDREN}_new", "patients", ["attached_to_id"], postgresql_concurrently=True, **kwargs)
-        op.drop_index(CHILDREN, table_name="patients", postgresql_concurrently=True)
+        # IF EXISTS: a run interrupted after this drop is run again from the start
+        op.drop_index(CHILDREN, table_name="patients", postgresql_concurrently=True, if_exists=True)
         op.execute(f"ALTER INDEX {CHILDREN}_new RENAME TO {CHILDREN}")
 
 
