@@ -49,7 +49,8 @@ class Patient(Base):
             postgresql_where=text("attached_to_id IS NOT NULL"),
             sqlite_where=text("attached_to_id IS NOT NULL"),
         ),
-        # The registry's children waiting for their parent (ENR-1): a few rows, whatever the table's size.
+        # The registry's children waiting for their parent (ENR-1): few rows whatever the table's size — plus the
+        # adults the registry lists with an ouvrant droit, who are never attached.
         Index(
             "ix_patients_awaiting_parent",
             "ouvrant_droit_ins",
