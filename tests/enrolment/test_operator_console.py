@@ -258,6 +258,22 @@ def test_an_operator_uploads_the_registry_and_reads_the_same_report_as_the_comma
     assert imports_left(demo) == [], "la copie du registre est effacée après l'import"
 
 
+def test_only_an_operator_imports_the_registry(actors: Actors, demo: Services) -> None:
+    """ENR-1: a patient, a professional (with a valid form token) and a stranger post the example file: nothing is
+    loaded, no copy is kept, and the refusals are in the history."""
+    token = csrf_of(actors.patient.get(f"/espace/{actors.patient_id}").text)
+    for client in (actors.patient, actors.professional):
+        assert upload(client, "registre-exemple.csv", EXAMPLE.read_bytes(), token).status_code == 403
+    stranger = upload(actors.anonymous, "registre-exemple.csv", EXAMPLE.read_bytes(), token)
+    assert stranger.status_code == 403  # not signed in: the form token is not theirs
+    with demo.db.unit_of_work() as db:
+        assert db.scalar(select(func.count()).select_from(Patient).where(Patient.ins.in_(EXAMPLE_INS))) == 0
+        assert db.scalar(select(AuditEntry).where(AuditEntry.action == "registry.import")) is None
+        refused = set(db.scalars(select(AuditEntry.action).where(AuditEntry.outcome == "deny")))
+        assert "enrolment.manage" in refused
+    assert imports_left(demo) == []
+
+
 EXAMPLE_INS = ("168072A00412348", "271022B03304573", "115092A00432154", "285039913401239", "152022000408782")
 
 
