@@ -1,6 +1,6 @@
 """Benchmark of `carnet registry import` (ENR-1 target: Corsica, 345,000 rows, < 60 s, < 500 MB).
 
-    .venv/bin/python bench/registry_import.py [--rows 345000] [--profile] [--files N]
+    .venv/bin/python bench/registry_import.py [--rows 345000] [--profile] [--files N] [--csv PATH]
         [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 1. Generates a realistic Corsican registry CSV (valid NIRs built with ``nir_from_body`` and agreeing
@@ -324,17 +324,44 @@ def run_cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     }
 
 
+def _wal_and_checkpoints(database_url: str) -> tuple[int, int] | None:
+    """On PostgreSQL, the server's WAL position in bytes and its number of checkpoints so far (timed and requested):
+    their growth over one file says how much the import wrote to the WAL and how often it forced a checkpoint, after
+    which the first change to every page writes the whole page to the WAL again."""
+    if not database_url:
+        return None
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute(
+            "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def import_region(env: dict[str, str], csv_path: Path, rows: int, files: int) -> None:
     """The files of a region imported one after the other into one database: each one's rate and memory (the
-    table holds ``(n - 1) * rows`` people when file ``n`` starts)."""
+    table holds ``(n - 1) * rows`` people when file ``n`` starts), and on PostgreSQL the WAL written and the
+    checkpoints run during each."""
+    database_url = env.get("CARNET_DATABASE_URL", "")
     started = time.perf_counter()
     for n in range(1, files + 1):
         load_before = os.getloadavg()[0]
+        wal_before = _wal_and_checkpoints(database_url)
         run = run_cli(env, "registry", "import", str(csv_path.with_name(f"{csv_path.stem}-{n}.csv")))
+        wal_after = _wal_and_checkpoints(database_url)
+        wal = ""
+        if wal_before and wal_after:
+            wal = (
+                f", WAL {(wal_after[0] - wal_before[0]) / 2**20:,.0f} MiB, "
+                f"{wal_after[1] - wal_before[1]} checkpoint(s)"
+            )
         print(
             f"file {n}/{files} ({(n - 1) * rows:,} people already there): exit code {run['code']}, "
             f"{run['elapsed']:.1f} s, {rows / run['elapsed']:,.0f} rows/s, CPU {run['cpu']:.1f} s, "
-            f"peak RSS {run['tree_peak_mb']:.0f} MB both processes, load {load_before:.1f} / {os.getloadavg()[0]:.1f}",
+            f"peak RSS {run['tree_peak_mb']:.0f} MB both processes, load {load_before:.1f} / {os.getloadavg()[0]:.1f}"
+            f"{wal}",
             flush=True,
         )
     total = time.perf_counter() - started
@@ -454,6 +481,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--generate-only", type=Path, help="only write the CSV to this path")
     parser.add_argument(
+        "--csv", type=Path, help="import this CSV (with --files: <stem>-<n>.csv beside it), written by --generate-only"
+    )
+    parser.add_argument(
         "--files",
         type=int,
         default=1,
@@ -470,25 +500,26 @@ def main() -> None:
     env.pop("CARNET_DATABASE_URL", None)
     pg_db = None
     try:
-        csv_path = work / "registre-corse.csv"
-        # In a child process: a child's ru_maxrss starts from its parent's resident set at fork
-        # time, so the generator's memory must not live in the process that launches the CLI.
-        generated = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--generate-only",
-                str(csv_path),
-                "--rows",
-                str(args.rows),
-                "--files",
-                f"{args.files}",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        print(generated.stdout.strip())
+        csv_path = args.csv or work / "registre-corse.csv"
+        if not args.csv:
+            # In a child process: a child's ru_maxrss starts from its parent's resident set at fork
+            # time, so the generator's memory must not live in the process that launches the CLI.
+            generated = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--generate-only",
+                    str(csv_path),
+                    "--rows",
+                    str(args.rows),
+                    "--files",
+                    f"{args.files}",
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            print(generated.stdout.strip())
         pg_db = create_database(args.database_url, env)
         if pg_db:
             subprocess.run([sys.executable, "-m", "carnet", "migrate"], env=env, check=True, capture_output=True)

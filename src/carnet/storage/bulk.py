@@ -1,12 +1,14 @@
-"""Bulk writes of many new rows (a campaign's invitations): the fastest way each database offers."""
+"""Bulk work on many rows (a campaign's invitations): the fastest way each database offers."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql import ColumnElement
 
 
 def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -35,3 +37,12 @@ def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, An
         cursor.execute(f'DROP TABLE "{staging}"')
     finally:
         cursor.close()
+
+
+def among(column: Any, values: Sequence[Any], postgresql: bool) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL one array parameter (``= ANY(:values)``): the statement stays the same
+    whatever the number of values, so SQLAlchemy's compiled form, psycopg's conversion and the server's prepared
+    plan are reused, where an IN list is a new statement with a parameter per value at each call. SQLite: the list."""
+    if not postgresql:
+        return column.in_(values)
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))

@@ -1,15 +1,19 @@
 """Sending the invitation e-mails (ENR-2): at-least-once, with a bound.
 
-A worker claims ``CHUNK`` e-mails (status ``sending``, claim time in ``sent_at``) and commits; sends them
-over one SMTP connection; then marks them in one more transaction. SMTP has no two-phase commit, so a
-crash between the first delivery of a chunk and its marking leaves up to ``CHUNK`` messages delivered but
-still ``sending``: once the claim is older than ``LEASE`` they are sent again. Hence: **a crash loses no
-e-mail and re-sends at most CHUNK = 50 e-mails per SMTP connection in flight** (the job runner uses 2,
-``carnet campaign send`` 4 by default: at most 100 or 200 duplicates); each of those persons receives the
-same e-mail, with the same code, a second time. 50 is the smallest chunk that keeps the two transactions
-and the SMTP connection of each chunk at a few per cent of its sending time (≈ 3 ms against 50 e-mails of
-1–3 ms each). A worker stops claiming when its time budget is spent, and never keeps a chunk longer than a
-few SMTP time-outs, far below ``LEASE``.
+A worker takes ``CHUNK`` e-mails, sends them over one SMTP connection, then marks them. SMTP has no two-phase
+commit, so a crash between the first delivery of a chunk and its marking leaves up to ``CHUNK`` messages delivered
+but not marked, and they are sent again:
+- on PostgreSQL the chunk is locked (``FOR UPDATE SKIP LOCKED``), sent and marked in one transaction: a crash rolls
+  it back, and the chunk is queued again at once;
+- on SQLite the chunk is claimed (status ``sending``, claim time in ``sent_at``) in a transaction of its own, so
+  that the database's one writer is not held while it is sent: once the claim is older than ``LEASE``, it is sent
+  again.
+Hence: **a crash loses no e-mail and re-sends at most CHUNK = 50 e-mails per SMTP connection in flight** (the job
+runner uses 2, ``carnet campaign send`` 4 by default: at most 100 or 200 duplicates); each of those persons
+receives the same e-mail, with the same code, a second time. 50 is the smallest chunk that keeps the transactions
+and the SMTP connection of each chunk at a few per cent of its sending time (≈ 3 ms against 50 e-mails of 1–3 ms
+each). A worker stops taking chunks when its time budget is spent, and never keeps a chunk longer than a few SMTP
+time-outs, far below ``LEASE``.
 
 A temporary failure (4xx, server down) puts the e-mail back in the queue, ``MAX_ATTEMPTS`` times at most,
 then the person gets a letter; a permanent refusal for this recipient (5xx) is a bounce: a letter at once.
@@ -41,6 +45,7 @@ from carnet.hall.vocabulary import InvitationStatus
 from carnet.mail.outbound import Delivery, Mail
 from carnet.people.model.identifiers import display_name, is_minor
 from carnet.people.tables import Patient
+from carnet.storage.bulk import among
 from carnet.storage.types import utcnow
 
 log = logging.getLogger("carnet.campaigns")
@@ -94,29 +99,31 @@ def recover_abandoned(services: Services, now: datetime) -> int:
 _QUEUED = text(f"invitations.{EMAIL_QUEUED.replace(' AND ', ' AND invitations.')}")
 
 
-def _claim_emails(services: Services, size: int, now: datetime, after: str) -> list[_Claimed]:
-    """``size`` queued e-mails. On PostgreSQL the next ones after the id ``after``, in id order: a forward walk of
-    the queue's partial index, so that the entries of the e-mails already claimed (dead until vacuum) are not
-    walked again at every claim."""
-    with services.db.unit_of_work() as db:
-        pick = (
-            select(
-                Invitation.id,
-                Invitation.code_sealed,
-                Invitation.attempts,
-                Patient.email,
-                Patient.first_names,
-                Patient.birth_name,
-                Patient.used_name,
-                Patient.birth_date,
-            )
-            .join(Patient, Patient.id == Invitation.patient_id)
-            .where(_QUEUED)
-            .limit(size)
+def _queued(size: int, after: str, sqlite: bool) -> Any:
+    """The next ``size`` queued e-mails with what their message needs. On PostgreSQL those after the id ``after``,
+    in id order: a forward walk of the queue's partial index, so that the entries of the e-mails already handled
+    (dead until vacuum) are not walked again at every claim."""
+    pick = (
+        select(
+            Invitation.id,
+            Invitation.code_sealed,
+            Invitation.attempts,
+            Patient.email,
+            Patient.first_names,
+            Patient.birth_name,
+            Patient.used_name,
+            Patient.birth_date,
         )
-        if not is_sqlite(db):  # SQLite drops an index entry with its row: the queue's first entries are queued ones
-            pick = pick.where(Invitation.id > after).order_by(Invitation.id)
-        rows, claimed = claim(db, pick, state() == "pending", {"status": "sending", "sent_at": now})
+        .join(Patient, Patient.id == Invitation.patient_id)
+        .where(_QUEUED)
+        .limit(size)
+    )
+    if sqlite:  # SQLite drops an index entry with its row: the queue's first entries are queued ones
+        return pick
+    return pick.where(Invitation.id > after).order_by(Invitation.id)
+
+
+def _claimed(rows: Sequence[Any], now: datetime) -> list[_Claimed]:
     today = paris_day(now)
     return [
         _Claimed(
@@ -128,36 +135,68 @@ def _claim_emails(services: Services, size: int, now: datetime, after: str) -> l
             is_minor(row.birth_date, today),
         )
         for row in rows
-        if row.id in claimed
     ]
 
 
+def _claim_emails(services: Services, size: int, now: datetime) -> list[_Claimed]:
+    """SQLite: ``size`` queued e-mails moved to ``sending`` (claim time in ``sent_at``) in a transaction of their
+    own, so that the database's one writer is not held while they are sent."""
+    with services.db.unit_of_work() as db:
+        rows, claimed = claim(
+            db, _queued(size, "", sqlite=True), state() == "pending", {"status": "sending", "sent_at": now}
+        )
+    return _claimed([row for row in rows if row.id in claimed], now)
+
+
+def _send_locked(services: Services, budget: _Budget, size: int, now: datetime) -> SendReport | None:
+    """PostgreSQL: ``size`` queued e-mails after the budget's place in the queue, locked (``FOR UPDATE SKIP
+    LOCKED``: other workers pass them by), sent and marked in one transaction; None when none is left there. A
+    crash before the commit releases them, still queued: one UPDATE a row instead of two, no lease to wait for."""
+    with services.db.unit_of_work() as db:
+        pick = _queued(size, budget.after, sqlite=False).with_for_update(skip_locked=True, of=Invitation)
+        rows = list(db.execute(pick))
+        if not rows:
+            return None
+        budget.move_past(rows[-1].id)  # the other workers' next claims start after these
+        claimed = _claimed(rows, now)
+        results = services.mailer.send_many(_mails(services, claimed, now))
+        return _mark(db, claimed, results, now, InvitationStatus.PENDING)
+
+
 def _settle(services: Services, claimed: Sequence[_Claimed], results: Sequence[Delivery], now: datetime) -> SendReport:
-    """Mark a sent chunk: delivered ones ``sent`` (their objection period starts), the others by their failure."""
+    """SQLite: mark a chunk sent after its claim's transaction."""
+    with services.db.unit_of_work() as db:
+        return _mark(db, claimed, results, now, InvitationStatus.SENDING)
+
+
+def _mark(
+    db: Session, claimed: Sequence[_Claimed], results: Sequence[Delivery], now: datetime, claimed_as: str
+) -> SendReport:
+    """Delivered ones ``sent`` (their objection period starts), the others by their failure; each only if still
+    as it was claimed (``claimed_as``)."""
     report = SendReport()
     delivered = [item.id for item, result in zip(claimed, results, strict=True) if result.delivered]
-    with services.db.unit_of_work() as db:
-        if delivered:
-            db.execute(
-                update(Invitation)
-                .where(Invitation.id.in_(delivered), Invitation.status == InvitationStatus.SENDING)
-                .values(
-                    status=InvitationStatus.SENT,
-                    sent_at=now,
-                    objection_deadline=objection_deadline(now),
-                    code_expires_at=now + codes.VALIDITY,
-                    last_error=None,
-                ),
-                execution_options={"synchronize_session": False},
-            )
-            report.sent = len(delivered)
-        for item, result in zip(claimed, results, strict=True):
-            if not result.delivered:
-                _settle_failure(db, item, result, report)
+    if delivered:
+        db.execute(
+            update(Invitation)
+            .where(among(Invitation.id, delivered, postgresql=not is_sqlite(db)), Invitation.status == claimed_as)
+            .values(
+                status=InvitationStatus.SENT,
+                sent_at=now,
+                objection_deadline=objection_deadline(now),
+                code_expires_at=now + codes.VALIDITY,
+                last_error=None,
+            ),
+            execution_options={"synchronize_session": False},
+        )
+        report.sent = len(delivered)
+    for item, result in zip(claimed, results, strict=True):
+        if not result.delivered:
+            _settle_failure(db, item, result, report, claimed_as)
     return report
 
 
-def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendReport) -> None:
+def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendReport, claimed_as: str) -> None:
     values: dict[str, Any] = {"sent_at": None, "last_error": result.error[:280]}
     if result.permanent:
         values.update(status=InvitationStatus.BOUNCED, channel="letter", last_error=f"{BOUNCE} : {result.error}"[:280])
@@ -170,9 +209,7 @@ def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendR
         values.update(status=InvitationStatus.PENDING, attempts=item.attempts + 1)
         report.retried += 1
     db.execute(
-        update(Invitation)
-        .where(Invitation.id == item.id, Invitation.status == InvitationStatus.SENDING)
-        .values(**values),
+        update(Invitation).where(Invitation.id == item.id, Invitation.status == claimed_as).values(**values),
         execution_options={"synchronize_session": False},
     )
 
@@ -247,16 +284,20 @@ def _worker(services: Services, budget: _Budget, clock: Callable[[], datetime]) 
         if size <= 0:
             return
         moment = clock()
-        after = budget.after
-        claimed = _claim_emails(services, size, moment, after)
-        if not claimed:
-            if not after:
+        if services.db.is_sqlite:
+            claimed = _claim_emails(services, size, moment)
+            if not claimed:
                 return
-            budget.back_to_start(after)  # the end: once more from the start, for the e-mails put back meanwhile
-            continue
-        budget.move_past(claimed[-1].id)
-        results = services.mailer.send_many(_mails(services, claimed, moment))
-        report = _settle(services, claimed, results, moment)
+            report = _settle(services, claimed, services.mailer.send_many(_mails(services, claimed, moment)), moment)
+        else:
+            after = budget.after
+            found = _send_locked(services, budget, size, moment)
+            if found is None:
+                if not after:
+                    return
+                budget.back_to_start(after)  # the end: once more from the start, for the e-mails put back meanwhile
+                continue
+            report = found
         budget.add(report)
         if report.sent == 0 and report.bounced == 0:  # the server is down or refuses us: later
             budget.stop.set()
