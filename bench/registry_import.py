@@ -354,8 +354,7 @@ def import_region(env: dict[str, str], csv_path: Path, rows: int, files: int) ->
         wal = ""
         if wal_before and wal_after:
             wal = (
-                f", WAL {(wal_after[0] - wal_before[0]) / 2**20:,.0f} MiB, "
-                f"{wal_after[1] - wal_before[1]} checkpoint(s)"
+                f", WAL {(wal_after[0] - wal_before[0]) / 2**20:,.0f} MiB, {wal_after[1] - wal_before[1]} checkpoint(s)"
             )
         print(
             f"file {n}/{files} ({(n - 1) * rows:,} people already there): exit code {run['code']}, "
