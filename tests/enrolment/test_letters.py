@@ -16,7 +16,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
@@ -27,6 +27,7 @@ from carnet.enrolment.tables import Invitation
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.guard import AccessDenied
 from carnet.hall.tables import AuditEntry
+from carnet.people.tables import Patient
 from carnet.storage.types import utcnow
 from tests.conftest import IN_CI, outbox_messages
 from tests.support.enrolment import add_registered, text_part
@@ -132,11 +133,37 @@ def test_one_persons_letter_is_printed_again_with_the_same_code_and_audited(serv
         campaigns.letter_for_patient(services, patient_actor, person.id)
 
 
+def test_letters_are_streamed_in_postal_order_batch_by_batch_and_a_bounded_run_leaves_the_rest_waiting(
+    services: Services,
+) -> None:
+    """ENR-2: the printer's bundles follow the postal sorting across batches; the waiting letters are read as a
+    stream (memory flat for a region), and ``max_batches`` (the operator's page) stops with the rest still owed."""
+    people = add_registered(services, 6, "2A", with_email=False)
+    postal = {
+        p.id: code for p, code in zip(people, ["20167", "20000", "20220", "20090", "20137", "20110"], strict=True)
+    }
+    with services.db.unit_of_work() as db:
+        for patient_id, code in postal.items():
+            db.execute(update(Patient).where(Patient.id == patient_id).values(postal_code=code))
+    campaigns.start_campaign(services, "2A", OPERATOR)
+
+    first = campaigns.render_pending_letters(services, batch_size=2, max_batches=2)
+    rest = campaigns.render_pending_letters(services, batch_size=2)
+
+    assert [b.count for b in first] == [2, 2] and [b.count for b in rest] == [2]
+    with services.db.unit_of_work() as db:
+        batch_of = dict(db.execute(select(Invitation.patient_id, Invitation.letter_batch)).all())
+    order = [b.batch for b in first + rest]
+    by_batch = sorted(postal, key=lambda patient_id: (order.index(batch_of[patient_id]), postal[patient_id]))
+    assert [postal[p] for p in by_batch] == sorted(postal.values())
+
+
 def test_a_batch_interrupted_while_printing_is_rendered_again_under_the_same_name(services: Services) -> None:
     add_registered(services, 4, "2A", with_email=False)
     campaign = campaigns.start_campaign(services, "2A", OPERATOR)
     started = utcnow()
-    waiting = printing._waiting_letters(services, campaign.id)
+    with services.db.unit_of_work() as db:
+        waiting = list(db.scalars(printing._waiting_letters(campaign.id)))
     claimed = printing._claim_letters(services, waiting, started)  # the process dies after this
     assert claimed is not None
 

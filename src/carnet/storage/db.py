@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Generator, Hashable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -193,7 +193,7 @@ class Database:
         finally:
             _units.reading -= 1
 
-    def pages(self, statement: Executable, size: int) -> Iterator[Sequence[Any]]:
+    def pages(self, statement: Executable, size: int) -> Generator[Sequence[Any], None, None]:
         """The rows of one read, ``size`` at a time, streamed (a server-side cursor on PostgreSQL): memory stays flat
         however many rows there are, and the caller may write each page in its own ``unit_of_work`` meanwhile.
 

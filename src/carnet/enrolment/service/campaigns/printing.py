@@ -12,6 +12,7 @@ The operator's actions on letters go through the hall (``ENROLMENT_MANAGE`` for 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
@@ -93,17 +94,14 @@ def _letter_dates(produced: datetime, deadline: datetime, expires: datetime) -> 
 # --- the queue of letters -------------------------------------------------------------------------------
 
 
-def _waiting_letters(services: Services, campaign_id: str) -> list[str]:
+def _waiting_letters(campaign_id: str) -> Select[Any]:
     """The letters a campaign still owes, in postal-code order (the printer's bundles follow the postal sorting)."""
-    with services.db.unit_of_work() as db:
-        return list(
-            db.scalars(
-                select(Invitation.id)
-                .join(Patient, Patient.id == Invitation.patient_id)
-                .where(WAITING_LETTER, Invitation.campaign_id == campaign_id)
-                .order_by(Patient.postal_code, Invitation.id)
-            )
-        )
+    return (
+        select(Invitation.id)
+        .join(Patient, Patient.id == Invitation.patient_id)
+        .where(WAITING_LETTER, Invitation.campaign_id == campaign_id)
+        .order_by(Patient.postal_code, Invitation.id)
+    )
 
 
 def _claim_letters(services: Services, ids: Sequence[str], now: datetime) -> str | None:
@@ -214,13 +212,14 @@ def render_pending_letters(
         with services.db.unit_of_work() as db:
             owing = list(db.scalars(select(Invitation.campaign_id).where(WAITING_LETTER).distinct()))
     for campaign in owing:
-        ordered = _waiting_letters(services, campaign)  # sorted once, then claimed slice by slice
-        for start in range(0, len(ordered), batch_size):
-            if max_batches is not None and len(done) >= max_batches:
-                return done
-            claimed = _claim_letters(services, ordered[start : start + batch_size], now)
-            if claimed is not None:
-                done.append(render_letters(services, claimed))
+        # Sorted once and streamed, a batch at a time: memory stays flat whatever the campaign's size.
+        with contextlib.closing(services.db.pages(_waiting_letters(campaign), batch_size)) as pages:
+            for page in pages:
+                if max_batches is not None and len(done) >= max_batches:
+                    return done
+                claimed = _claim_letters(services, [row.id for row in page], now)
+                if claimed is not None:
+                    done.append(render_letters(services, claimed))
     return done
 
 
