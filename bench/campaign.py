@@ -11,9 +11,6 @@
    ``carnet campaign start --departements 2A,2B`` (invitations + codes), ``carnet campaign send``
    (every e-mail, ``--connections`` SMTP connections), ``carnet campaign letters ID`` (PDF batches of 1,000),
    the last one after the sending, or during it with ``--parallel-letters``.
-   ``--start-send`` runs ``carnet campaign start --send`` instead of the first two: the e-mails leave while the
-   invitations are still being written; « start » is then the time until the last invitation was queued, « send »
-   the whole command.
 The SMTP server shares the machine: its CPU time is reported too.
 """
 
@@ -254,11 +251,6 @@ def main() -> None:
     parser.add_argument(
         "--parallel-letters", action="store_true", help="render the letters while the e-mails are sent (2 processes)"
     )
-    parser.add_argument(
-        "--start-send",
-        action="store_true",
-        help="carnet campaign start --send: the e-mails leave while the invitations are written",
-    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="carnet-bench-campaign-"))
@@ -293,20 +285,12 @@ def main() -> None:
 
         begin = time.perf_counter()
         memory = TreeMemory({sink.pid for sink in sinks}).__enter__()
-        sending = ("--connexions", str(args.connections), "--processus", str(args.processes))
-        if args.start_send:
-            job = launch(env, "campaign", "start", "--departements", "2A,2B", "--send", *sending)
-            assert job[0].stdout is not None
-            line = job[0].stdout.readline()  # « Campagne ID (2A, 2B) : … », once every invitation is queued
-            t_start, m_start, c_start = time.perf_counter() - job[1], 0.0, 0.0  # measured with the sending
-            campaign_id = line.split()[1]
-            letters_job = launch(env, "campaign", "letters", campaign_id) if args.parallel_letters else None
-            out, t_send, m_send, c_send = finish(job)
-        else:
-            out, t_start, m_start, c_start = run(env, "campaign", "start", "--departements", "2A,2B")
-            campaign_id = out.split()[1]
-            letters_job = launch(env, "campaign", "letters", campaign_id) if args.parallel_letters else None
-            out, t_send, m_send, c_send = run(env, "campaign", "send", *sending)
+        out, t_start, m_start, c_start = run(env, "campaign", "start", "--departements", "2A,2B")
+        campaign_id = out.split()[1]
+        letters_job = launch(env, "campaign", "letters", campaign_id) if args.parallel_letters else None
+        out, t_send, m_send, c_send = run(
+            env, "campaign", "send", "--connexions", str(args.connections), "--processus", str(args.processes)
+        )
         sent = int(re.search(r"E-mails envoyés : (\d+)", out).group(1))  # type: ignore[union-attr]
         out, t_letters, m_letters, c_letters = finish(letters_job or launch(env, "campaign", "letters", campaign_id))
         produced = int(re.search(r"(\d+) courrier\(s\) produit\(s\)", out).group(1))  # type: ignore[union-attr]
@@ -328,7 +312,6 @@ def main() -> None:
             f"{args.connections} SMTP connections, "
             f"SMTP server: {args.sink} × {args.smtp_processes} process(es), "
             f"letters {'during' if args.parallel_letters else 'after'} the sending"
-            + (", e-mails sent while the invitations are written (start --send)" if args.start_send else "")
         )
         print(
             f"start_campaign: {t_start:6.1f} s  peak {m_start:4.0f} MB  CPU {c_start:5.1f} s  "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,11 +18,10 @@ from sqlalchemy import func, select
 from carnet.bootstrap import Services, build_services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import date_fr, last_day
-from carnet.enrolment.service import admin, campaigns
+from carnet.enrolment.service import campaigns
 from carnet.enrolment.service.campaigns import targeting
-from carnet.enrolment.tables import Campaign, Invitation
+from carnet.enrolment.tables import Invitation
 from carnet.hall.actors import Actor, ActorKind
-from carnet.hall.guard import AccessDenied
 from carnet.hall.tables import AuditEntry
 from carnet.mail.outbound import Delivery, Mail, SmtpMailer
 from carnet.people.tables import Patient
@@ -42,7 +40,6 @@ class Inbox:
     busy: set[str] = field(default_factory=set)
     busy_once: set[str] = field(default_factory=set)  # 451 the first time only
     messages: list[EmailMessage] = field(default_factory=list)
-    received_at: list[float] = field(default_factory=list)  # time.monotonic() of each message
     pipelining: bool = False  # offered as Postfix does (RFC 2920): the mailer then sends a message per round trip
 
     async def handle_EHLO(
@@ -64,7 +61,6 @@ class Inbox:
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[attr-defined,arg-type]
-        self.received_at.append(time.monotonic())
         return "250 Message accepted for delivery"
 
     def to(self) -> Counter[str]:
@@ -323,69 +319,6 @@ def test_the_limit_and_an_unreachable_server_leave_the_rest_queued(smtp_services
         pending = db.scalar(select(func.count()).where(Invitation.status == "pending"))
         registered = db.scalar(select(func.count()).where(Patient.status == "registered"))
     assert pending == 3 and registered == 5
-
-
-@pytest.mark.parametrize("processes", [1, 2])
-def test_start_send_sends_the_first_pages_while_the_next_are_still_written(
-    smtp_services: Services, inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch, processes: int
-) -> None:
-    """ENR-2, issue #18: ``carnet campaign start --send`` — the sending begins with the first page of
-    invitations, not after the last (a region's take minutes to write); everyone gets exactly one e-mail, the
-    letters wait for the printer, and the campaign is told once every invitation is queued."""
-    server, _ = inbox
-    people = add_registered(smtp_services, 18, "2A", with_email=True)
-    by_letter = add_registered(smtp_services, 2, "2A", start=100, with_email=False)
-    monkeypatch.setattr(targeting, "INSERT_PAGE", 3)
-    written: list[float] = []
-    write = targeting._write
-
-    def slow_write(services: Services, rows: list[dict[str, object]]) -> None:
-        write(services, rows)
-        written.append(time.monotonic())
-        time.sleep(0.3 if processes == 1 else 1.0)  # spawned senders take about a second to start
-
-    monkeypatch.setattr(targeting, "_write", slow_write)
-    told: list[admin.CampaignStarted] = []
-    totals: set[int] = set()
-
-    campaign, sent = admin.launch_and_send(
-        smtp_services, OPERATOR, "2A", 2, processes, told.append, lambda done, total: totals.add(total)
-    )
-
-    assert (campaign.invited, campaign.by_email, campaign.by_letter) == (20, 18, 2) and told == [campaign]
-    assert (sent.sent, sent.refused, sent.retried) == (18, 0, 0)
-    assert server.to() == Counter({p.email: 1 for p in people})
-    assert min(server.received_at) < written[-1]  # an e-mail left before the last page was written
-    assert totals <= {18}
-    assert campaigns.email_backlog(smtp_services) == 0
-    with smtp_services.db.unit_of_work() as db:
-        waiting = db.scalars(select(Invitation.patient_id).where(Invitation.status == "to_print")).all()
-    assert sorted(waiting) == sorted(p.id for p in by_letter)
-
-
-@pytest.mark.parametrize(
-    "actor",
-    [
-        Actor(ActorKind.PATIENT, "p", "Une personne", patient_id="x"),
-        Actor(ActorKind.PROFESSIONAL, "pro", "Dr Quelqu'un"),
-    ],
-    ids=["patient", "professional"],
-)
-def test_only_operators_start_and_send_and_a_refused_campaign_sends_nothing(
-    smtp_services: Services, inbox: tuple[Inbox, int], actor: Actor
-) -> None:
-    """ENR-2: the campaign is created, guarded, before any e-mail: a refusal (not an operator, nobody to invite)
-    writes no campaign and sends nothing, not even an e-mail queued earlier."""
-    server, _ = inbox
-    add_registered(smtp_services, 2, "2A", with_email=True)
-    with pytest.raises(AccessDenied):
-        admin.launch_and_send(smtp_services, actor, "2A", 1)
-    with pytest.raises(campaigns.CampaignError, match="Aucune personne du registre"):
-        admin.launch_and_send(smtp_services, OPERATOR, "06", 1)
-    with smtp_services.db.unit_of_work() as db:
-        assert db.scalar(select(func.count()).select_from(Invitation)) == 0
-        assert db.scalar(select(func.count()).select_from(Campaign)) == 0
-    assert server.messages == []
 
 
 def test_several_sending_processes_share_the_queue_without_sending_twice(

@@ -20,7 +20,6 @@ from carnet.console import report_lines
 
 if TYPE_CHECKING:
     from carnet.bootstrap import Services
-    from carnet.enrolment.service.admin import CampaignStarted, InvitationsSent
 
 registry_app = typer.Typer(
     help="Registre des assurés (ENR-1) : import du fichier de l'assurance maladie.", no_args_is_help=True
@@ -92,22 +91,11 @@ class _SendingBar(ExitStack):
 
 
 def _send_all(services: Services, connections: int, processes: int) -> None:
-    """``carnet campaign send``."""
+    """``carnet campaign send``, also run by ``carnet campaign start --send``."""
     from carnet.enrolment.service.admin import send_invitations
 
     with _SendingBar() as bar:
         report = send_invitations(services, connections, processes, progress=bar)
-    _echo_sent(report)
-
-
-def _echo_started(campaign: CampaignStarted) -> None:
-    typer.echo(
-        f"Campagne {campaign.id} ({', '.join(campaign.departements)}) : {campaign.invited} personne(s) "
-        f"invitée(s), {campaign.by_email} par e-mail, {campaign.by_letter} par courrier."
-    )
-
-
-def _echo_sent(report: InvitationsSent) -> None:
     typer.echo(
         f"E-mails envoyés : {report.sent}, refusés (courrier à la place) : {report.refused}, "
         f"à réessayer : {report.retried}."
@@ -125,23 +113,21 @@ def campaign_start(
 ) -> None:
     """Lance une campagne : invite chaque personne enregistrée et pas encore invitée de ces départements."""
     from carnet.bootstrap import operator_actor, operator_services
-    from carnet.enrolment.service.admin import launch_and_send, launch_campaign
+    from carnet.enrolment.service.admin import launch_campaign
     from carnet.enrolment.service.campaigns import CampaignError
 
     with operator_services(Settings()) as services:
         try:
-            if send:  # the e-mails leave while the invitations are still being written
-                with _SendingBar() as bar:
-                    campaign, report = launch_and_send(
-                        services, operator_actor(), departements, connections, processes, _echo_started, bar
-                    )
-                _echo_sent(report)
-            else:
-                campaign = launch_campaign(services, operator_actor(), departements)
-                _echo_started(campaign)
+            campaign = launch_campaign(services, operator_actor(), departements)
         except CampaignError as exc:
             typer.echo(f"Erreur : {exc.message}", err=True)
             raise typer.Exit(2) from None
+        typer.echo(
+            f"Campagne {campaign.id} ({', '.join(campaign.departements)}) : {campaign.invited} personne(s) "
+            f"invitée(s), {campaign.by_email} par e-mail, {campaign.by_letter} par courrier."
+        )
+        if send:
+            _send_all(services, connections, processes)
     typer.echo(f"Courriers à produire : carnet campaign letters {campaign.id}")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ __all__ = [
     "InvitationsSent",
     "import_registry_file",
     "import_registry_upload",
-    "launch_and_send",
     "launch_campaign",
     "print_campaign_letters",
     "send_invitations",
@@ -132,10 +130,6 @@ def launch_campaign(services: Services, actor: Actor, departements: str) -> Camp
     """Start a campaign in these départements (ENR-2): everyone registered there and not yet invited is
     invited, by e-mail when they have an address, by letter otherwise. :class:`CampaignError` if refused."""
     campaign = campaigns.start_campaign(services, departements, actor)
-    return _started(services, campaign)
-
-
-def _started(services: Services, campaign: campaigns.CampaignView) -> CampaignStarted:
     counts = campaigns.count_invitations(services, campaign.id)
     return CampaignStarted(
         campaign.id,
@@ -170,54 +164,6 @@ def send_invitations(
 
     report = campaigns.send_with_processes(services, processes, connections, on_progress=advanced)
     return InvitationsSent(report.sent, report.bounced + report.to_letter, report.retried)
-
-
-def launch_and_send(
-    services: Services,
-    actor: Actor,
-    departements: str,
-    connections: int,
-    processes: int = 1,
-    launched: Callable[[CampaignStarted], None] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[CampaignStarted, InvitationsSent]:
-    """``carnet campaign start --send``: start a campaign and send its e-mails, the sending beginning while the
-    invitations are still being written (a region's invitations take minutes to write: the e-mails of the first
-    pages leave meanwhile). The campaign is created first, guarded and audited (:class:`CampaignError` if refused,
-    before anything is sent); ``launched`` is told once every invitation is queued, then ``progress(handled,
-    total)`` as the e-mails go."""
-    campaign = campaigns.create_campaign(services, departements, actor)
-    waiting = campaigns.email_backlog(services)  # queued before: sent too
-    writing = campaigns.SENDING.Event()
-    writing.set()
-    started: list[CampaignStarted] = []
-    failed: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            campaigns.invite_everyone(services, campaign)
-            done = _started(services, campaign)
-            if launched is not None:
-                launched(done)
-            started.append(done)  # from now on the progress has its total
-        except BaseException as exc:  # re-raised below, once the senders have sent what was written
-            failed.append(exc)
-        finally:
-            writing.clear()
-
-    def advanced(report: campaigns.SendReport) -> None:
-        if progress is not None and started:
-            progress(report.handled, waiting + started[0].by_email)
-
-    writer = threading.Thread(target=write, name="carnet-campagne")
-    writer.start()
-    try:
-        report = campaigns.send_with_processes(services, processes, connections, on_progress=advanced, writing=writing)
-    finally:
-        writer.join()
-    if failed:
-        raise failed[0]
-    return started[0], InvitationsSent(report.sent, report.bounced + report.to_letter, report.retried)
 
 
 def print_campaign_letters(

@@ -58,7 +58,6 @@ from carnet.enrolment.service.campaigns.queue import (
 )
 from carnet.enrolment.service.campaigns.reporting import CampaignProgress, campaign_progress
 from carnet.enrolment.service.campaigns.sending import (
-    SENDING,
     SendReport,
     email_backlog,
     recover_abandoned,
@@ -69,8 +68,6 @@ from carnet.enrolment.service.campaigns.targeting import (
     DEPARTEMENTS,
     CampaignView,
     count_invitations,
-    create_campaign,
-    invite_everyone,
     parse_departements,
     start_campaign,
 )
@@ -85,7 +82,6 @@ __all__ = [
     "LETTER_BATCH",
     "MAX_ATTEMPTS",
     "OPEN_CHUNK",
-    "SENDING",
     "SERVICE_SPACE",
     "CampaignError",
     "CampaignProgress",
@@ -99,10 +95,8 @@ __all__ = [
     "campaign_progress",
     "contact",
     "count_invitations",
-    "create_campaign",
     "display_name",
     "email_backlog",
-    "invite_everyone",
     "letter_batch_file",
     "letter_for_patient",
     "letters_dir",

@@ -50,9 +50,6 @@ from carnet.storage.types import utcnow
 
 log = logging.getLogger("carnet.campaigns")
 
-SENDING = multiprocessing.get_context("spawn")  # the sending processes', and the Events they share
-WRITER_WAIT = 0.2  # seconds a worker waits for the next page of invitations when it has sent all those written
-
 
 @dataclass
 class SendReport:
@@ -241,15 +238,8 @@ def _mails(services: Services, claimed: Sequence[_Claimed], now: datetime) -> li
 class _Budget:
     """What the workers of one ``send_pending`` share: the e-mails left to claim, the clock, the total."""
 
-    def __init__(
-        self,
-        limit: int | None,
-        max_seconds: float | None,
-        on_progress: Callable[[SendReport], None] | None,
-        writing: Any = None,
-    ):
+    def __init__(self, limit: int | None, max_seconds: float | None, on_progress: Callable[[SendReport], None] | None):
         self.lock = threading.Lock()
-        self.writing = writing  # an Event set while a campaign's invitations are still being written
         self.claims = limit if limit is not None else -1
         self.started = time.monotonic()
         self.max_seconds = max_seconds
@@ -275,11 +265,6 @@ class _Budget:
             if self.after == seen:  # unless another worker moved on meanwhile
                 self.after = ""
 
-    def more_coming(self) -> bool:
-        """Whether invitations are still being written. Asked *before* looking at the queue: the flag is cleared
-        after the last page's commit, so a look that starts once it is clear sees every page."""
-        return self.writing is not None and self.writing.is_set()
-
     def out_of_time(self) -> bool:
         return self.max_seconds is not None and time.monotonic() - self.started > self.max_seconds
 
@@ -299,22 +284,15 @@ def _worker(services: Services, budget: _Budget, clock: Callable[[], datetime]) 
         if size <= 0:
             return
         moment = clock()
-        more_coming = budget.more_coming()
         if services.db.is_sqlite:
             claimed = _claim_emails(services, size, moment)
             if not claimed:
-                if more_coming:
-                    budget.stop.wait(WRITER_WAIT)
-                    continue
                 return
             report = _settle(services, claimed, services.mailer.send_many(_mails(services, claimed, moment)), moment)
         else:
             after = budget.after
             found = _send_locked(services, budget, size, moment)
             if found is None:
-                if more_coming:  # the end of what is written so far: wait for the next page, where we are
-                    budget.stop.wait(WRITER_WAIT)
-                    continue
                 if not after:
                     return
                 budget.back_to_start(after)  # the end: once more from the start, for the e-mails put back meanwhile
@@ -332,18 +310,16 @@ def send_pending(
     connections: int = 1,
     max_seconds: float | None = None,
     on_progress: Callable[[SendReport], None] | None = None,
-    writing: Any = None,
 ) -> SendReport:
     """The durable worker step: send queued invitation e-mails, ``CHUNK`` per claim, until the queue is empty.
 
     ``connections`` workers run side by side, each with its own SMTP connection per chunk; ``limit``
     caps the e-mails handled, ``max_seconds`` the time spent (the job runner keeps its other jobs going).
-    While the Event ``writing`` is set (a campaign still writing its invitations), an empty queue is waited on
-    instead of ending the run. ``now`` is injectable for tests; real runs read the clock for every chunk.
+    ``now`` is injectable for tests; real runs read the clock for every chunk.
     """
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     recover_abandoned(services, clock())
-    budget = _Budget(limit, max_seconds, on_progress, writing)
+    budget = _Budget(limit, max_seconds, on_progress)
     if connections <= 1:
         _worker(services, budget, clock)
         return budget.total
@@ -366,12 +342,11 @@ def send_pending(
     return budget.total
 
 
-_SHARED: dict[str, Any] = {}  # in a sending process: the count of e-mails handled by them all, read by the parent,
-# and the Event set while the invitations are still being written
+_SHARED: dict[str, Any] = {}  # in a sending process: the count of e-mails handled by them all, read by the parent
 
 
-def _share(handled: Any, writing: Any) -> None:
-    _SHARED["handled"], _SHARED["writing"] = handled, writing
+def _share(handled: Any) -> None:
+    _SHARED["handled"] = handled
 
 
 def _send_process(settings: Settings, connections: int) -> tuple[int, int, int, int]:
@@ -387,7 +362,7 @@ def _send_process(settings: Settings, connections: int) -> tuple[int, int, int, 
 
     services = build_services(settings)
     try:
-        report = send_pending(services, connections=connections, on_progress=add, writing=_SHARED["writing"])
+        report = send_pending(services, connections=connections, on_progress=add)
     finally:
         services.db.dispose()
     return report.sent, report.bounced, report.retried, report.to_letter
@@ -413,17 +388,16 @@ def send_with_processes(
     connections: int,
     on_progress: Callable[[SendReport], None] | None = None,
     poll_seconds: float = 1.0,
-    writing: Any = None,
 ) -> SendReport:
     """``carnet campaign send --processus N``: N sending processes side by side (one Python process keeps one
     core busy at most); the claims keep them apart, on SQLite as on PostgreSQL. Progress (the e-mails handled, as
     ``sent``) is counted by the processes in shared memory: no count of a queue of millions every second."""
     if processes <= 1:
-        return send_pending(services, connections=connections, on_progress=on_progress, writing=writing)
+        return send_pending(services, connections=connections, on_progress=on_progress)
     total = SendReport()
-    context = SENDING
+    context = multiprocessing.get_context("spawn")
     handled = context.Value("q", 0)
-    with ProcessPoolExecutor(processes, mp_context=context, initializer=_share, initargs=(handled, writing)) as pool:
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_share, initargs=(handled,)) as pool:
         futures = [pool.submit(_send_process, services.settings, connections) for _ in range(processes)]
         pending: set[Future[tuple[int, int, int, int]]] = set(futures)
         while pending:

@@ -78,16 +78,6 @@ def start_campaign(
 
     A campaign that would invite nobody (everyone already invited, or their space already open) is refused
     with :class:`CampaignError` and not created (issue #15-13)."""
-    campaign = create_campaign(services, departements, actor, now)
-    invite_everyone(services, campaign)
-    return campaign
-
-
-def create_campaign(
-    services: Services, departements: str | Iterable[str], actor: Actor, now: datetime | None = None
-) -> CampaignView:
-    """The campaign itself, guarded and audited, before any invitation: refused (:class:`CampaignError`) when it
-    would invite nobody. :func:`invite_everyone` then queues its invitations."""
     deps = parse_departements(departements)
     now = now or utcnow()
     with services.db.unit_of_work() as db:
@@ -105,14 +95,10 @@ def create_campaign(
             resource_id=campaign.id,
             details={"departements": deps},
         )
-        return campaign_view(campaign)
-
-
-def invite_everyone(services: Services, campaign: CampaignView) -> int:
-    """Queue the invitations of a campaign just created; how many."""
-    invited = _invite(services, campaign.id, campaign.departements, campaign.started_at)
-    log.info("campagne %s (%s) : %d personnes invitées", campaign.id, ",".join(campaign.departements), invited)
-    return invited
+        view = campaign_view(campaign)
+    invited = _invite(services, view.id, deps, now)
+    log.info("campagne %s (%s) : %d personnes invitées", view.id, ",".join(deps), invited)
+    return view
 
 
 def _registered(deps: Sequence[str]) -> Select[str, bool]:
@@ -150,7 +136,7 @@ def _invite(services: Services, campaign_id: str, deps: Sequence[str], now: date
     region of 12 million people. Who is invited already is asked page by page, in a query planned afresh each
     time: a stream planned with the invitations table empty would scan it, growing, for every person. A page's
     codes are drawn (CPU, this thread) while the previous page is written (the database, a writer thread)."""
-    invited, analysed = 0, False
+    invited = 0
     ids = TimeOrderedIds()
     with ThreadPoolExecutor(1, thread_name_prefix="carnet-invitations") as writer:
         writing: Future[None] | None = None
@@ -165,9 +151,6 @@ def _invite(services: Services, campaign_id: str, deps: Sequence[str], now: date
             ]
             if writing:
                 writing.result()
-                if not analysed:  # the first page is in: senders started meanwhile plan their claims on it
-                    services.db.analyze(Invitation.__tablename__)
-                    analysed = True
             writing = writer.submit(_write, services, rows) if rows else None
             invited += len(rows)
         if writing:
