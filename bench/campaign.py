@@ -204,9 +204,12 @@ def populate(database_url: str, people: int, email_share: float) -> tuple[int, i
             departement = "2A" if index % 100 < 46 else "2B"
             has_email = not every or index % every != 0
             emails += has_email
-            year, month = 1930 + index % 90, 1 + index % 12
+            # commune and order number repeat every million people: the next million shifts sex, year and month
+            # (unique for 180 million people)
+            shifted = index + index // 1_000_000
+            year, month = 1930 + shifted % 90, 1 + shifted % 12
             body = (
-                f"{1 + index % 2}{year % 100:02d}{month:02d}{departement}{index // 1000 % 1000:03d}{index % 1000:03d}"
+                f"{1 + shifted % 2}{year % 100:02d}{month:02d}{departement}{index // 1000 % 1000:03d}{index % 1000:03d}"
             )
             batch.append(
                 {
@@ -216,7 +219,7 @@ def populate(database_url: str, people: int, email_share: float) -> tuple[int, i
                     "birth_name": f"NOM{index}",
                     "first_names": "Ghjuvanni" if index % 2 == 0 else "Maria",
                     "birth_date": date(year, month, 1 + index % 28),
-                    "sex": "M" if index % 2 == 0 else "F",
+                    "sex": "M" if shifted % 2 == 0 else "F",
                     "birth_place": f"{departement}004",
                     "email": f"personne{index}@exemple.fr" if has_email else None,
                     "address": f"{1 + index % 120} cours Napoléon",
