@@ -217,7 +217,7 @@ def populate(database_url: str, people: int, email_share: float) -> tuple[int, i
                     "ins": nir_from_body(body),
                     "ins_oid": "1.2.250.1.213.1.4.8",
                     "birth_name": f"NOM{index}",
-                    "first_names": "Ghjuvanni" if index % 2 == 0 else "Maria",
+                    "first_names": "Ghjuvanni" if shifted % 2 == 0 else "Maria",
                     "birth_date": date(year, month, 1 + index % 28),
                     "sex": "M" if shifted % 2 == 0 else "F",
                     "birth_place": f"{departement}004",
