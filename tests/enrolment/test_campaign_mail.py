@@ -164,6 +164,30 @@ def test_a_campaign_reads_the_registry_as_a_stream_and_writes_it_page_by_page(
     assert per_person == {p.id: 1 for p in [*earlier, *people]}
 
 
+def test_a_code_drawn_twice_gets_the_second_person_a_new_one_and_leaves_nobody_out(
+    smtp_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENR-2: codes have 59 bits, so in a country two people may draw the same one. The second is not skipped
+    (the unique look-up hash would refuse the row): they get a new code in the same page."""
+    first = add_registered(smtp_services, 1, "2B")
+    drawn = iter(["2345ABCDEFGH", "2345ABCDEFGH", "3456ABCDEFGH", "4567ABCDEFGH", "5678ABCDEFGH"])
+    monkeypatch.setattr(codes, "new_code", lambda: next(drawn))
+    campaigns.start_campaign(smtp_services, ["2B"], OPERATOR)
+    people = add_registered(smtp_services, 3, "2A", start=10)
+
+    campaign = campaigns.start_campaign(smtp_services, ["2A"], OPERATOR)
+
+    assert sum(campaigns.count_invitations(smtp_services, campaign.id).values()) == 3
+    assert next(drawn, None) is None  # the three people's codes, then one more for the one who drew twice
+    with smtp_services.db.unit_of_work() as db:
+        owners = {
+            smtp_services.keys.unseal(sealed, codes.SEAL_PURPOSE): patient
+            for sealed, patient in db.execute(select(Invitation.code_sealed, Invitation.patient_id))
+        }
+    assert owners["2345ABCDEFGH"] == first[0].id
+    assert sorted(owners.values()) == sorted(p.id for p in [*first, *people])
+
+
 def test_a_bounced_address_gets_a_letter_instead(smtp_services: Services, inbox: tuple[Inbox, int]) -> None:
     """A permanent refusal (550) for one recipient: bounced, then a letter; the others are delivered."""
     server, _ = inbox

@@ -11,18 +11,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement
 
 
-def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (same keys each), skipping those a unique key already holds, in the caller's transaction.
+def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert ``rows`` (same keys each), skipping those a unique key already holds, in the caller's transaction;
+    returns how many were inserted.
 
     PostgreSQL: ``COPY`` into a temporary table, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` — an
     ``executemany`` would run one INSERT a row. The values go to the driver as they are (no SQLAlchemy type
     processing): strings, numbers and timezone-aware datetimes. SQLite: one ``executemany``.
     """
     if not rows:
-        return
+        return 0
     if connection.dialect.name != "postgresql":
-        connection.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows))
-        return
+        return connection.execute(sqlite_insert(table).on_conflict_do_nothing(), list(rows)).rowcount
     columns = [table.c[name].name for name in rows[0]]  # the table's own columns only (KeyError otherwise)
     names = ", ".join(f'"{name}"' for name in columns)
     staging = f"{table.name}_new"
@@ -34,7 +34,9 @@ def insert_new(connection: Connection, table: Table, rows: Sequence[dict[str, An
                 copy.write_row([row[name] for name in columns])
         moved = f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}" ON CONFLICT DO NOTHING'  # noqa: S608
         cursor.execute(moved)
+        inserted: int = cursor.rowcount
         cursor.execute(f'DROP TABLE "{staging}"')
+        return inserted
     finally:
         cursor.close()
 

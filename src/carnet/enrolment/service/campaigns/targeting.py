@@ -139,7 +139,7 @@ def _invite(services: Services, campaign_id: str, deps: Sequence[str], now: date
     invited = 0
     ids = TimeOrderedIds()
     with ThreadPoolExecutor(1, thread_name_prefix="carnet-invitations") as writer:
-        writing: Future[None] | None = None
+        writing: Future[int] | None = None
         for page in services.db.pages(_registered(deps), INSERT_PAGE):
             with services.db.reading() as db:
                 people = [patient_id for patient_id, _ in page]
@@ -150,35 +150,58 @@ def _invite(services: Services, campaign_id: str, deps: Sequence[str], now: date
                 if patient_id not in already
             ]
             if writing:
-                writing.result()
+                invited += writing.result()
             writing = writer.submit(_write, services, rows) if rows else None
-            invited += len(rows)
         if writing:
-            writing.result()
+            invited += writing.result()
     services.db.analyze(Invitation.__tablename__)  # the sending claims are planned on the new queue
     return invited
 
 
-def _write(services: Services, rows: list[dict[str, Any]]) -> None:
+def _write(services: Services, rows: list[dict[str, Any]]) -> int:
+    """Insert a page of invitations; how many were inserted.
+
+    A row is skipped when its person was invited meanwhile (by another campaign: not twice) or when its code was
+    drawn already for someone else — 59 bits of code, so about once in ten thousand regions of 12 million people,
+    once in three hundred for the whole country. That person is not left out: they get a new code, in the same
+    transaction."""
+    table = cast(Table, Invitation.__table__)
+    inserted = 0
     with services.db.unit_of_work() as db:
-        insert_new(db.connection(), cast(Table, Invitation.__table__), rows)
+        connection = db.connection()
+        while rows:
+            done = insert_new(connection, table, rows)
+            inserted += done
+            if done == len(rows):
+                break
+            people = [row["patient_id"] for row in rows]
+            invited = set(db.scalars(select(Invitation.patient_id).where(Invitation.patient_id.in_(people))))
+            rows = [_new_code(services, row) for row in rows if row["patient_id"] not in invited]
+    return inserted
 
 
 def _invitation_row(
     services: Services, invitation_id: str, campaign_id: str, patient_id: str, emailed: bool, now: datetime
 ) -> dict[str, Any]:
-    code = codes.new_code()
     channel = "email" if emailed else "letter"
-    return {
+    row = {
         "id": invitation_id,
         "patient_id": patient_id,
         "campaign_id": campaign_id,
         "channel": channel,
         "status": "pending" if channel == "email" else "to_print",
-        "code_hash": services.keys.mac(codes.MAC_PURPOSE, code),
-        "code_sealed": services.keys.seal(code, codes.SEAL_PURPOSE),
         "code_expires_at": now + codes.VALIDITY,
         "attempts": 0,
+    }
+    return _new_code(services, row)
+
+
+def _new_code(services: Services, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with a freshly drawn activation code (its look-up hash and its sealed form)."""
+    code = codes.new_code()
+    return row | {
+        "code_hash": services.keys.mac(codes.MAC_PURPOSE, code),
+        "code_sealed": services.keys.seal(code, codes.SEAL_PURPOSE),
     }
 
 
