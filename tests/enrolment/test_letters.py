@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -156,6 +157,25 @@ def test_letters_are_streamed_in_postal_order_batch_by_batch_and_a_bounded_run_l
     order = [b.batch for b in first + rest]
     by_batch = sorted(postal, key=lambda patient_id: (order.index(batch_of[patient_id]), postal[patient_id]))
     assert [postal[p] for p in by_batch] == sorted(postal.values())
+
+
+def test_several_rendering_processes_share_the_queue_and_render_each_letter_once(services: Services) -> None:
+    """``carnet campaign letters --processus 2``: the claims keep the processes apart (SQLite and PostgreSQL);
+    every letter is in exactly one batch, every batch in one PDF holding its letters."""
+    people = add_registered(services, 40, "2A", with_email=False)
+    campaign = campaigns.start_campaign(services, "2A", OPERATOR)
+
+    batches = campaigns.render_with_processes(services, campaign.id, batch_size=3, processes=2)
+
+    assert sum(batch.count for batch in batches) == len(people)
+    assert len({batch.batch for batch in batches}) == len(batches)
+    for batch in batches:
+        assert len(PdfReader(batch.path).pages) == batch.count
+    with services.db.unit_of_work() as db:
+        rows = db.execute(select(Invitation.status, Invitation.letter_batch)).all()
+    assert {status for status, _ in rows} == {"letter"}
+    assert Counter(batch for _, batch in rows) == {batch.batch: batch.count for batch in batches}
+    assert campaigns.render_with_processes(services, campaign.id, batch_size=3, processes=2) == []
 
 
 def test_a_batch_interrupted_while_printing_is_rendered_again_under_the_same_name(services: Services) -> None:

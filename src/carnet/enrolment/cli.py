@@ -147,6 +147,7 @@ def campaign_send(
 def campaign_letters(
     campaign_id: str = typer.Argument(..., metavar="CAMPAGNE", help="Identifiant de la campagne"),
     batch_size: int = typer.Option(1000, "--par-lot", min=1, max=10000, help="Courriers par fichier PDF"),
+    processes: int = typer.Option(1, "--processus", min=1, max=16, help="Processus de rendu (un par cœur)"),
 ) -> None:
     """Produit les courriers en attente de la campagne : un PDF par lot, à remettre à l'imprimeur."""
     from carnet.bootstrap import operator_actor, operator_services
@@ -155,7 +156,7 @@ def campaign_letters(
 
     try:
         with operator_services(Settings()) as services:
-            batches = print_campaign_letters(services, operator_actor(), campaign_id, batch_size)
+            batches = print_campaign_letters(services, operator_actor(), campaign_id, batch_size, processes)
     except CampaignError as exc:
         typer.echo(f"Erreur : {exc.message}", err=True)
         raise typer.Exit(2) from None

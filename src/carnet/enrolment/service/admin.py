@@ -167,10 +167,10 @@ def send_invitations(
 
 
 def print_campaign_letters(
-    services: Services, actor: Actor, campaign_id: str, batch_size: int
+    services: Services, actor: Actor, campaign_id: str, batch_size: int, processes: int = 1
 ) -> list[campaigns.LetterBatch]:
-    """Render the letters waiting in this campaign, one PDF per ``batch_size`` (for the printer);
-    :class:`CampaignError` for an unknown campaign."""
+    """Render the letters waiting in this campaign, one PDF per ``batch_size`` (for the printer), in ``processes``
+    processes; :class:`CampaignError` for an unknown campaign."""
     if not campaigns.campaign_progress(services, actor, campaign_id):
         raise campaigns.CampaignError("campagne inconnue.")
-    return campaigns.render_pending_letters(services, campaign_id, batch_size=batch_size)
+    return campaigns.render_with_processes(services, campaign_id, batch_size, processes)

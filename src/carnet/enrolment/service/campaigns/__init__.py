@@ -44,6 +44,7 @@ from carnet.enrolment.service.campaigns.printing import (
     produce_letters,
     render_letters,
     render_pending_letters,
+    render_with_processes,
     reprint_letter,
 )
 from carnet.enrolment.service.campaigns.queue import (
@@ -106,6 +107,7 @@ __all__ = [
     "recover_abandoned",
     "render_letters",
     "render_pending_letters",
+    "render_with_processes",
     "reprint_letter",
     "send_pending",
     "send_with_processes",

@@ -13,8 +13,10 @@ The operator's actions on letters go through the hall (``ENROLMENT_MANAGE`` for 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
+from carnet.config import Settings
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import creation_day, last_day, objection_deadline, paris_day
 from carnet.enrolment.service import letters as pdf
@@ -221,6 +224,31 @@ def render_pending_letters(
                 if claimed is not None:
                     done.append(render_letters(services, claimed))
     return done
+
+
+def _render_process(settings: Settings, campaign_id: str | None, batch_size: int) -> list[LetterBatch]:
+    """One letter-rendering process (spawned): its own database connections."""
+    from carnet.bootstrap import build_services
+
+    services = build_services(settings)
+    try:
+        return render_pending_letters(services, campaign_id, batch_size=batch_size)
+    finally:
+        services.db.dispose()
+
+
+def render_with_processes(
+    services: Services, campaign_id: str | None, batch_size: int = LETTER_BATCH, processes: int = 1
+) -> list[LetterBatch]:
+    """``carnet campaign letters --processus N``: N processes render side by side (one Python process keeps one core
+    busy at most). Each walks the same queue; a batch is claimed before it is rendered, so a batch another process
+    claimed is passed by and every letter is rendered once."""
+    if processes <= 1:
+        return render_pending_letters(services, campaign_id, batch_size=batch_size)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        futures = [pool.submit(_render_process, services.settings, campaign_id, batch_size) for _ in range(processes)]
+        return [batch for future in futures for batch in future.result()]
 
 
 def produce_letters(
