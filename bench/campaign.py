@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -194,8 +193,10 @@ def populate(database_url: str, people: int, email_share: float) -> tuple[int, i
     from carnet.people.model.identifiers import nir_from_body
     from carnet.people.tables import Patient
     from carnet.storage.db import Database
+    from carnet.storage.types import TimeOrderedIds
 
     db = Database(database_url)
+    new_id = TimeOrderedIds()  # as the registry import gives them (`carnet registry import`)
     emails = 0
     batch: list[dict[str, object]] = []
     every = round(1 / (1 - email_share)) if email_share < 1 else 0  # one in `every` has no e-mail
@@ -213,7 +214,7 @@ def populate(database_url: str, people: int, email_share: float) -> tuple[int, i
             )
             batch.append(
                 {
-                    "id": str(uuid.uuid4()),
+                    "id": new_id(),
                     "ins": nir_from_body(body),
                     "ins_oid": "1.2.250.1.213.1.4.8",
                     "birth_name": f"NOM{index}",
@@ -241,6 +242,23 @@ def populate(database_url: str, people: int, email_share: float) -> tuple[int, i
     return emails, people - emails
 
 
+def wal_position(database_url: str) -> tuple[int, int]:
+    """(bytes of WAL written so far, checkpoints so far) on PostgreSQL; (0, 0) on SQLite."""
+    if not database_url.startswith("postgresql"):
+        return 0, 0
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+            )
+        ).one()
+    engine.dispose()
+    return int(row[0]), int(row[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=345_000)
@@ -251,8 +269,16 @@ def main() -> None:
     parser.add_argument("--sink", choices=["aiosmtpd", "minimal"], default="aiosmtpd", help="local SMTP server")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    parser.add_argument("--start-only", action="store_true", help="stop after `carnet campaign start`")
     parser.add_argument(
         "--parallel-letters", action="store_true", help="render the letters while the e-mails are sent (2 processes)"
+    )
+    parser.add_argument(
+        "--letters-processes",
+        type=int,
+        default=1,
+        help="letter-rendering processes once the e-mails are sent (with --parallel-letters: one during the sending, "
+        "the others started when it ends)",
     )
     args = parser.parse_args()
 
@@ -288,15 +314,39 @@ def main() -> None:
 
         begin = time.perf_counter()
         memory = TreeMemory({sink.pid for sink in sinks}).__enter__()
+        wal_before = wal_position(url)
         out, t_start, m_start, c_start = run(env, "campaign", "start", "--departements", "2A,2B")
         campaign_id = out.split()[1]
+        wal_after = wal_position(url)
+        if args.start_only:
+            print(
+                f"start_campaign: {t_start:6.1f} s  peak {m_start:4.0f} MB  CPU {c_start:5.1f} s  "
+                f"({args.people} invitations with codes, {args.people / t_start:.0f}/s; "
+                f"WAL {(wal_after[0] - wal_before[0]) / 2**20:.0f} MiB, {wal_after[1] - wal_before[1]} checkpoints)"
+            )
+            print(f"load average after the run: {os.getloadavg()[0]:.2f}")
+            return
         letters_job = launch(env, "campaign", "letters", campaign_id) if args.parallel_letters else None
         out, t_send, m_send, c_send = run(
             env, "campaign", "send", "--connexions", str(args.connections), "--processus", str(args.processes)
         )
         sent = int(re.search(r"E-mails envoyés : (\d+)", out).group(1))  # type: ignore[union-attr]
-        out, t_letters, m_letters, c_letters = finish(letters_job or launch(env, "campaign", "letters", campaign_id))
-        produced = int(re.search(r"(\d+) courrier\(s\) produit\(s\)", out).group(1))  # type: ignore[union-attr]
+        emails_done = time.perf_counter() - begin
+        if letters_job:
+            jobs = [
+                letters_job,
+                *(launch(env, "campaign", "letters", campaign_id) for _ in range(args.letters_processes - 1)),
+            ]
+        else:
+            jobs = [launch(env, "campaign", "letters", campaign_id, "--processus", str(args.letters_processes))]
+        finished = [finish(job) for job in jobs]
+        t_letters = time.perf_counter() - jobs[0][1]  # from the first letter process's start to the last one's end
+        m_letters = max(m for _, _, m, _ in finished)
+        c_letters = sum(c for _, _, _, c in finished)
+        produced = sum(
+            int(re.search(r"(\d+) courrier\(s\) produit\(s\)", out).group(1))  # type: ignore[union-attr]
+            for out, _, _, _ in finished
+        )
         total = time.perf_counter() - begin
         memory.__exit__()
 
@@ -314,7 +364,8 @@ def main() -> None:
             f"backend: {backend}, {os.cpu_count()} cores, {args.processes} sending process(es) × "
             f"{args.connections} SMTP connections, "
             f"SMTP server: {args.sink} × {args.smtp_processes} process(es), "
-            f"letters {'during' if args.parallel_letters else 'after'} the sending"
+            f"letters {'during' if args.parallel_letters else 'after'} the sending, "
+            f"{args.letters_processes} letter process(es) once the e-mails are sent"
         )
         print(
             f"start_campaign: {t_start:6.1f} s  peak {m_start:4.0f} MB  CPU {c_start:5.1f} s  "
@@ -328,6 +379,7 @@ def main() -> None:
             f"letters:        {t_letters:6.1f} s  peak {m_letters:4.0f} MB  CPU {c_letters:5.1f} s  "
             f"({produced} letters, {produced / t_letters:.0f}/s, {len(pdfs)} PDFs, {size:.0f} MB)"
         )
+        print(f"e-mails all sent {emails_done:6.1f} s after the start command")
         print(
             f"TOTAL:          {total:6.1f} s  peak {max(m_start, m_send, m_letters):4.0f} MB per process, "
             f"{memory.peak_mb:.0f} MB for all carnet processes together (sampled every 0.5 s)"
