@@ -196,6 +196,22 @@ def test_a_batch_interrupted_while_printing_is_rendered_again_under_the_same_nam
     assert statuses == {"letter"}
 
 
+def test_several_rendering_processes_render_a_batch_a_crashed_run_left_once(services: Services) -> None:
+    add_registered(services, 10, "2A", with_email=False)
+    campaign = campaigns.start_campaign(services, "2A", OPERATOR)
+    with services.db.unit_of_work() as db:
+        waiting = list(db.scalars(printing._waiting_letters(campaign.id)))
+    crashed = printing._claim_letters(services, waiting[:4], utcnow() - campaigns.LEASE - timedelta(minutes=1))
+    assert crashed is not None
+
+    batches = campaigns.render_with_processes(services, campaign.id, batch_size=3, processes=2)
+
+    assert [batch.count for batch in batches if batch.batch == crashed] == [4]
+    assert sum(batch.count for batch in batches) == 10
+    with services.db.unit_of_work() as db:
+        assert set(db.scalars(select(Invitation.status))) == {"letter"}
+
+
 def test_the_email_and_the_letter_of_one_campaign_day_announce_the_same_dates(services: Services) -> None:
     """Issue #15-13: an e-mail sent at dawn and a letter produced late the same day announce one creation day and
     one last day to object — the ones the service enforces (``objection_deadline``, ``creation_day``)."""

@@ -201,14 +201,16 @@ def render_pending_letters(
     now: datetime | None = None,
     batch_size: int = LETTER_BATCH,
     max_batches: int | None = None,
+    stale: bool = True,
 ) -> list[LetterBatch]:
     """Produce the letters waiting (no e-mail, bounced, or given up), ``batch_size`` per PDF.
 
-    Batches a crashed run left in ``printing`` for longer than ``LEASE`` are rendered again first.
-    The service's own work (job, CLI after its check): operators go through ``produce_letters``.
+    Batches a crashed run left in ``printing`` for longer than ``LEASE`` are rendered again first (unless ``stale``
+    is false: another process did). The service's own work (job, CLI after its check): operators go through
+    ``produce_letters``.
     """
     now = now or utcnow()
-    done = [render_letters(services, stale) for stale in _stale_batches(services, campaign_id, now)]
+    done = [render_letters(services, batch) for batch in _stale_batches(services, campaign_id, now)] if stale else []
     if campaign_id:
         owing = [campaign_id]
     else:
@@ -232,7 +234,7 @@ def _render_process(settings: Settings, campaign_id: str | None, batch_size: int
 
     services = build_services(settings)
     try:
-        return render_pending_letters(services, campaign_id, batch_size=batch_size)
+        return render_pending_letters(services, campaign_id, batch_size=batch_size, stale=False)
     finally:
         services.db.dispose()
 
@@ -242,13 +244,15 @@ def render_with_processes(
 ) -> list[LetterBatch]:
     """``carnet campaign letters --processus N``: N processes render side by side (one Python process keeps one core
     busy at most). Each walks the same queue; a batch is claimed before it is rendered, so a batch another process
-    claimed is passed by and every letter is rendered once."""
+    claimed is passed by and every letter is rendered once. The batches a crashed run left are rendered here first,
+    once: each process would otherwise find them too."""
     if processes <= 1:
         return render_pending_letters(services, campaign_id, batch_size=batch_size)
+    done = [render_letters(services, batch) for batch in _stale_batches(services, campaign_id, utcnow())]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(processes, mp_context=context) as pool:
         futures = [pool.submit(_render_process, services.settings, campaign_id, batch_size) for _ in range(processes)]
-        return [batch for future in futures for batch in future.result()]
+        return done + [batch for future in futures for batch in future.result()]
 
 
 def produce_letters(
