@@ -212,6 +212,27 @@ def test_several_rendering_processes_render_a_batch_a_crashed_run_left_once(serv
         assert set(db.scalars(select(Invitation.status))) == {"letter"}
 
 
+def test_each_batch_is_stamped_when_it_is_claimed_so_a_later_run_does_not_take_it_for_abandoned(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of several hours (a region's letters) claims its last batches long after it started: stamped with the
+    start, they looked abandoned to a second run, which rendered them again (seen in bench/campaign.py)."""
+    add_registered(services, 9, "2A", with_email=False)
+    campaign = campaigns.start_campaign(services, "2A", OPERATOR)
+    start = utcnow()
+    clock = iter(start + timedelta(minutes=11 * step) for step in range(100))
+    monkeypatch.setattr(printing, "utcnow", lambda: next(clock))  # each batch takes longer than LEASE
+
+    batches = campaigns.render_pending_letters(services, campaign.id, batch_size=3)
+
+    with services.db.unit_of_work() as db:
+        stamps = {batch: sent for batch, sent in db.execute(select(Invitation.letter_batch, Invitation.sent_at))}
+    assert len(batches) == 3
+    assert sorted(stamps[batch.batch] for batch in batches) == [
+        start + timedelta(minutes=11 * step) for step in (1, 2, 3)
+    ]
+
+
 def test_the_email_and_the_letter_of_one_campaign_day_announce_the_same_dates(services: Services) -> None:
     """Issue #15-13: an e-mail sent at dawn and a letter produced late the same day announce one creation day and
     one last day to object — the ones the service enforces (``objection_deadline``, ``creation_day``)."""

@@ -207,8 +207,10 @@ def render_pending_letters(
 
     Batches a crashed run left in ``printing`` for longer than ``LEASE`` are rendered again first (unless ``stale``
     is false: another process did). The service's own work (job, CLI after its check): operators go through
-    ``produce_letters``.
+    ``produce_letters``. Each batch is stamped with the time it is claimed (or ``now``, when given): a run longer than
+    ``LEASE`` must not leave its batch in progress looking abandoned to a run started after it.
     """
+    fixed = now
     now = now or utcnow()
     done = [render_letters(services, batch) for batch in _stale_batches(services, campaign_id, now)] if stale else []
     if campaign_id:
@@ -222,7 +224,7 @@ def render_pending_letters(
             for page in pages:
                 if max_batches is not None and len(done) >= max_batches:
                     return done
-                claimed = _claim_letters(services, [row.id for row in page], now)
+                claimed = _claim_letters(services, [row.id for row in page], fixed or utcnow())
                 if claimed is not None:
                     done.append(render_letters(services, claimed))
     return done
