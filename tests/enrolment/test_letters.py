@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import PARIS, creation_day, date_fr, last_day, objection_deadline
-from carnet.enrolment.service import campaigns
+from carnet.enrolment.service import admin, campaigns
 from carnet.enrolment.service.campaigns import printing
 from carnet.enrolment.tables import Invitation
 from carnet.hall.actors import Actor, ActorKind
@@ -194,6 +194,26 @@ def test_a_batch_interrupted_while_printing_is_rendered_again_under_the_same_nam
     with services.db.unit_of_work() as db:
         statuses = set(db.scalars(select(Invitation.status)))
     assert statuses == {"letter"}
+
+
+def test_only_an_operator_prints_a_campaigns_letters_in_several_processes(services: Services) -> None:
+    """The patient, a professional and a stranger are refused by the policy before any letter is claimed."""
+    people = add_registered(services, 6, "2A", with_email=False)
+    campaign = campaigns.start_campaign(services, "2A", OPERATOR)
+    refused = [
+        Actor(ActorKind.PATIENT, "p", "La personne", patient_id=people[0].id),
+        Actor(ActorKind.PROFESSIONAL, "10000000001", "Un médecin"),
+        Actor(ActorKind.APP, "inconnue", "Un inconnu"),
+    ]
+    for actor in refused:
+        with pytest.raises(AccessDenied):
+            admin.print_campaign_letters(services, actor, campaign.id, 2, processes=2)
+    with services.db.unit_of_work() as db:
+        assert set(db.scalars(select(Invitation.status))) == {"to_print"}
+
+    batches = admin.print_campaign_letters(services, OPERATOR, campaign.id, 2, processes=2)
+
+    assert sum(batch.count for batch in batches) == 6
 
 
 def test_several_rendering_processes_render_a_batch_a_crashed_run_left_once(services: Services) -> None:

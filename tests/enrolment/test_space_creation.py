@@ -141,7 +141,9 @@ def test_carnet_campaign_start_send_and_letters(services: Services) -> None:
         )
     )
     campaign_id = started.stdout.split()[1]
-    letters = carnet(services, "campaign", "letters", campaign_id)
+    refused = carnet(services, "campaign", "letters", campaign_id, "--processus", "0")
+    assert refused.returncode == 2 and "Valeur invalide pour '--processus'" in refused.stderr
+    letters = carnet(services, "campaign", "letters", campaign_id, "--processus", "2")
     assert letters.returncode == 0, letters.stderr
     assert "3 courrier(s) produit(s) en 1 lot(s)" in letters.stdout
     assert carnet(services, "campaign", "send").returncode == 0
