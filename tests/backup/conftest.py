@@ -4,13 +4,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import select
 
@@ -23,7 +20,8 @@ from carnet.people.tables import Account
 from carnet.vault.model.documents import LOINC
 from carnet.vault.service import documents as vault
 from carnet.vault.tables import Document
-from tests.conftest import PG_ADMIN_URL, make_settings
+from tests.conftest import make_settings
+from tests.support.databases import another_database
 from tests.support.documents import make_pdf
 
 
@@ -31,17 +29,8 @@ from tests.support.documents import make_pdf
 def target(tmp_path: Path, database_url: str) -> Iterator[Settings]:
     """Where a restore goes: an empty data folder, and an empty database of the same kind as the source."""
     folder = tmp_path / "restauree"
-    if database_url.startswith("sqlite"):
-        yield make_settings(folder, f"sqlite:///{folder / 'carnet.sqlite3'}")
-        return
-    name = f"carnet_restore_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_settings(folder, re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL))
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with another_database(database_url, folder / "carnet.sqlite3", "carnet_restore") as url:
+        yield make_settings(folder, url)
 
 
 def give_keys(source: Settings, target: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, inspect, select, text
 
 from carnet.bootstrap import Services, build_services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import date_fr, last_day
 from carnet.enrolment.service import campaigns
+from carnet.enrolment.service.activation import renew_code
 from carnet.enrolment.service.campaigns import targeting
 from carnet.enrolment.tables import Invitation
 from carnet.hall.actors import Actor, ActorKind
@@ -206,6 +208,7 @@ def test_a_bounced_address_gets_a_letter_instead(smtp_services: Services, inbox:
         assert bounced.last_error and bounced.last_error.startswith("rebond : 550")
     progress = campaigns.campaign_progress(smtp_services, OPERATOR)[0]
     assert (progress.sent, progress.bounced, progress.letters_waiting) == (2, 1, 1)
+    assert campaigns.email_backlog(smtp_services) == 0, "the delivered and the bounced leave the e-mails' queue"
 
     batches = campaigns.render_pending_letters(smtp_services)
 
@@ -227,7 +230,9 @@ def test_a_temporary_refusal_is_tried_again_then_becomes_a_letter(
             invitation = db.scalar(select(Invitation))
             assert invitation is not None
             assert (invitation.status, invitation.channel, invitation.attempts) == ("pending", "email", attempt)
+        assert campaigns.email_backlog(smtp_services) == 1, "tried again: still queued"
     assert campaigns.send_pending(smtp_services).to_letter == 1
+    assert campaigns.email_backlog(smtp_services) == 0
     with smtp_services.db.unit_of_work() as db:
         invitation = db.scalar(select(Invitation))
         assert invitation is not None and (invitation.status, invitation.channel) == ("to_print", "letter")
@@ -235,8 +240,8 @@ def test_a_temporary_refusal_is_tried_again_then_becomes_a_letter(
 
 
 def test_an_email_put_back_is_sent_again_before_the_run_ends(smtp_services: Services, inbox: tuple[Inbox, int]) -> None:
-    """The claims walk the queue forward (PostgreSQL: the queue's partial index, in id order); at its end they start
-    again from the beginning, for the e-mails put back meanwhile."""
+    """The claims walk the queue forward (PostgreSQL: in id order, from where the last claim stopped); at its end
+    they start again from the beginning, for the e-mails put back meanwhile."""
     server, _ = inbox
     people = add_registered(smtp_services, 2 * campaigns.CHUNK + 5, "2A", with_email=True)
     server.busy_once.add(people[0].email or "")
@@ -246,6 +251,73 @@ def test_an_email_put_back_is_sent_again_before_the_run_ends(smtp_services: Serv
 
     assert (report.sent, report.retried) == (len(people), 1)
     assert server.to() == Counter({p.email: 1 for p in people})
+
+
+def test_a_new_code_by_post_takes_the_person_out_of_the_emails_queue(
+    smtp_services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    """ENR-4: a person whose code is renewed by post before the campaign's e-mail left gets the letter only."""
+    server, _ = inbox
+    people = add_registered(smtp_services, 2, "2A", with_email=True)
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    with smtp_services.db.unit_of_work() as db:
+        patient = db.get(Patient, people[0].id)
+        assert patient is not None and renew_code(smtp_services, db, patient, by_letter=True)
+
+    assert campaigns.send_pending(smtp_services).sent == 1
+
+    assert server.to() == Counter({people[1].email: 1})
+    assert campaigns.email_backlog(smtp_services) == 0
+    assert [batch.count for batch in campaigns.render_pending_letters(smtp_services)] == [1]
+
+
+def _indexes(connection: Connection, table: str) -> tuple[list[set[str]], str]:
+    """The columns of each index of ``table`` (unique constraints and primary key included), and the SQL of them all
+    (with their WHERE)."""
+    found = inspect(connection)
+    keys = [
+        *(index["column_names"] for index in found.get_indexes(table)),
+        *(unique["column_names"] for unique in found.get_unique_constraints(table)),
+        found.get_pk_constraint(table)["constrained_columns"],
+    ]
+    if connection.dialect.name == "postgresql":
+        sql = "SELECT indexdef FROM pg_indexes WHERE tablename = :t"
+    else:
+        sql = "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+    definitions = " ".join(str(row[0] or "") for row in connection.execute(text(sql), {"t": table}))
+    return [{str(column) for column in columns if column} for columns in keys], definitions
+
+
+def test_marking_emails_sent_changes_no_indexed_column_so_postgresql_updates_in_place(
+    smtp_services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    """#18: on PostgreSQL the sending's update of an invitation is HOT (no index entry written, the new version in
+    the same page) only if no index of ``invitations`` holds a column it changes, in its key or in its WHERE, and its
+    pages keep room. The columns changed are read from the rows before and after a real sending."""
+    add_registered(smtp_services, 3, "2A", with_email=True)
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    table = Invitation.__table__
+
+    def rows() -> dict[str, dict[str, object]]:
+        with smtp_services.db.unit_of_work() as db:
+            return {row.id: dict(row._mapping) for row in db.execute(select(table))}
+
+    before = rows()
+    assert campaigns.send_pending(smtp_services).sent == 3
+    after = rows()
+
+    changed = {name for key, row in before.items() for name, value in row.items() if after[key][name] != value}
+    assert {"status", "sent_at"} <= changed
+    with smtp_services.db.engine.connect() as connection:
+        keys, definitions = _indexes(connection, "invitations")
+        assert len(keys) >= 4 and "letter_batch" in definitions  # the inspection sees the indexes
+        for columns in keys:
+            assert not columns & changed, f"un index porte {columns & changed}"
+        mentioned = {name for name in changed if re.search(rf"\b{name}\b", definitions)}
+        assert not mentioned, f"un index (ou son WHERE) nomme {mentioned}"
+        if connection.dialect.name == "postgresql":
+            options = connection.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'invitations'"))
+            assert "fillfactor=70" in (options or [])
 
 
 class Crash(BaseException):

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -31,9 +29,10 @@ from carnet.hall.tables import AuditEntry
 from carnet.history import service as history
 from carnet.people.tables import Account, Patient
 from carnet.vault.tables import Document
-from tests.conftest import PG_ADMIN_URL, last_code_for, make_settings, outbox_messages
+from tests.conftest import last_code_for, make_settings, outbox_messages
 from tests.export.test_exported_resources import Space, actor_of, everything
 from tests.support.actors import PATIENT, Feeders
+from tests.support.databases import another_database
 from tests.support.documents import document_entry, make_pdf, provide_bundle
 
 pytestmark = pytest.mark.usefixtures("demo")
@@ -55,22 +54,13 @@ COMPARED = (
 @pytest.fixture
 def fresh(tmp_path: Path, database_url: str) -> Iterator[Services]:
     """Another Carnet: its own database (same kind as the first), data folder and master key."""
-    if database_url.startswith("sqlite"):
-        url, name = f"sqlite:///{tmp_path / 'autre.sqlite3'}", None
-    else:
-        name = f"carnet_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL)
     from carnet.storage.migrate import upgrade
 
-    upgrade(url)
-    services = build_services(make_settings(tmp_path / "autre", url))
-    yield services
-    services.db.dispose()
-    if name:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with another_database(database_url, tmp_path / "autre.sqlite3") as url:
+        upgrade(url)
+        services = build_services(make_settings(tmp_path / "autre", url))
+        yield services
+        services.db.dispose()
 
 
 def archive_of(services: Services, actor: Actor, folder: Path) -> Path:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, insert, inspect, text
 
+from carnet.enrolment.tables import Campaign, Invitation
+from carnet.people.model.identifiers import nir_from_body
+from carnet.people.tables import Patient
 from carnet.schema import metadata
 from carnet.storage.db import make_engine
 from carnet.storage.migrate import downgrade, upgrade
 from carnet.storage.partitions import in_models, in_models_object
+from tests.support.databases import another_database
 
 
 def test_migrations_create_exactly_the_models_schema(database_url: str) -> None:
@@ -36,9 +43,9 @@ def test_migrations_go_down_and_up_again(tmp_path: object) -> None:
     upgrade(url)
 
 
-def test_the_partial_indexes_of_patients_have_the_models_predicates(database_url: str) -> None:
+def test_the_partial_indexes_have_the_models_predicates(database_url: str) -> None:
     """compare_metadata compares index names and columns, not their WHERE: the import's look-ups of the registry's
-    waiting children rely on it (#18, migration 0017)."""
+    waiting children rely on it (#18, migration 0017), and the letters' batches (0018)."""
     engine = make_engine(database_url)
     query = (
         "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
@@ -47,7 +54,7 @@ def test_the_partial_indexes_of_patients_have_the_models_predicates(database_url
     )
     checked = set()
     with engine.connect() as connection:
-        for index in metadata.tables["patients"].indexes:
+        for index in (*metadata.tables["patients"].indexes, *metadata.tables["invitations"].indexes):
             where = index.dialect_options[engine.dialect.name]["where"]
             if where is None:
                 continue
@@ -55,8 +62,69 @@ def test_the_partial_indexes_of_patients_have_the_models_predicates(database_url
             assert _bare(definition).endswith("WHERE" + _bare(str(where))), index.name
             checked.add(index.name)
     engine.dispose()
-    assert checked == {"ix_patients_attached_to_id", "ix_patients_awaiting_parent"}
+    assert checked == {"ix_patients_attached_to_id", "ix_patients_awaiting_parent", "ix_invitations_letter_batch"}
 
 
 def _bare(sql: str) -> str:
     return "".join(character for character in sql.upper() if character not in "() \n")
+
+
+def test_0018_lists_the_emails_still_to_send_in_their_queue(database_url: str, tmp_path: Path) -> None:
+    """#18: an invitation e-mail queued (or claimed, on SQLite) before the upgrade is in ``invitation_emails`` after
+    it; one sent, or a letter, is not. The downgrade keeps every invitation."""
+    with another_database(database_url, tmp_path / "0017.sqlite3") as url:
+        upgrade(url, "0017")
+        engine = make_engine(url)
+        now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+        states = {"a": ("email", "pending"), "b": ("email", "sending"), "c": ("email", "sent")}
+        states["d"] = ("letter", "pending")
+        with engine.begin() as connection:
+            connection.execute(insert(Campaign).values(id="c1", departements=[], started_at=now, started_by="op"))
+            for number, (key, (channel, status)) in enumerate(states.items()):
+                person = add_patient(connection, number)
+                connection.execute(
+                    insert(Invitation).values(
+                        id=f"i-{key}",
+                        patient_id=person,
+                        campaign_id="c1",
+                        channel=channel,
+                        status=status,
+                        code_hash=key,
+                        code_sealed="x",
+                        code_expires_at=now,
+                        attempts=0,
+                    )
+                )
+        engine.dispose()
+
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            queued = set(connection.scalars(text("SELECT invitation_id FROM invitation_emails")))
+        engine.dispose()
+        assert queued == {"i-a", "i-b"}
+
+        downgrade(url, "0017")
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            kept = dict(connection.execute(text("SELECT id, status FROM invitations")).all())
+        engine.dispose()
+        assert kept == {f"i-{key}": status for key, (_, status) in states.items()}
+
+
+def add_patient(connection: Connection, number: int) -> str:
+    patient_id = f"p-{number}"
+    connection.execute(
+        insert(Patient).values(
+            id=patient_id,
+            ins=nir_from_body(f"285032A004{number:03d}"),
+            ins_oid="1.2.250.1.213.1.4.8",
+            birth_name="NOM",
+            first_names="Anna",
+            birth_date=date(1985, 3, 14),
+            sex="F",
+            birth_place="2A004",
+            status="registered",
+        )
+    )
+    return patient_id

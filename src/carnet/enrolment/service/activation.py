@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
-from carnet.enrolment.tables import Invitation
+from carnet.enrolment.tables import Invitation, QueuedEmail
 from carnet.errors import CarnetError
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
@@ -335,6 +335,7 @@ def renew_code(
         )
     else:
         invitation.channel, invitation.status = InvitationStatus.LETTER, "pending"
+        db.execute(delete(QueuedEmail).where(QueuedEmail.invitation_id == invitation.id))  # no campaign e-mail now
     audit.record(
         db,
         Actor.system(),

@@ -34,7 +34,6 @@ from carnet.enrolment.service.campaigns.queue import (
     LEASE,
     LETTER_BATCH,
     SERVICE_SPACE,
-    STILL_WAITING,
     WAITING_LETTER,
     CampaignError,
     claim,
@@ -113,8 +112,8 @@ def _claim_letters(services: Services, ids: Sequence[str], now: datetime) -> str
     with services.db.unit_of_work() as db:
         _, claimed = claim(
             db,
-            select(Invitation.id).where(Invitation.id.in_(ids), STILL_WAITING),
-            STILL_WAITING,
+            select(Invitation.id).where(Invitation.id.in_(ids), WAITING_LETTER),
+            WAITING_LETTER,
             {
                 "status": "printing",
                 "letter_batch": batch,
@@ -148,7 +147,7 @@ def render_letters(services: Services, batch: str) -> LetterBatch:
             .join(Patient, Patient.id == Invitation.patient_id)
             .where(
                 Invitation.status == InvitationStatus.PRINTING, Invitation.letter_batch == batch
-            )  # by the status index
+            )  # by the batch index
             .order_by(Patient.postal_code, Invitation.id)
         ).all()
     if not rows:

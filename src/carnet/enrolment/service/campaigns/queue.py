@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, text, update
+from sqlalchemy import and_, text, update
 from sqlalchemy.orm import Session
 
 from carnet.enrolment.tables import Invitation
@@ -36,15 +36,8 @@ def is_sqlite(db: Session) -> bool:
     return db.get_bind().dialect.name == "sqlite"
 
 
-def state() -> Any:
-    """``status`` behind an expression: in "WHERE id IN (…) AND status = …" SQLite would otherwise walk the
-    status index — every queued row, at each claim — instead of looking the listed ids up."""
-    return func.coalesce(Invitation.status, "")
-
-
 LETTER_QUEUE = (InvitationStatus.TO_PRINT, InvitationStatus.BOUNCED, InvitationStatus.PENDING)
 WAITING_LETTER = and_(Invitation.channel == "letter", Invitation.status.in_(LETTER_QUEUE))
-STILL_WAITING = and_(Invitation.channel == "letter", state().in_(LETTER_QUEUE))
 
 
 def claim(db: Session, pick: Any, still: Any, values: dict[str, Any]) -> tuple[list[Any], set[str]]:

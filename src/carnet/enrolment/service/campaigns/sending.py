@@ -31,16 +31,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.config import Settings
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import creation_day, last_day, objection_deadline, paris_day
-from carnet.enrolment.service.campaigns.queue import BOUNCE, CHUNK, LEASE, MAX_ATTEMPTS, claim, is_sqlite, state
+from carnet.enrolment.service.campaigns.queue import BOUNCE, CHUNK, LEASE, MAX_ATTEMPTS, claim, is_sqlite
 from carnet.enrolment.service.messages import InvitationTemplates
-from carnet.enrolment.tables import EMAIL_QUEUED, Invitation
+from carnet.enrolment.tables import Invitation, QueuedEmail
 from carnet.hall.vocabulary import InvitationStatus
 from carnet.mail.outbound import Delivery, Mail
 from carnet.people.model.identifiers import display_name, is_minor
@@ -80,11 +80,18 @@ class _Claimed:
 
 
 def recover_abandoned(services: Services, now: datetime) -> int:
-    """Claims older than ``LEASE`` belong to a crashed worker: queue them again."""
+    """SQLite: claims older than ``LEASE`` belong to a crashed worker: queue them again. (PostgreSQL claims by
+    locking the queue's rows, which a crash releases.)"""
+    if not services.db.is_sqlite:
+        return 0
     with services.db.unit_of_work() as db:
         result = db.execute(
             update(Invitation)
-            .where(Invitation.status == InvitationStatus.SENDING, Invitation.sent_at < now - LEASE)
+            .where(
+                Invitation.id.in_(select(QueuedEmail.invitation_id)),
+                Invitation.status == InvitationStatus.SENDING,
+                Invitation.sent_at < now - LEASE,
+            )
             .values(status=InvitationStatus.PENDING, sent_at=None),
             execution_options={"synchronize_session": False},
         )
@@ -94,18 +101,15 @@ def recover_abandoned(services: Services, now: datetime) -> int:
     return count
 
 
-# The claim's filter is the partial index's, in literals: a bound parameter would keep a prepared statement's plan
-# (PostgreSQL) or SQLite's planner from seeing that the index holds every row asked for.
-_QUEUED = text(f"invitations.{EMAIL_QUEUED.replace(' AND ', ' AND invitations.')}")
+def _queued(size: int, after: str) -> Any:
+    """The next ``size`` e-mails of the queue after the id ``after``, in id order, with what their message needs.
 
-
-def _queued(size: int, after: str, sqlite: bool) -> Any:
-    """The next ``size`` queued e-mails with what their message needs. On PostgreSQL those after the id ``after``,
-    in id order: a forward walk of the queue's partial index, so that the entries of the e-mails already handled
-    (dead until vacuum) are not walked again at every claim."""
-    pick = (
+    The queue's walk goes forward from where the previous claim stopped: on PostgreSQL the entries of the e-mails
+    already sent stay in its index until vacuum, and are not walked again at every claim. (An e-mail claimed on
+    SQLite and not yet marked is still listed, as ``sending``: passed by.)"""
+    return (
         select(
-            Invitation.id,
+            QueuedEmail.invitation_id.label("id"),
             Invitation.code_sealed,
             Invitation.attempts,
             Patient.email,
@@ -114,13 +118,16 @@ def _queued(size: int, after: str, sqlite: bool) -> Any:
             Patient.used_name,
             Patient.birth_date,
         )
+        .join(Invitation, Invitation.id == QueuedEmail.invitation_id)
         .join(Patient, Patient.id == Invitation.patient_id)
-        .where(_QUEUED)
+        .where(
+            QueuedEmail.invitation_id > after,
+            Invitation.status == InvitationStatus.PENDING,
+            Invitation.channel == "email",
+        )
+        .order_by(QueuedEmail.invitation_id)
         .limit(size)
     )
-    if sqlite:  # SQLite drops an index entry with its row: the queue's first entries are queued ones
-        return pick
-    return pick.where(Invitation.id > after).order_by(Invitation.id)
 
 
 def _claimed(rows: Sequence[Any], now: datetime) -> list[_Claimed]:
@@ -143,7 +150,7 @@ def _claim_emails(services: Services, size: int, now: datetime) -> list[_Claimed
     own, so that the database's one writer is not held while they are sent."""
     with services.db.unit_of_work() as db:
         rows, claimed = claim(
-            db, _queued(size, "", sqlite=True), state() == "pending", {"status": "sending", "sent_at": now}
+            db, _queued(size, ""), Invitation.status == InvitationStatus.PENDING, {"status": "sending", "sent_at": now}
         )
     return _claimed([row for row in rows if row.id in claimed], now)
 
@@ -153,7 +160,7 @@ def _send_locked(services: Services, budget: _Budget, size: int, now: datetime) 
     LOCKED``: other workers pass them by), sent and marked in one transaction; None when none is left there. A
     crash before the commit releases them, still queued: one UPDATE a row instead of two, no lease to wait for."""
     with services.db.unit_of_work() as db:
-        pick = _queued(size, budget.after, sqlite=False).with_for_update(skip_locked=True, of=Invitation)
+        pick = _queued(size, budget.after).with_for_update(skip_locked=True, of=QueuedEmail)
         rows = list(db.execute(pick))
         if not rows:
             return None
@@ -173,13 +180,14 @@ def _mark(
     db: Session, claimed: Sequence[_Claimed], results: Sequence[Delivery], now: datetime, claimed_as: str
 ) -> SendReport:
     """Delivered ones ``sent`` (their objection period starts), the others by their failure; each only if still
-    as it was claimed (``claimed_as``)."""
+    as it was claimed (``claimed_as``). Those done with (all but the temporary failures) leave the queue."""
     report = SendReport()
+    postgresql = not is_sqlite(db)
     delivered = [item.id for item, result in zip(claimed, results, strict=True) if result.delivered]
     if delivered:
         db.execute(
             update(Invitation)
-            .where(among(Invitation.id, delivered, postgresql=not is_sqlite(db)), Invitation.status == claimed_as)
+            .where(among(Invitation.id, delivered, postgresql=postgresql), Invitation.status == claimed_as)
             .values(
                 status=InvitationStatus.SENT,
                 sent_at=now,
@@ -190,13 +198,20 @@ def _mark(
             execution_options={"synchronize_session": False},
         )
         report.sent = len(delivered)
+    done = list(delivered)
     for item, result in zip(claimed, results, strict=True):
-        if not result.delivered:
-            _settle_failure(db, item, result, report, claimed_as)
+        if not result.delivered and _settle_failure(db, item, result, report, claimed_as):
+            done.append(item.id)
+    if done:
+        db.execute(
+            delete(QueuedEmail).where(among(QueuedEmail.invitation_id, done, postgresql=postgresql)),
+            execution_options={"synchronize_session": False},
+        )
     return report
 
 
-def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendReport, claimed_as: str) -> None:
+def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendReport, claimed_as: str) -> bool:
+    """Record a failed delivery; whether the e-mail is given up (a letter instead) rather than tried again."""
     values: dict[str, Any] = {"sent_at": None, "last_error": result.error[:280]}
     if result.permanent:
         values.update(status=InvitationStatus.BOUNCED, channel="letter", last_error=f"{BOUNCE} : {result.error}"[:280])
@@ -212,6 +227,7 @@ def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendR
         update(Invitation).where(Invitation.id == item.id, Invitation.status == claimed_as).values(**values),
         execution_options={"synchronize_session": False},
     )
+    return values["status"] != InvitationStatus.PENDING
 
 
 def _mails(services: Services, claimed: Sequence[_Claimed], now: datetime) -> list[Mail]:
@@ -371,15 +387,7 @@ def _send_process(settings: Settings, connections: int) -> tuple[int, int, int, 
 def email_backlog(services: Services) -> int:
     """E-mails still to send (queued or being sent)."""
     with services.db.unit_of_work() as db:
-        return int(
-            db.scalar(
-                select(func.count()).where(
-                    Invitation.status.in_((InvitationStatus.PENDING, InvitationStatus.SENDING)),
-                    Invitation.channel == "email",
-                )
-            )
-            or 0
-        )
+        return int(db.scalar(select(func.count()).select_from(QueuedEmail)) or 0)
 
 
 def send_with_processes(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.service.campaigns.queue import INSERT_PAGE, SERVICE_SPACE, CampaignError
-from carnet.enrolment.tables import Campaign, Invitation
+from carnet.enrolment.tables import Campaign, Invitation, QueuedEmail
 from carnet.hall import audit
 from carnet.hall.actors import Actor
 from carnet.hall.guard import guard
@@ -154,30 +154,35 @@ def _invite(services: Services, campaign_id: str, deps: Sequence[str], now: date
             writing = writer.submit(_write, services, rows) if rows else None
         if writing:
             invited += writing.result()
-    services.db.analyze(Invitation.__tablename__)  # the sending claims are planned on the new queue
+    services.db.analyze(Invitation.__tablename__, QueuedEmail.__tablename__)  # the sending claims are planned on them
     return invited
 
 
 def _write(services: Services, rows: list[dict[str, Any]]) -> int:
-    """Insert a page of invitations; how many were inserted.
+    """Insert a page of invitations, and its e-mails into the sending's queue; how many were inserted.
 
     A row is skipped when its person was invited meanwhile (by another campaign: not twice) or when its code was
     drawn already for someone else — 59 bits of code, so about once in ten thousand regions of 12 million people,
     once in three hundred for the whole country. That person is not left out: they get a new code, in the same
     transaction."""
     table = cast(Table, Invitation.__table__)
-    inserted = 0
+    written: list[dict[str, Any]] = []
     with services.db.unit_of_work() as db:
         connection = db.connection()
         while rows:
             done = insert_new(connection, table, rows)
-            inserted += done
             if done == len(rows):
+                written += rows
                 break
+            ours = [row["id"] for row in rows]
+            inserted = set(db.scalars(select(Invitation.id).where(Invitation.id.in_(ours))))
+            written += [row for row in rows if row["id"] in inserted]
             people = [row["patient_id"] for row in rows]
             invited = set(db.scalars(select(Invitation.patient_id).where(Invitation.patient_id.in_(people))))
             rows = [_new_code(services, row) for row in rows if row["patient_id"] not in invited]
-    return inserted
+        emails = [{"invitation_id": row["id"]} for row in written if row["channel"] == "email"]
+        insert_new(connection, cast(Table, QueuedEmail.__table__), emails)
+    return len(written)
 
 
 def _invitation_row(
