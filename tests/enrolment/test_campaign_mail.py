@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, func, inspect, select, text, update
 
 from carnet.bootstrap import Services, build_services
 from carnet.enrolment.model import activation_codes as codes
@@ -269,6 +269,21 @@ def test_a_new_code_by_post_takes_the_person_out_of_the_emails_queue(
     assert server.to() == Counter({people[1].email: 1})
     assert campaigns.email_backlog(smtp_services) == 0
     assert [batch.count for batch in campaigns.render_pending_letters(smtp_services)] == [1]
+
+
+def test_an_email_listed_but_no_longer_to_send_is_passed_by(smtp_services: Services, inbox: tuple[Inbox, int]) -> None:
+    """An invitation handled otherwise while still listed in the queue (an old sender running during migration
+    0018): nobody gets a second e-mail, the others are sent, and on PostgreSQL the claim takes it out of the queue."""
+    server, _ = inbox
+    people = add_registered(smtp_services, 3, "2A", with_email=True)
+    campaigns.start_campaign(smtp_services, "2A", OPERATOR)
+    with smtp_services.db.unit_of_work() as db:
+        db.execute(update(Invitation).where(Invitation.patient_id == people[0].id).values(status="sent"))
+
+    assert campaigns.send_pending(smtp_services).sent == 2
+
+    assert server.to() == Counter({people[1].email: 1, people[2].email: 1})
+    assert campaigns.email_backlog(smtp_services) == (1 if smtp_services.db.is_sqlite else 0)
 
 
 def _indexes(connection: Connection, table: str) -> tuple[list[set[str]], str]:

@@ -101,32 +101,46 @@ def recover_abandoned(services: Services, now: datetime) -> int:
     return count
 
 
-def _queued(size: int, after: str) -> Any:
-    """The next ``size`` e-mails of the queue after the id ``after``, in id order, with what their message needs.
+_DETAILS = (
+    Invitation.id,
+    Invitation.code_sealed,
+    Invitation.attempts,
+    Patient.email,
+    Patient.first_names,
+    Patient.birth_name,
+    Patient.used_name,
+    Patient.birth_date,
+)
+_QUEUED = (Invitation.status == InvitationStatus.PENDING, Invitation.channel == "email")
 
-    The queue's walk goes forward from where the previous claim stopped: on PostgreSQL the entries of the e-mails
-    already sent stay in its index until vacuum, and are not walked again at every claim. (An e-mail claimed on
-    SQLite and not yet marked is still listed, as ``sending``: passed by.)"""
+
+def _queued(size: int) -> Any:
+    """SQLite: the first ``size`` e-mails of the queue still to claim, in id order, with what their message needs.
+    (An e-mail claimed and not yet marked is still listed, as ``sending``: passed by.)"""
     return (
-        select(
-            QueuedEmail.invitation_id.label("id"),
-            Invitation.code_sealed,
-            Invitation.attempts,
-            Patient.email,
-            Patient.first_names,
-            Patient.birth_name,
-            Patient.used_name,
-            Patient.birth_date,
-        )
-        .join(Invitation, Invitation.id == QueuedEmail.invitation_id)
+        select(*_DETAILS)
         .join(Patient, Patient.id == Invitation.patient_id)
-        .where(
-            QueuedEmail.invitation_id > after,
-            Invitation.status == InvitationStatus.PENDING,
-            Invitation.channel == "email",
-        )
+        .join(QueuedEmail, QueuedEmail.invitation_id == Invitation.id)
+        .where(*_QUEUED)
         .order_by(QueuedEmail.invitation_id)
         .limit(size)
+    )
+
+
+def _lock_next(db: Session, size: int, after: str) -> list[str]:
+    """PostgreSQL: the next ``size`` e-mails of the queue after the id ``after``, in id order, locked (``FOR UPDATE
+    SKIP LOCKED``: other workers pass them by). The walk goes forward from where the previous claim stopped: the
+    entries of the e-mails already sent stay in the queue's index until vacuum, and are not read again at every
+    claim. The queue alone: joined to the invitations, the planner would merge both in id order and walk the sent
+    ones too."""
+    return list(
+        db.scalars(
+            select(QueuedEmail.invitation_id)
+            .where(QueuedEmail.invitation_id > after)
+            .order_by(QueuedEmail.invitation_id)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        )
     )
 
 
@@ -150,7 +164,7 @@ def _claim_emails(services: Services, size: int, now: datetime) -> list[_Claimed
     own, so that the database's one writer is not held while they are sent."""
     with services.db.unit_of_work() as db:
         rows, claimed = claim(
-            db, _queued(size, ""), Invitation.status == InvitationStatus.PENDING, {"status": "sending", "sent_at": now}
+            db, _queued(size), Invitation.status == InvitationStatus.PENDING, {"status": "sending", "sent_at": now}
         )
     return _claimed([row for row in rows if row.id in claimed], now)
 
@@ -160,11 +174,18 @@ def _send_locked(services: Services, budget: _Budget, size: int, now: datetime) 
     LOCKED``: other workers pass them by), sent and marked in one transaction; None when none is left there. A
     crash before the commit releases them, still queued: one UPDATE a row instead of two, no lease to wait for."""
     with services.db.unit_of_work() as db:
-        pick = _queued(size, budget.after).with_for_update(skip_locked=True, of=QueuedEmail)
-        rows = list(db.execute(pick))
-        if not rows:
+        ids = _lock_next(db, size, budget.after)
+        if not ids:
             return None
-        budget.move_past(rows[-1].id)  # the other workers' next claims start after these
+        budget.move_past(ids[-1])  # the other workers' next claims start after these
+        rows = list(
+            db.execute(select(*_DETAILS).join(Patient).where(among(Invitation.id, ids, postgresql=True), *_QUEUED))
+        )
+        if len(rows) < len(ids):  # no longer to send by e-mail (a new code asked for by post meanwhile): out
+            listed = {row.id for row in rows}
+            _dequeue(db, [item for item in ids if item not in listed], postgresql=True)
+        if not rows:
+            return SendReport()
         claimed = _claimed(rows, now)
         results = services.mailer.send_many(_mails(services, claimed, now))
         return _mark(db, claimed, results, now, InvitationStatus.PENDING)
@@ -202,12 +223,16 @@ def _mark(
     for item, result in zip(claimed, results, strict=True):
         if not result.delivered and _settle_failure(db, item, result, report, claimed_as):
             done.append(item.id)
-    if done:
+    _dequeue(db, done, postgresql)
+    return report
+
+
+def _dequeue(db: Session, ids: Sequence[str], postgresql: bool) -> None:
+    if ids:
         db.execute(
-            delete(QueuedEmail).where(among(QueuedEmail.invitation_id, done, postgresql=postgresql)),
+            delete(QueuedEmail).where(among(QueuedEmail.invitation_id, ids, postgresql=postgresql)),
             execution_options={"synchronize_session": False},
         )
-    return report
 
 
 def _settle_failure(db: Session, item: _Claimed, result: Delivery, report: SendReport, claimed_as: str) -> bool:
@@ -315,7 +340,7 @@ def _worker(services: Services, budget: _Budget, clock: Callable[[], datetime]) 
                 continue
             report = found
         budget.add(report)
-        if report.sent == 0 and report.bounced == 0:  # the server is down or refuses us: later
+        if report.handled and report.sent == 0 and report.bounced == 0:  # the server is down or refuses us: later
             budget.stop.set()
 
 
