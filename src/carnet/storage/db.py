@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import threading
 import weakref
 from collections.abc import Generator, Hashable, Iterator, Sequence
@@ -10,6 +12,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Executable
@@ -209,6 +212,20 @@ class Database:
             yield from result.partitions()
         finally:
             session.close()
+
+    def spooled_pages(self, statement: Executable, size: int) -> Generator[list[list[Any]], None, None]:
+        """The rows of one read (JSON values: strings, numbers), ``size`` at a time, like ``pages``; but the rows are
+        first written to a private temporary file and the read's snapshot released, before the first page is
+        given. A long walk over them (the letters of a region, rendered for an hour) then holds no snapshot on
+        PostgreSQL, which would keep every row version updated meanwhile from being pruned: the sending's updates
+        would stop being HOT, and vacuum could not clean behind them."""
+        with tempfile.TemporaryFile() as spool:
+            with contextlib.closing(self.pages(statement, size)) as pages:
+                for page in pages:
+                    spool.write(orjson.dumps([list(row) for row in page]) + b"\n")
+            spool.seek(0)
+            for line in spool:
+                yield orjson.loads(line)
 
     def analyze(self, *tables: str) -> None:
         """Refresh PostgreSQL's statistics of these tables after a bulk write (autovacuum does it, but later: the plans

@@ -218,12 +218,13 @@ def render_pending_letters(
         with services.db.unit_of_work() as db:
             owing = list(db.scalars(select(Invitation.campaign_id).where(WAITING_LETTER).distinct()))
     for campaign in owing:
-        # Sorted once and streamed, a batch at a time: memory stays flat whatever the campaign's size.
-        with contextlib.closing(services.db.pages(_waiting_letters(campaign), batch_size)) as pages:
+        # Sorted once and spooled, then claimed a batch at a time: memory stays flat whatever the campaign's size, and
+        # no snapshot is held while they are rendered (the sending beside them stays HOT).
+        with contextlib.closing(services.db.spooled_pages(_waiting_letters(campaign), batch_size)) as pages:
             for page in pages:
                 if max_batches is not None and len(done) >= max_batches:
                     return done
-                claimed = _claim_letters(services, [row.id for row in page], fixed or utcnow())
+                claimed = _claim_letters(services, [row[0] for row in page], fixed or utcnow())
                 if claimed is not None:
                     done.append(render_letters(services, claimed))
     return done

@@ -179,7 +179,11 @@ def _send_locked(services: Services, budget: _Budget, size: int, now: datetime) 
             return None
         budget.move_past(ids[-1])  # the other workers' next claims start after these
         rows = list(
-            db.execute(select(*_DETAILS).join(Patient).where(among(Invitation.id, ids, postgresql=True), *_QUEUED))
+            db.execute(
+                select(*_DETAILS)
+                .join(Patient, Patient.id == Invitation.patient_id)
+                .where(among(Invitation.id, ids, postgresql=True), *_QUEUED)
+            )
         )
         if len(rows) < len(ids):  # no longer to send by e-mail (a new code asked for by post meanwhile): out
             listed = {row.id for row in rows}
