@@ -20,8 +20,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table. A statement built once from it (or from its columns, ``columns``) and run often takes
+    SQLAlchemy's Core path — about 20 µs less per execution than the same statement on the class's attributes, which
+    goes through the ORM's compile step — and a session still flushes what is pending before running it (#14)."""
+    return cast(Table, model.__table__)
+
+
 def columns(model: type[Base]) -> Any:
-    """A mapped class's table columns. A statement built once from them and run often takes SQLAlchemy's Core path —
-    about 20 µs less per execution than the same statement on the class's attributes, which goes through the ORM's
-    compile step — and a session still flushes what is pending before running it (issue #14)."""
-    return cast(Table, model.__table__).c
+    """A mapped class's table columns (``table_of``)."""
+    return table_of(model).c
