@@ -8,6 +8,13 @@ refuses after those retries, ``BlobStoreUnavailable`` (a French 503 for people, 
 
 Credentials come from the environment the way every S3 tool reads them (``AWS_ACCESS_KEY_ID`` /
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, an instance role…): never from the URL, never in the repository.
+
+Two clients share those credentials (boto3's chain). The requests of every deposit and every read — one object put
+whole, read or deleted — go through obstore (Rust's ``object_store``): 0.37 ms of CPU a 100 KiB put instead of
+boto3's 1.9 ms, and the GIL released while it waits (issue #18). boto3 keeps what obstore does not do or does not
+do as this store promises: large bodies in parts (a failed upload aborted), listings, unfinished uploads, buckets.
+obstore's runtime does not survive ``fork``: a forked child must build its own store (Carnet forks only the
+registry import's parser, which stores nothing).
 """
 
 from __future__ import annotations
@@ -16,15 +23,19 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
+import obstore
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from obstore.auth.boto3 import Boto3CredentialProvider
+from obstore.exceptions import BaseError as ObstoreError
+from obstore.store import S3Store
 
 from carnet.storage.blobs import KEY_PATTERN, BlobNotFound, BlobStoreUnavailable, BlobUrlError, check_key
 
@@ -38,6 +49,7 @@ READ_TIMEOUT = 20.0
 MAX_ATTEMPTS = 4  # botocore « standard » retries: exponential back-off with jitter, on throttling and 5xx
 MISSING = {"404", "NoSuchKey", "NotFound"}
 URL_OPTIONS = {"endpoint", "region", "addressing"}
+OCTETS = "application/octet-stream"  # what the store holds: sealed bytes
 
 
 class S3BlobStore:
@@ -70,11 +82,32 @@ class S3BlobStore:
             s3={"addressing_style": addressing or ("path" if endpoint else "auto")},
             max_pool_connections=20,
         )
-        self.client: Any = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint, region_name=region or "us-east-1", config=config
-        )
+        session = boto3.session.Session()
+        self.client: Any = session.client("s3", endpoint_url=endpoint, region_name=region or "us-east-1", config=config)
         self.transfer = TransferConfig(
             multipart_threshold=multipart_threshold, multipart_chunksize=part_size, max_concurrency=4
+        )
+        self.objects = S3Store(
+            bucket,
+            endpoint=endpoint,
+            region=region or "us-east-1",
+            virtual_hosted_style_request=addressing == "virtual" or (addressing is None and not endpoint),
+            client_options={
+                "allow_http": bool(endpoint and endpoint.startswith("http://")),
+                "connect_timeout": timedelta(seconds=connect_timeout),
+                "timeout": timedelta(seconds=read_timeout),
+            },
+            retry_config={
+                "max_retries": max_attempts - 1,
+                "retry_timeout": timedelta(seconds=read_timeout),
+                "backoff": {
+                    "init_backoff": timedelta(milliseconds=100),
+                    "max_backoff": timedelta(seconds=5),
+                    "base": 2,
+                },
+            },
+            # boto3's credentials chain; none found: obstore's own (environment, instance role), refused at first use
+            credential_provider=Boto3CredentialProvider(session) if session.get_credentials() else None,
         )
 
     @classmethod
@@ -113,16 +146,14 @@ class S3BlobStore:
     def put(self, key: str, data: bytes) -> None:
         name = self.object_key(key)
         with self._talking("put"):
-            if len(data) < self.transfer.multipart_threshold:  # one request: without the transfer manager's threads
-                self.client.put_object(  # (≈ 0.7 ms of CPU less per 100 KiB document, issue #18)
-                    Bucket=self.bucket, Key=name, Body=data, ContentType="application/octet-stream"
-                )
+            if len(data) < self.transfer.multipart_threshold:  # one request
+                obstore.put(self.objects, name, data, use_multipart=False, attributes={"Content-Type": OCTETS})
                 return
             self.client.upload_fileobj(
                 io.BytesIO(data),
                 self.bucket,
                 name,
-                ExtraArgs={"ContentType": "application/octet-stream"},
+                ExtraArgs={"ContentType": OCTETS},
                 Config=self.transfer,
             )
 
@@ -130,18 +161,15 @@ class S3BlobStore:
         name = self.object_key(key)
         with self._talking("get"):
             try:
-                answer = self.client.get_object(Bucket=self.bucket, Key=name)
-            except ClientError as exc:
-                if _code(exc) in MISSING:
-                    raise BlobNotFound(key) from None
-                raise
-            data: bytes = answer["Body"].read()
-        return data
+                return bytes(obstore.get(self.objects, name).bytes())
+            except FileNotFoundError:  # no such object — or no such bucket, which is the store's failure
+                self.client.head_bucket(Bucket=self.bucket)
+        raise BlobNotFound(key)
 
     def delete(self, key: str) -> None:
         name = self.object_key(key)
         with self._talking("delete"):
-            self.client.delete_object(Bucket=self.bucket, Key=name)  # a missing object is not an error in S3
+            obstore.delete(self.objects, name)  # a missing object is not an error in S3
 
     def exists(self, key: str) -> bool:
         return self.size_of(key) is not None
@@ -201,8 +229,8 @@ class S3BlobStore:
         becomes ``BlobStoreUnavailable``; the log names the operation and the cause, never a key or a body."""
         try:
             yield
-        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
-            cause = f"{type(exc).__name__} {_code(exc) or ''}".strip()
+        except (BotoCoreError, ClientError, S3UploadFailedError, ObstoreError, FileNotFoundError) as exc:
+            cause = f"{type(exc).__name__} {_code(exc) or ''}".strip()  # obstore's messages name the key: not logged
             logger.warning("stockage objet indisponible (%s sur %s) : %s", operation, self.bucket, cause)
             raise BlobStoreUnavailable(f"{operation}: {cause}") from exc
 
