@@ -16,6 +16,7 @@ from carnet.schema import metadata
 from carnet.storage.db import make_engine
 from carnet.storage.migrate import downgrade, upgrade
 from carnet.storage.partitions import in_models, in_models_object
+from carnet.vault.tables import Document
 from tests.support.databases import another_database
 
 
@@ -110,6 +111,69 @@ def test_0018_lists_the_emails_still_to_send_in_their_queue(database_url: str, t
             kept = dict(connection.execute(text("SELECT id, status FROM invitations")).all())
         engine.dispose()
         assert kept == {f"i-{key}": status for key, (_, status) in states.items()}
+
+
+def test_0019_lists_what_is_still_due_for_the_documents(database_url: str, tmp_path: Path) -> None:
+    """#18, TRC-3, VLT-6: after the upgrade, the documents whose patient is not yet told have a ``tell`` timer, those
+    kept for a consultation not yet revealed a ``reveal`` timer at their reveal; the others none."""
+    with another_database(database_url, tmp_path / "0018.sqlite3") as url:
+        upgrade(url, "0018")
+        engine = make_engine(url)
+        deposit = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        reveal = datetime(2026, 12, 31, 9, 0, tzinfo=UTC)
+        documents = {  # id: (notified_at, reveal_at, labels)
+            "told": (deposit, None, []),
+            "untold": (None, None, []),
+            "kept": (None, reveal, ["INVISIBLE_PATIENT"]),
+            "kept-told": (deposit, reveal, ["INVISIBLE_PATIENT"]),
+            "revealed": (deposit, None, []),
+        }
+        with engine.begin() as connection:
+            person = add_patient(connection, 0)
+            for key, (notified, reveal_at, labels) in documents.items():
+                connection.execute(
+                    insert(Document).values(
+                        id=key,
+                        patient_id=person,
+                        category="bio",
+                        type_system="http://loinc.org",
+                        type_code="11502-2",
+                        type_display="CR de biologie",
+                        title=key,
+                        mime_type="application/pdf",
+                        size=1,
+                        body_mac="m",
+                        blob_key=f"{key}b",
+                        confidentiality=labels,
+                        source="professional",
+                        author_kind="establishment",
+                        author_label="Laboratoire",
+                        document_date=deposit,
+                        created_at=deposit,
+                        notified_at=notified,
+                        reveal_at=reveal_at,
+                    )
+                )
+        engine.dispose()
+
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT document_id, kind, due_at FROM document_timers")).all()
+        engine.dispose()
+        due = {(key, kind): at if isinstance(at, datetime) else datetime.fromisoformat(at) for key, kind, at in rows}
+        assert {key: at.replace(tzinfo=at.tzinfo or UTC) for key, at in due.items()} == {
+            ("untold", "tell"): deposit,
+            ("kept", "tell"): deposit,  # the job puts it back to its two weeks when it meets it
+            ("kept", "reveal"): reveal,
+            ("kept-told", "reveal"): reveal,
+        }
+        downgrade(url, "0018")
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            assert "document_timers" not in inspect(connection).get_table_names()
+            assert connection.scalar(text("SELECT count(*) FROM documents")) == len(documents)
+        engine.dispose()
 
 
 def add_patient(connection: Connection, number: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from carnet.bootstrap import Services
 from carnet.hall.actors import Actor, ActorKind
@@ -14,7 +14,7 @@ from carnet.storage.types import utcnow
 from carnet.vault.model.documents import CONFIDENTIALITY_SYSTEM_FR
 from carnet.vault.service import documents as vault
 from carnet.vault.service import notifications
-from carnet.vault.tables import Document
+from carnet.vault.tables import Document, DocumentTimer
 from tests.conftest import csrf_of, outbox_messages
 from tests.support.actors import Actors, Feeders
 from tests.support.documents import document_entry, make_pdf, provide_bundle
@@ -79,6 +79,58 @@ def test_invisible_patient_documents_are_announced_after_two_weeks_and_revealed_
     with demo.db.unit_of_work() as db:
         page = vault.search(demo, db, me, feeders.patient_id, vault.SearchFilters())
         assert [d.title for d in page.documents] == ["Annonce"]
+
+
+INVISIBLE = [(CONFIDENTIALITY_SYSTEM_FR, "INVISIBLE_PATIENT")]
+
+
+def timers(services: Services) -> dict[str, int]:
+    with services.db.unit_of_work() as db:
+        return dict(db.execute(select(DocumentTimer.kind, func.count()).group_by(DocumentTimer.kind)).all())
+
+
+def test_documents_kept_for_a_consultation_never_hold_back_the_others(feeders: Feeders, demo: Services) -> None:
+    """#18: more documents kept for a consultation (told only at two weeks) than the job takes in one run do not stop
+    the patient from being told of a document deposited after them — the job reads only what is due."""
+    for n in range(3):
+        deposit(feeders, document_entry(feeders.ins, make_pdf(f"Annonce {n}"), title=f"Annonce {n}", labels=INVISIBLE))
+    deposit(feeders, document_entry(feeders.ins, make_pdf("Hémogramme"), title="Hémogramme"))
+    assert timers(demo) == {"tell": 4, "reveal": 3}
+    before = len(mails_to_patient(demo))
+    assert notifications.send_pending(demo, limit=2) == 1
+    body = mails_to_patient(demo)[-1].get_body(preferencelist=("plain",)).get_content()  # type: ignore[attr-defined]
+    assert len(mails_to_patient(demo)) == before + 1 and "Un nouveau document a été déposé" in body
+    assert timers(demo) == {"tell": 3, "reveal": 3}  # the one told is out of the queue; the others wait their turn
+    assert notifications.send_pending(demo, now=utcnow() + timedelta(days=15), limit=2) == 1  # two of the three…
+    assert notifications.send_pending(demo, now=utcnow() + timedelta(days=15), limit=2) == 1  # …then the third
+    assert timers(demo) == {"reveal": 3}
+    with demo.db.unit_of_work() as db:
+        assert vault.reveal_due(db, now=utcnow() + timedelta(days=31), limit=2) == 2
+        assert vault.reveal_due(db, now=utcnow() + timedelta(days=31), limit=2) == 1
+    assert timers(demo) == {}
+
+
+def test_a_document_no_longer_kept_for_a_consultation_is_told_at_the_next_run(feeders: Feeders, demo: Services) -> None:
+    """VLT-6: its author takes INVISIBLE_PATIENT off (FHIR PATCH) within the two weeks: the patient is told at once,
+    and it is not « revealed » later."""
+    deposit(feeders, document_entry(feeders.ins, make_pdf("Annonce"), title="Annonce", labels=INVISIBLE))
+    assert notifications.send_pending(demo) == 0
+    document_id = feeders.client.get(
+        "/fhir/DocumentReference",
+        params={"patient.identifier": f"urn:oid:1.2.250.1.213.1.4.8|{feeders.ins}"},
+        headers=feeders.lab,
+    ).json()["entry"][0]["resource"]["id"]
+    patch = [{"op": "replace", "path": "/securityLabel", "value": []}]
+    done = feeders.client.patch(
+        f"/fhir/DocumentReference/{document_id}",
+        json=patch,
+        headers={**feeders.lab, "Content-Type": "application/json-patch+json"},
+    )
+    assert done.status_code == 200, done.text
+    assert timers(demo) == {"tell": 1}
+    assert notifications.send_pending(demo) == 1
+    assert mails_to_patient(demo)[-1]["Subject"] == "Nouveau document dans votre espace santé"  # type: ignore[index]
+    assert timers(demo) == {}
 
 
 def test_the_patient_chooses_notifications_in_parametres_and_others_cannot(actors: Actors, demo: Services) -> None:

@@ -106,3 +106,22 @@ class DocumentTerm(Base):
     document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     term: Mapped[str] = mapped_column(String(24), primary_key=True)
     patient_id: Mapped[str] = mapped_column(String(36))
+
+
+class DocumentTimer(Base):
+    """What falls due for a document, and when: its patient told of it (``tell``, TRC-3 — at the deposit, or two weeks
+    later for a document kept for a consultation, INVISIBLE_PATIENT) or it shown to the patient (``reveal``, VLT-6: a
+    month after the deposit). The jobs' queue: they read it by due time and empty it as they go, and so never walk the
+    documents table, which grows with the country (issue #18). Written in the deposit's transaction."""
+
+    __tablename__ = "document_timers"
+    __table_args__ = (
+        Index("ix_document_timers_due", "kind", "due_at"),
+        ForeignKeyConstraint(
+            ["document_id", "patient_id"], ["documents.id", "documents.patient_id"], ondelete="CASCADE"
+        ),
+    )
+    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(36))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -39,7 +39,7 @@ from carnet.vault.model import documents as rules
 from carnet.vault.model.mhd_search import DocumentSearch
 from carnet.vault.model.search_terms import terms
 from carnet.vault.service import content, criteria
-from carnet.vault.tables import Document, DocumentTerm, Folder
+from carnet.vault.tables import Document, DocumentTerm, DocumentTimer, Folder
 
 NOT_FOUND = Decision(False, "Ce document n'existe pas ou ne vous est pas accessible.", "document_not_found")
 
@@ -301,7 +301,30 @@ def blind_terms(
 
 _INSERT_TERMS = insert(table_of(DocumentTerm))  # Core statements: no ORM bookkeeping on a deposit's hot path
 _INSERT_DOCUMENT = insert(table_of(Document))
+_INSERT_TIMERS = insert(table_of(DocumentTimer))
+TELL, REVEAL = "tell", "reveal"  # DocumentTimer.kind
 _DOCUMENT_COLUMNS = [(attribute.key, attribute.columns[0].key) for attribute in sa_inspect(Document).column_attrs]
+
+
+def timers_of(document: Document) -> list[dict[str, Any]]:
+    """What is still due for a document: its patient told (unless told already — or it is their own deposit), and its
+    reveal while it is kept for a consultation."""
+    due: list[tuple[str, datetime]] = []
+    kept = "INVISIBLE_PATIENT" in (document.confidentiality or [])
+    if document.notified_at is None:
+        due.append((TELL, document.created_at + timedelta(days=rules.INVISIBLE_PATIENT_NOTICE_DAYS if kept else 0)))
+    if kept and document.reveal_at is not None:
+        due.append((REVEAL, document.reveal_at))
+    return [
+        {"document_id": document.id, "kind": kind, "patient_id": document.patient_id, "due_at": at} for kind, at in due
+    ]
+
+
+def reschedule(db: Session, document: Document) -> None:
+    """The document's timers rewritten from what it now is (its labels changed)."""
+    db.execute(delete(DocumentTimer).where(DocumentTimer.document_id == document.id))
+    if rows := timers_of(document):
+        db.execute(_INSERT_TIMERS, rows)
 
 
 def insert_terms(db: Session, document: Document, blind: set[str]) -> None:
@@ -490,6 +513,8 @@ def write_rows(db: Session, actor: Actor, ready: Prepared) -> Document:
         _INSERT_DOCUMENT, {column: given[attribute] for attribute, column in _DOCUMENT_COLUMNS if attribute in given}
     )
     insert_terms(db, document, ready.blind)
+    if timers := timers_of(document):
+        db.execute(_INSERT_TIMERS, timers)
     if replaced is not None:
         replaced.status = DocumentStatus.SUPERSEDED
         changed(replaced)
@@ -848,6 +873,7 @@ def set_labels(db: Session, actor: Actor, document_id: str, labels: Iterable[str
     document.confidentiality = checked
     document.masked = "MASQUE_PS" in checked
     changed(document)
+    reschedule(db, document)
     audit.record(
         db,
         actor,
@@ -910,12 +936,35 @@ def delete_documents(services: Services, actor: Actor, document_ids: Sequence[st
     return len(keys)
 
 
-def reveal_due(db: Session, now: datetime | None = None) -> int:
+def due_documents(db: Session, kind: str, now: datetime, limit: int) -> list[Document]:
+    """The documents whose timer of this kind has fallen due, the longest due first; their timers taken out of the
+    queue (a job that keeps one for later, ``reschedule``s it)."""
+    due = list(
+        db.scalars(
+            select(Document)
+            .join(
+                DocumentTimer,
+                and_(DocumentTimer.document_id == Document.id, DocumentTimer.patient_id == Document.patient_id),
+            )
+            .where(DocumentTimer.kind == kind, DocumentTimer.due_at <= now)
+            .order_by(DocumentTimer.due_at)
+            .limit(limit)
+        )
+    )
+    if due:
+        db.execute(
+            delete(DocumentTimer).where(
+                DocumentTimer.kind == kind, DocumentTimer.document_id.in_([document.id for document in due])
+            )
+        )
+    return due
+
+
+def reveal_due(db: Session, now: datetime | None = None, limit: int = 5000) -> int:
     """VLT-6 job: INVISIBLE_PATIENT documents become visible one month after deposit."""
     now = now or utcnow()
-    due = db.scalars(select(Document).where(Document.reveal_at.is_not(None), Document.reveal_at <= now))
     count = 0
-    for document in due:
+    for document in due_documents(db, REVEAL, now, limit):
         if "INVISIBLE_PATIENT" in (document.confidentiality or []):
             document.confidentiality = [c for c in document.confidentiality if c != "INVISIBLE_PATIENT"]
             changed(document)

@@ -1,7 +1,9 @@
 """Telling patients that something happened (TRC-3, VLT-6), without any health data in the e-mail.
 
-The database is the queue: a new document has ``notified_at`` empty until the job has told (or,
-per the patient's settings, decided not to tell) its patient. Restarting loses nothing.
+The database is the queue: a new document has a ``tell`` timer (``DocumentTimer``, written with it) until the job has
+told (or, per the patient's settings, decided not to tell) its patient, and ``notified_at`` empty. The job reads only
+the timers due — never the documents table at large — so it costs the same with ten or ten million documents
+(issue #18). Restarting loses nothing.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
@@ -19,6 +20,7 @@ from carnet.people.service import preferences
 from carnet.people.tables import Patient
 from carnet.storage.types import utcnow
 from carnet.vault.model import documents as rules
+from carnet.vault.service import documents as vault
 from carnet.vault.tables import Document
 
 NEW_DOCUMENTS = (
@@ -35,20 +37,20 @@ RECORD_UPDATED = (
 )
 
 
-def _pending(db: Session, now: datetime) -> dict[str, list[Document]]:
-    rows = db.scalars(select(Document).where(Document.notified_at.is_(None)).order_by(Document.created_at).limit(5000))
+def _pending(db: Session, now: datetime, limit: int) -> dict[str, list[Document]]:
     by_patient: dict[str, list[Document]] = defaultdict(list)
-    for document in rows:
+    for document in vault.due_documents(db, vault.TELL, now, limit):
         by_patient[document.patient_id].append(document)
     return by_patient
 
 
-def send_pending(services: Services, now: datetime | None = None) -> int:
-    """One e-mail per patient for the documents deposited since the last run; returns e-mails sent."""
+def send_pending(services: Services, now: datetime | None = None, limit: int = 5000) -> int:
+    """One e-mail per patient for the documents deposited since the last run (at most ``limit`` documents, the longest
+    due first); returns e-mails sent."""
     now = now or utcnow()
     sent = 0
     with services.db.unit_of_work() as db:
-        for patient_id, docs in _pending(db, now).items():
+        for patient_id, docs in _pending(db, now, limit).items():
             patient = db.get(Patient, patient_id)
             wants = preferences.settings_of(db, patient_id).notify_documents
             visible = [d for d in docs if "INVISIBLE_PATIENT" not in (d.confidentiality or [])]
@@ -59,6 +61,9 @@ def send_pending(services: Services, now: datetime | None = None) -> int:
             ]
             for document in visible + notice_due:
                 document.notified_at = now
+            for document in docs:
+                if document.notified_at is None:  # kept for a consultation since its deposit: told at two weeks
+                    vault.reschedule(db, document)
             from_pros = [d for d in visible if d.source != "patient"]
             sent += family.notify_caregivers(services, db, patient_id, from_pros)  # FAM-3: caregivers are told too
             if patient is None or not patient.email or not wants:
