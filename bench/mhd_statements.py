@@ -7,7 +7,8 @@ sends each kind of request ``--requests`` times through the ASGI app (no network
 ITI-65 (one small PDF per bundle, by the lab), ITI-67 (first page, 50 per page) by the lab, her médecin
 traitant's software and an authorised pharmacist's software. Prints, per request: SQL statements sent
 (counted on the engine: deterministic) and CPU milliseconds of this process (``time.process_time``:
-less sensitive to other work than wall time, still sensitive to the processor's speed).
+less sensitive to other work than wall time, still sensitive to the processor's speed). With --database-url (a
+PostgreSQL server), a temporary database is created on that server and dropped at the end.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import event, select  # noqa: E402
+from tempdb import create_database, drop_database  # noqa: E402
 
 from carnet.bootstrap import build_services  # noqa: E402
 from carnet.config import Settings  # noqa: E402
@@ -70,7 +73,15 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="carnet-bench-"))
     os.environ.update({"CARNET_DATA_DIR": str(work), "CARNET_LOG_LEVEL": "WARNING", "CARNET_ARGON2_PROFILE": "test"})
-    settings = Settings(database_url=args.database_url) if args.database_url else Settings()
+    env: dict[str, str] = {}
+    name = create_database(args.database_url, env)  # a database of its own on that server, dropped at the end
+    try:
+        run(args, Settings(database_url=env["CARNET_DATABASE_URL"]) if name else Settings())
+    finally:
+        drop_database(args.database_url, name)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
     upgrade(settings.resolved_database_url)
     services = build_services(settings)
     statements = [0]
