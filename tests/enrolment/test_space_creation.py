@@ -8,11 +8,11 @@ import subprocess
 import sys
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from carnet.bootstrap import Services
 from carnet.enrolment.service import campaigns, opposition
-from carnet.enrolment.tables import Objection
+from carnet.enrolment.tables import Campaign, Objection
 from carnet.hall import audit
 from carnet.hall.actors import Actor, ActorKind
 from carnet.hall.tables import AuditEntry
@@ -90,6 +90,51 @@ def test_an_objection_after_the_six_weeks_explains_the_space_exists(services: Se
     assert opposition.object_online(services, code, person.ins, "14/03/1985").kind == "space_open"
     with services.db.unit_of_work() as db:
         assert db.scalar(select(Objection)) is None
+
+
+def campaign_of(services: Services) -> Campaign:
+    with services.db.unit_of_work() as db:
+        campaign = db.scalar(select(Campaign))
+        assert campaign is not None
+        return campaign
+
+
+def test_before_the_deadline_the_job_reads_no_invitation(services: Services) -> None:
+    """#18: the job walks a campaign's invitations only once its earliest deadline has come — not every minute."""
+    add_registered(services, 3, "2A", with_email=True)
+    campaigns.start_campaign(services, "2A", OPERATOR)
+    sent = utcnow()
+    campaigns.send_pending(services, now=sent)
+    statements: list[str] = []
+    event.listen(services.db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert campaigns.auto_create_spaces(services, now=sent + timedelta(days=30)) == 0
+    assert statements and not [s for s in statements if "invitations" in s]
+    assert campaigns.auto_create_spaces(services, now=sent + timedelta(days=50)) == 3
+    assert [s for s in statements if "invitations" in s]
+
+
+def test_a_long_walk_goes_on_at_the_next_run_and_ends_with_the_next_deadline(services: Services) -> None:
+    """#18: a region's walk spans several runs (here 2 invitations a transaction, no time left after one), each
+    resuming where the last stopped; a letter printed later is opened when its own deadline comes."""
+    people = add_registered(services, 6, "2A", with_email=True) + add_registered(services, 1, "2A", False, start=9)
+    campaigns.start_campaign(services, "2A", OPERATOR)
+    sent = utcnow()
+    assert campaigns.send_pending(services, now=sent).sent == 6
+    due = sent + timedelta(days=50)
+    opened = [campaigns.auto_create_spaces(services, now=due, chunk=2, seconds=0) for _ in range(5)]
+    # 7 invitations read 2 a run (the letter's among them, in id order): the 6 e-mails opened over 4 runs, each run
+    # resuming where the last stopped; the walk then ended, and the fifth run found nothing to walk
+    assert sum(opened) == 6 and max(opened) == 2 and opened[3:] in ([1, 0], [0, 0])
+    assert campaign_of(services).opening_due_at == due + timedelta(days=1)  # the letter not printed: seen tomorrow
+    assert status_of(services, people[-1].id) == "registered"
+    printed = due + timedelta(days=1)
+    campaigns.render_pending_letters(services, now=printed)
+    assert campaigns.auto_create_spaces(services, now=printed) == 0  # its own six weeks start at the printing
+    waiting = campaign_of(services).opening_due_at
+    assert waiting is not None and printed + timedelta(days=48) < waiting < printed + timedelta(days=51)
+    assert campaigns.auto_create_spaces(services, now=waiting) == 1
+    assert status_of(services, people[-1].id) == "active"
+    assert campaign_of(services).opening_due_at is None  # no one left waiting: the campaign is not walked again
 
 
 def carnet(services: Services, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, insert, inspect, text
+from sqlalchemy import Connection, insert, inspect, select, text
 
 from carnet.enrolment.tables import Campaign, Invitation
 from carnet.people.model.identifiers import nir_from_body
@@ -80,7 +80,10 @@ def test_0018_lists_the_emails_still_to_send_in_their_queue(database_url: str, t
         states = {"a": ("email", "pending"), "b": ("email", "sending"), "c": ("email", "sent")}
         states["d"] = ("letter", "pending")
         with engine.begin() as connection:
-            connection.execute(insert(Campaign).values(id="c1", departements=[], started_at=now, started_by="op"))
+            connection.execute(  # by its columns of then (the model has more now)
+                text("INSERT INTO campaigns (id, departements, started_at, started_by) VALUES ('c1', '[]', :at, 'op')"),
+                {"at": now},
+            )
             for number, (key, (channel, status)) in enumerate(states.items()):
                 person = add_patient(connection, number)
                 connection.execute(
@@ -174,6 +177,29 @@ def test_0019_lists_what_is_still_due_for_the_documents(database_url: str, tmp_p
             assert "document_timers" not in inspect(connection).get_table_names()
             assert connection.scalar(text("SELECT count(*) FROM documents")) == len(documents)
         engine.dispose()
+
+
+def test_0020_makes_every_campaign_due_for_the_space_opening_walk(database_url: str, tmp_path: Path) -> None:
+    """#18, ENR-3: after the upgrade each existing campaign is due at once (its start), its walk not begun."""
+    with another_database(database_url, tmp_path / "0019.sqlite3") as url:
+        upgrade(url, "0019")
+        engine = make_engine(url)
+        started = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO campaigns (id, departements, started_at, started_by) VALUES ('c1', '[]', :at, 'op')"),
+                {"at": started},
+            )
+        engine.dispose()
+        upgrade(url)
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            row = connection.execute(
+                select(Campaign.opening_due_at, Campaign.opening_cursor, Campaign.opening_next_at)
+            ).one()
+        engine.dispose()
+        assert tuple(row) == (started, "", None)
+        downgrade(url, "0019")
 
 
 def add_patient(connection: Connection, number: int) -> str:

@@ -19,13 +19,22 @@ from carnet.storage.types import UTCDateTime, new_id, utcnow
 
 
 class Campaign(Base):
-    """An invitation campaign over some départements (ENR-2)."""
+    """An invitation campaign over some départements (ENR-2).
+
+    ``opening_due_at``: when the space-opening job (ENR-3) must next walk the campaign's invitations — the earliest
+    objection deadline it may find past, NULL once no one is left waiting; ``opening_cursor``: how far the walk in
+    progress has gone (invitation ids in order), so that a region's walk spans several runs and a restart resumes it;
+    ``opening_next_at``: the earliest deadline still to come that this walk has met, the next ``opening_due_at``."""
 
     __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_opening", "opening_due_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     departements: Mapped[list[str]] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_by: Mapped[str] = mapped_column(String(200))
+    opening_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opening_cursor: Mapped[str] = mapped_column(String(36), default="", server_default="")
+    opening_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 LETTER_BATCHED = "letter_batch IS NOT NULL"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
+from carnet.enrolment.model.opposition import objection_deadline
 from carnet.enrolment.tables import Campaign, Invitation
 from carnet.hall.actors import Actor
 from carnet.hall.vocabulary import InvitationStatus
@@ -32,7 +33,12 @@ MOVED_TEXT = (
 def invite_moved_person(db: Session, services: Services, actor: Actor, patient: Patient) -> str:
     """The activation code of a moved person, sent; the channel (« email » or « courrier »)."""
     now = utcnow()
-    campaign = Campaign(id=new_id(), departements=[patient.departement] if patient.departement else [], started_at=now)
+    campaign = Campaign(
+        id=new_id(),
+        departements=[patient.departement] if patient.departement else [],
+        started_at=now,
+        opening_due_at=objection_deadline(now),
+    )
     campaign.started_by = f"Import d'archive ({actor.label})"[:200]
     db.add(campaign)
     db.flush()

@@ -26,7 +26,7 @@ from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
 from carnet.enrolment.model.opposition import can_object, date_fr, new_receipt_number, paris_day
 from carnet.enrolment.service import letters as pdf
-from carnet.enrolment.service.campaigns.creation import active_objection
+from carnet.enrolment.service.campaigns.creation import active_objection, rearm
 from carnet.enrolment.service.campaigns.printing import contact
 from carnet.enrolment.service.campaigns.queue import SERVICE_SPACE
 from carnet.enrolment.service.identify import (
@@ -157,9 +157,9 @@ def _withdraw(db: Session, actor: Actor, patient: Patient, invitation: Invitatio
         return Outcome("nothing_to_withdraw", patient.id, name, deadline=deadline, invited=invitation is not None)
     existing.withdrawn_at = now
     if patient.status == PatientStatus.OPPOSED:
-        patient.status = (
-            PatientStatus.REGISTERED
-        )  # created by the job once the period is over, or activated by the person
+        # created by the job once the period is over (its campaign walked again), or activated by the person
+        patient.status = PatientStatus.REGISTERED
+        rearm(db, invitation, now)
     audit.record(
         db,
         actor,

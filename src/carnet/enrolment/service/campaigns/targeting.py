@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from carnet.bootstrap import Services
 from carnet.enrolment.model import activation_codes as codes
+from carnet.enrolment.model.opposition import objection_deadline
 from carnet.enrolment.service.campaigns.queue import INSERT_PAGE, SERVICE_SPACE, CampaignError
 from carnet.enrolment.tables import Campaign, Invitation, QueuedEmail
 from carnet.hall import audit
@@ -84,7 +85,9 @@ def start_campaign(
         guard(db, actor, SERVICE_SPACE, Action.ENROLMENT_MANAGE, Resource("campaign"))
         if not db.scalar(select(_eligible(deps).exists())):
             raise CampaignError(_nobody_to_invite(db, deps))
-        campaign = Campaign(departements=deps, started_at=now, started_by=actor.label)
+        campaign = Campaign(
+            departements=deps, started_at=now, started_by=actor.label, opening_due_at=objection_deadline(now)
+        )
         db.add(campaign)
         db.flush()
         audit.record(
