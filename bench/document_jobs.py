@@ -14,10 +14,8 @@ Nothing is due: the figures are what the jobs cost at every run, forever, on a d
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,22 +25,14 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from sqlalchemy import text  # noqa: E402
-from tempdb import create_database, drop_database  # noqa: E402
+from tempdb import SERIES, carnet_services  # noqa: E402
 
-from carnet.bootstrap import build_services  # noqa: E402
-from carnet.config import Settings  # noqa: E402
-from carnet.storage.migrate import upgrade  # noqa: E402
 from carnet.vault.service import housekeeping, notifications  # noqa: E402
 
 BEFORE_TELL = "SELECT id FROM documents WHERE notified_at IS NULL ORDER BY created_at LIMIT 5000"
 BEFORE_REVEAL = "SELECT id FROM documents WHERE reveal_at IS NOT NULL AND reveal_at <= :now"
 
 
-SERIES = {  # the numbers 1..:n, as each database writes them
-    "postgresql": "SELECT generate_series(1, :n) AS i",
-    "sqlite": "SELECT value AS i FROM (WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s "
-    "WHERE value < :n) SELECT value FROM s)",
-}
 NOW = {"postgresql": "now()", "sqlite": "strftime('%Y-%m-%d %H:%M:%f+00:00', 'now')"}
 PATIENTS = (
     "INSERT INTO patients (id, ins, ins_oid, birth_name, first_names, birth_date, sex, birth_place, status, "
@@ -88,14 +78,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="carnet-bench-jobs-"))
-    env: dict[str, str] = {}
-    name = create_database(args.database_url, env)
-    os.environ.update({"CARNET_DATA_DIR": str(work), "CARNET_LOG_LEVEL": "WARNING"})
-    try:
-        settings = Settings(database_url=env["CARNET_DATABASE_URL"]) if name else Settings()
-        upgrade(settings.resolved_database_url)
-        services = build_services(settings)
+    with carnet_services(args.database_url, "carnet-bench-jobs-") as services:
         seconds = fill(services, args.documents, args.patients)
         print(f"{args.documents:,} documents told and revealed, {args.patients:,} people: filled in {seconds:.0f} s")
         db = services.db
@@ -110,9 +93,6 @@ def main() -> None:
         print(f"before 0019, what the reveal job read every 5 min:       {before_reveal:9.1f} ms")
         print(f"now, one run of the notifications job:                   {tell:9.1f} ms")
         print(f"now, one run of the reveal job:                          {reveal:9.1f} ms")
-        services.db.dispose()
-    finally:
-        drop_database(args.database_url, name)
 
 
 if __name__ == "__main__":

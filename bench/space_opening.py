@@ -14,9 +14,7 @@ has, and calls ``auto_create_spaces`` until it opens nothing more.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -26,20 +24,12 @@ sys.path.append(str(ROOT / "src"))  # after PYTHONPATH: an older version's src/ 
 sys.path.insert(0, str(ROOT / "bench"))
 
 from sqlalchemy import inspect, text  # noqa: E402
-from tempdb import create_database, drop_database  # noqa: E402
+from tempdb import SERIES, carnet_services  # noqa: E402
 
-from carnet.bootstrap import build_services  # noqa: E402
-from carnet.config import Settings  # noqa: E402
 from carnet.enrolment.model.opposition import objection_deadline  # noqa: E402
 from carnet.enrolment.service import campaigns  # noqa: E402
-from carnet.storage.migrate import upgrade  # noqa: E402
 from carnet.storage.types import utcnow  # noqa: E402
 
-SERIES = {  # the numbers 1..:n, as each database writes them
-    "postgresql": "SELECT generate_series(1, :n) AS i",
-    "sqlite": "SELECT value AS i FROM (WITH RECURSIVE s(value) AS (SELECT 1 UNION ALL SELECT value + 1 FROM s "
-    "WHERE value < :n) SELECT value FROM s)",
-}
 PATIENTS = (
     "INSERT INTO patients (id, ins, ins_oid, birth_name, first_names, birth_date, sex, birth_place, status, "
     "created_at) SELECT 'p' || i, 'INS' || i, '1.2.250.1.213.1.4.8', 'NOM', 'Anna', '1985-03-14', 'F', '2A004', "
@@ -82,14 +72,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="carnet-bench-opening-"))
-    env: dict[str, str] = {}
-    name = create_database(args.database_url, env)
-    os.environ.update({"CARNET_DATA_DIR": str(work), "CARNET_LOG_LEVEL": "WARNING"})
-    try:
-        settings = Settings(database_url=env["CARNET_DATABASE_URL"]) if name else Settings()
-        upgrade(settings.resolved_database_url)
-        services = build_services(settings)
+    with carnet_services(args.database_url, "carnet-bench-opening-") as services:
         sent = utcnow()
         deadline = objection_deadline(sent)
         seconds = fill(services, args.people, sent, deadline)
@@ -106,9 +89,6 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         rate = opened / elapsed if elapsed else 0.0
         print(f"after the deadline: {opened:,} spaces opened in {elapsed:.1f} s, {runs} run(s) ({rate:,.0f}/s)")
-        services.db.dispose()
-    finally:
-        drop_database(args.database_url, name)
 
 
 if __name__ == "__main__":
