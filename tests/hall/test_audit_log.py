@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from carnet.bootstrap import Services
 from carnet.hall import audit
@@ -107,3 +110,49 @@ def test_a_line_of_today_seen_in_a_transaction_rolled_back_is_not_taken_as_seen(
         assert audit.seen_today(db, other, "document.search", PATIENT)
         count = db.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.actor_id == other.id))
     assert count == 1
+
+
+def test_two_first_writers_of_a_new_chain_queue_and_neither_forks_it(services: Services) -> None:
+    """TRC-4: a chain's first entry writes its head in one statement; a second transaction that found no head either
+    (PostgreSQL: it has not seen the first one's uncommitted head) waits for the first, then follows it."""
+    new = "33333333-3333-4333-8333-333333333333"
+    first_wrote, commit_first = threading.Event(), threading.Event()
+    recorded: dict[str, audit.Recorded] = {}
+
+    def first() -> None:
+        with services.db.unit_of_work() as db:
+            recorded["first"] = audit.record(db, ACTOR, "space.view", patient_id=new)
+            first_wrote.set()
+            commit_first.wait(10)
+
+    def second() -> None:
+        with services.db.unit_of_work() as db:
+            recorded["second"] = audit.record(db, ACTOR, "space.view", patient_id=new)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert first_wrote.wait(10)
+    threads[1].start()
+    if not services.db.is_sqlite:  # the second waits on the first's new head (SQLite: on the writer's turn)
+        _wait_for_a_lock_wait(services)
+    commit_first.set()
+    for thread in threads:
+        thread.join(10)
+    assert (recorded["first"].seq, recorded["second"].seq) == (1, 2)
+    with services.db.unit_of_work() as db:
+        seqs = list(db.scalars(select(AuditEntry.seq).where(AuditEntry.chain == new).order_by(AuditEntry.seq)))
+        head = db.get(AuditHead, new)
+        _, breaks = audit.verify(db)
+    assert seqs == [1, 2] and head is not None and head.seq == 2 and breaks == []
+
+
+def _wait_for_a_lock_wait(services: Services) -> None:
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(1000):
+        with services.db.engine.connect() as connection:
+            if connection.execute(waiting).scalar():
+                return
+        time.sleep(0.01)
+    raise AssertionError("the second writer never waited for the first")

@@ -36,6 +36,15 @@ _ADVANCE = (
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
 _APPEND = insert(_ENTRIES)
+# A chain's first entry (a space opened, a stranger's first refused attempt): its head written already pointing at it,
+# unless a concurrent first writer made it first.
+_FIRST = {
+    name: dialect_insert(_HEADS)
+    .values(chain=bindparam("of_chain"), seq=1, hash=bindparam("new_hash"))
+    .on_conflict_do_nothing()
+    .returning(_HEADS.c.chain)
+    for name, dialect_insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 _SEEN = (
     select(_ENTRIES.c.seq)
     .where(
@@ -106,19 +115,15 @@ def record(
     """Append one entry to the patient's chain, inside ``db``'s current transaction.
 
     The head row is read locked first (the row lock on PostgreSQL; on SQLite the write lock every write transaction
-    begins with), so concurrent writers of one chain queue instead of forking it.
+    begins with), so concurrent writers of one chain queue instead of forking it. A new chain's head is inserted
+    already pointing at its first entry; a concurrent first writer's insert waits for it, finds it, and follows.
     """
     chain = patient_id or NO_PATIENT_CHAIN
     connection = db.connection()
     row = connection.execute(_HEAD, {"of_chain": chain}).first()
-    if row is None:  # first entry of this chain (a concurrent first writer makes the insert a no-op)
-        insert_fn = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        connection.execute(insert_fn(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
-        row = connection.execute(_HEAD, {"of_chain": chain}).one()
-    seq, prev_hash = row[0] + 1, row[1]
     fields: dict[str, Any] = {
         "chain": chain,
-        "seq": seq,
+        "seq": 1 if row is None else row[0] + 1,
         "at": utcnow(),
         "actor_kind": _acting_kind(db, actor, patient_id),
         "actor_id": actor.id,
@@ -131,10 +136,18 @@ def record(
         "reason": reason,
         "details": details or {},
     }
+    if row is None:
+        digest = entry_hash(GENESIS, fields)
+        if connection.execute(_FIRST[connection.dialect.name], {"of_chain": chain, "new_hash": digest}).first():
+            connection.execute(_APPEND, {**fields, "prev_hash": GENESIS, "hash": digest})
+            return Recorded(chain, 1, digest)
+        row = connection.execute(_HEAD, {"of_chain": chain}).one()  # a concurrent first writer committed before us
+        fields["seq"] = row[0] + 1
+    prev_hash = row[1]
     digest = entry_hash(prev_hash, fields)
     connection.execute(_APPEND, {**fields, "prev_hash": prev_hash, "hash": digest})
-    connection.execute(_ADVANCE, {"of_chain": chain, "new_seq": seq, "new_hash": digest})
-    return Recorded(chain, seq, digest)
+    connection.execute(_ADVANCE, {"of_chain": chain, "new_seq": fields["seq"], "new_hash": digest})
+    return Recorded(chain, fields["seq"], digest)
 
 
 def _chain_rows(db: Session, chain: str) -> Iterator[dict[str, Any]]:
