@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, any_, bindparam
+from sqlalchemy import Connection, Insert, Table, any_, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement
@@ -48,3 +49,25 @@ def among(column: Any, values: Sequence[Any], postgresql: bool) -> ColumnElement
     if not postgresql:
         return column.in_(values)
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def insert_spread(
+    connection: Connection, table: Table, common: dict[str, Any], column: str, values: Sequence[Any]
+) -> None:
+    """Insert one row per value of ``column``, every other column given by ``common`` (a document's index terms), in
+    the caller's transaction. PostgreSQL: one statement whatever the number of values (``unnest`` of one array
+    parameter) — psycopg's ``executemany`` pipelines one INSERT a row, 1.2 against 0.5 ms of CPU for 40 terms.
+    SQLite: one ``executemany``."""
+    if not values:
+        return
+    if connection.dialect.name != "postgresql":
+        connection.execute(insert(table), [{**common, column: value} for value in values])
+        return
+    connection.execute(_spread(table, tuple(common), column), {**common, column: list(values)})
+
+
+@cache
+def _spread(table: Table, common: tuple[str, ...], column: str) -> Insert:
+    spread = func.unnest(bindparam(column, type_=ARRAY(table.c[column].type)))
+    rows = select(*(bindparam(name, type_=table.c[name].type) for name in common), spread)
+    return insert(table).from_select([*common, column], rows)

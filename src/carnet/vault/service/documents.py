@@ -32,7 +32,7 @@ from carnet.hall.guard import AccessDenied, facts_for, guard, refuse
 from carnet.hall.policy import Action, Decision, Resource, Scope, author_keys, decide
 from carnet.hall.vocabulary import DocumentStatus
 from carnet.people.service import preferences
-from carnet.storage import keyring
+from carnet.storage import bulk, keyring
 from carnet.storage.base import table_of
 from carnet.storage.types import new_id, utcnow
 from carnet.vault.model import documents as rules
@@ -299,7 +299,7 @@ def blind_terms(
     return {keyring.blind_term(data_key, term) for term in [*terms(words), *forms]}
 
 
-_INSERT_TERMS = insert(table_of(DocumentTerm))  # Core statements: no ORM bookkeeping on a deposit's hot path
+_TERMS = table_of(DocumentTerm)  # Core statements: no ORM bookkeeping on a deposit's hot path
 _INSERT_DOCUMENT = insert(table_of(Document))
 _INSERT_TIMERS = insert(table_of(DocumentTimer))
 TELL, REVEAL = "tell", "reveal"  # DocumentTimer.kind
@@ -328,10 +328,8 @@ def reschedule(db: Session, document: Document) -> None:
 
 
 def insert_terms(db: Session, document: Document, blind: set[str]) -> None:
-    if blind:
-        db.execute(
-            _INSERT_TERMS, [{"document_id": document.id, "term": t, "patient_id": document.patient_id} for t in blind]
-        )
+    common = {"document_id": document.id, "patient_id": document.patient_id}
+    bulk.insert_spread(db.connection(), _TERMS, common, "term", sorted(blind))
 
 
 def _replaced(db: Session, actor: Actor, new: NewDocument) -> Document | None:
