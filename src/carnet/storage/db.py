@@ -156,6 +156,9 @@ class Database:
         # faster than SQLite's busy handler, which sleeps up to 100 ms between tries (issue #14: several server
         # processes on the embedded default).
         self._sqlite_lock = _WriterLock(self.engine.url.database) if self.is_sqlite else None
+        # PostgreSQL: a read needs no transaction of its own (READ COMMITTED takes a snapshot per statement anyway);
+        # without it, no BEGIN and no COMMIT round trip (issue #14: three reads for every ITI-65 deposit).
+        self._reads = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def is_sqlite(self) -> bool:
@@ -191,7 +194,7 @@ class Database:
         it neither queues on this process's writer lock nor takes the database's, so it never waits for a writer."""
         _units.reading = getattr(_units, "reading", 0) + 1
         try:
-            with self.sessions() as session, session.begin():
+            with self.sessions(bind=self._reads) as session, session.begin():
                 yield session
         finally:
             _units.reading -= 1
