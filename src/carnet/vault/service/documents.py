@@ -8,7 +8,6 @@ happen only after the commit.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import math
@@ -545,44 +544,65 @@ def _new(new: NewDocument) -> Resource:
     return Resource("document", new.id, source="new")
 
 
-def _deposit_keys(
-    services: Services, actor: Actor, batch: Sequence[NewDocument], patients: set[str]
-) -> tuple[dict[str, bytes], dict[str, bool]]:
-    """The policy's first word on a deposit, and each patient's data key and « masquer par défaut ». Usually a read
-    (the policy says yes, the keys exist): on SQLite it does not take the writer's turn. Otherwise the write
-    transaction: the refusal recorded in the history (``guard``), the missing keys created."""
+@dataclass(frozen=True)
+class FirstWord:
+    """The policy's yes to a deposit, read before its transaction, with each patient's data key and « masquer par
+    défaut »."""
+
+    keys: dict[str, bytes]
+    masks: dict[str, bool]
+
+
+def first_word(services: Services, db: Session, actor: Actor, batch: Sequence[NewDocument]) -> FirstWord | None:
+    """The policy's first word on a deposit and the patients' keys, read in ``db`` (a read: on SQLite it does not take
+    the writer's turn); None when the policy refuses or a key is still to create — the deposit's own transactions
+    then record the refusal or create the key."""
+    patients = {new.patient_id for new in batch}
+    facts = {pid: facts_for(db, actor, pid) for pid in patients}
+    if not all(
+        decide(actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new), facts[new.patient_id]).allowed
+        for new in batch
+    ):
+        return None
+    try:
+        keys = {pid: keyring.data_key(db, services.keyring, pid, create=False) for pid in patients}
+    except keyring.DataKeyMissing:
+        return None
+    return FirstWord(keys, {pid: preferences.masks_new_documents(db, pid) for pid in patients})
+
+
+def _deposit_keys(services: Services, actor: Actor, batch: Sequence[NewDocument]) -> FirstWord:
+    """Usually a read (``first_word``). Otherwise the write transaction: the refusal recorded in the history
+    (``guard``), the missing keys created."""
     with services.db.reading() as db:
-        facts = {pid: facts_for(db, actor, pid) for pid in patients}
-        allowed = all(
-            decide(actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new), facts[new.patient_id]).allowed
-            for new in batch
-        )
-        keys: dict[str, bytes] = {}
-        with contextlib.suppress(keyring.DataKeyMissing):
-            if allowed:
-                keys = {pid: keyring.data_key(db, services.keyring, pid, create=False) for pid in patients}
-        masks = {pid: preferences.masks_new_documents(db, pid) for pid in patients}
-    if not keys:
-        with services.db.unit_of_work() as db:
-            for new in batch:
-                guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new))
-            keys = {pid: keyring.data_key(db, services.keyring, pid) for pid in patients}
-    return keys, masks
+        known = first_word(services, db, actor, batch)
+    if known is not None:
+        return known
+    patients = {new.patient_id for new in batch}
+    with services.db.unit_of_work() as db:
+        for new in batch:
+            guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new))
+        keys = {pid: keyring.data_key(db, services.keyring, pid) for pid in patients}
+        return FirstWord(keys, {pid: preferences.masks_new_documents(db, pid) for pid in patients})
 
 
-def deposit_many(services: Services, actor: Actor, batch: Sequence[NewDocument]) -> list[Document]:
+def deposit_many(
+    services: Services, actor: Actor, batch: Sequence[NewDocument], known: FirstWord | None = None
+) -> list[Document]:
     """All or nothing; blobs of a failed batch are removed. Three steps, so that the transaction that writes the
     rows holds the database (SQLite has one writer) for the rows only: the checks and the policy's first word with
-    the patients' keys (a short transaction), then — outside any transaction, in parallel across server processes —
-    sealing, writing the bodies and computing the blind index, then the rows, the policy asked again, in one
-    transaction."""
+    the patients' keys (a short read, or ``known``, read by the caller in its own), then — outside any transaction,
+    in parallel across server processes — sealing, writing the bodies and computing the blind index, then the rows,
+    the policy asked again, in one transaction."""
     written: list[str] = []
     try:
         checks = [checked(actor, new) for new in batch]
-        patients = {new.patient_id for new in batch}
-        keys, masks = _deposit_keys(services, actor, batch, patients)
+        first = known or _deposit_keys(services, actor, batch)
         prepared = [
-            replace(prepare(services, keys[new.patient_id], actor, new, written, check), mask=masks[new.patient_id])
+            replace(
+                prepare(services, first.keys[new.patient_id], actor, new, written, check),
+                mask=first.masks[new.patient_id],
+            )
             for new, check in zip(batch, checks, strict=True)
         ]
         with services.db.unit_of_work() as db:

@@ -370,8 +370,9 @@ def provide(services: Services, actor: Actor, bundle: dict[str, Any]) -> list[Cr
     DocumentReference). ``MhdError`` lists what is wrong."""
     with services.db.reading() as db:  # look-ups only: the bodies are decoded and checked without the writer's turn
         parsed = _read_entries(db, actor, bundle)
+        known = vault.first_word(services, db, actor, parsed.documents)
     try:
-        stored = {d.id: d for d in vault.deposit_many(services, actor, parsed.documents)}
+        stored = {d.id: d for d in vault.deposit_many(services, actor, parsed.documents, known)}
     except rules.DocumentError as exc:
         raise _issue("invalid", exc.message, "Bundle") from exc
     at = min((d.created_at for d in stored.values()), default=datetime.now(UTC))
