@@ -236,8 +236,10 @@ class Database:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        """A read-only transaction for look-ups that write nothing (a bearer token at every API request): on SQLite
-        it neither queues on this process's writer lock nor takes the database's, so it never waits for a writer."""
+        """A read for look-ups that write nothing (a bearer token at every API request): on SQLite a read-only
+        transaction that neither queues on this process's writer lock nor takes the database's, so it never waits for
+        a writer; on PostgreSQL no transaction at all (each statement commits by itself): nothing may be written in
+        it."""
         _units.reading = getattr(_units, "reading", 0) + 1
         try:
             with self.sessions(bind=self._reads) as session, session.begin():
