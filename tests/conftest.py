@@ -74,15 +74,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         upgrade(url)
         yield url
         return
-    if _pg_problem:
-        pytest.skip(f"PostgreSQL injoignable — exécution PostgreSQL NON faite ({_pg_problem[0]})")
-    name = f"carnet_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL)
-    try:
+    for url in postgresql_database("carnet_test"):
         upgrade(url)
         yield url
+
+
+def postgresql_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (named ``prefix`` and a random suffix), dropped when the generator ends; the
+    test is skipped — loudly, and an error in CI — when PostgreSQL is unreachable."""
+    if _pg_problem:
+        pytest.skip(f"PostgreSQL injoignable — exécution PostgreSQL NON faite ({_pg_problem[0]})")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL)
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

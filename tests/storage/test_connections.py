@@ -4,9 +4,7 @@ is replaced before use — the request that takes it gets a new one, not an erro
 
 from __future__ import annotations
 
-import re
 import time
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -15,23 +13,15 @@ from sqlalchemy import text
 
 from carnet.storage import db as storage
 from carnet.storage.db import Database
-from tests.conftest import PG_ADMIN_URL, _pg_problem
+from tests.conftest import PG_ADMIN_URL, postgresql_database
 
 
 @pytest.fixture
 def database() -> Iterator[Database]:
-    if _pg_problem:
-        pytest.skip(f"PostgreSQL injoignable — exécution PostgreSQL NON faite ({_pg_problem[0]})")
-    name = f"carnet_conn_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database = Database(re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL))
-    try:
+    for url in postgresql_database("carnet_conn"):
+        database = Database(url)
         yield database
-    finally:
         database.dispose()
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _backend(database: Database) -> int:

@@ -4,14 +4,11 @@ Every test here runs on a database of its own, created at revision 0015 and drop
 
 from __future__ import annotations
 
-import re
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -22,7 +19,7 @@ from carnet.schema import metadata
 from carnet.storage.db import make_engine
 from carnet.storage.migrate import downgrade, upgrade
 from carnet.storage.partitions import PARTITIONS, Rebuild, in_models, in_models_object, rebuild_online
-from tests.conftest import PG_ADMIN_URL, _pg_problem
+from tests.conftest import postgresql_database
 
 GROWING = [
     "documents",
@@ -52,18 +49,9 @@ def at_0015() -> Iterator[str]:
 
 
 def _postgresql_at_0015() -> Iterator[str]:
-    if _pg_problem:
-        pytest.skip(f"PostgreSQL injoignable — exécution PostgreSQL NON faite ({_pg_problem[0]})")
-    name = f"carnet_part_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = re.sub(r"/[^/]*$", f"/{name}", PG_ADMIN_URL)
-    try:
+    for url in postgresql_database("carnet_part"):
         upgrade(url, "0015")
         yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _entry(chain: str, seq: int, reason: str) -> dict[str, object]:
