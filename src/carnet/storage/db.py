@@ -89,7 +89,7 @@ def _ping_when_in_doubt(engine: Engine) -> None:
     ``IDLE_PING_SECONDS`` (a firewall's idle cut, a failover), or the server sent it something meanwhile — a restart
     or ``pg_terminate_backend`` sends an error, then closes the socket —, seen by polling its socket, without a round
     trip. SQLAlchemy's ``pool_pre_ping`` pings at every checkout: one round trip a transaction, four an ITI-65 deposit
-    (6 % of its CPU, issue #14). A dead connection found is replaced, as ``pool_pre_ping`` does; one that dies while
+    (8 % of its CPU, issue #14). A dead connection found is replaced, as ``pool_pre_ping`` does; one that dies while
     in use fails its request, with or without the ping."""
 
     @event.listens_for(engine, "checkin")
