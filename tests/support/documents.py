@@ -8,7 +8,20 @@ import os
 import uuid
 from typing import Any
 
+from carnet.vault.model.documents import CONFIDENTIALITY_SYSTEM_HL7
+
 INS_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+IDNPS = "urn:oid:1.2.250.1.71.4.2.1"
+IDNST = "urn:oid:1.2.250.1.71.4.2.2"
+CLASS = "urn:oid:1.2.250.1.213.1.1.4.1"
+FORMAT = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode"
+FACILITY = "https://mos.esante.gouv.fr/NOS/TRE_R02-SecteurActivite/FHIR/TRE-R02-SecteurActivite"
+SETTING = "https://mos.esante.gouv.fr/NOS/TRE_R38-SpecialiteOrdinale/FHIR/TRE-R38-SpecialiteOrdinale"
+PDSM = "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/PDSm_ComprehensiveDocumentReference"
+LAB_FINESS = "2B0000020"  # the lab's software (an establishment)
+AUTHOR_RPPS = "10009999999"  # the biologist the lab's report names (contained Practitioner)
 
 
 def make_pdf(text: str, padding: int = 0) -> bytes:
@@ -126,3 +139,86 @@ def provide_bundle(*documents: list[dict[str, Any]]) -> dict[str, Any]:
             *entries,
         ],
     }
+
+
+def full_reference(ins: str, body: bytes, binary_url: str, **changes: Any) -> dict[str, Any]:
+    """A DocumentReference as the ANS PDSm profile fills it (Comprehensive metadata), every element used."""
+    reference: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "id": "doc-1",
+        "meta": {"profile": [PDSM]},
+        "contained": [
+            {
+                "resourceType": "Practitioner",
+                "id": "biologiste",
+                "identifier": [{"system": IDNPS, "value": f"8{AUTHOR_RPPS}"}],
+                "name": [{"family": "SANTUCCI", "given": ["Lucia"]}],
+            },
+            {
+                "resourceType": "PractitionerRole",
+                "id": "auteur",
+                "practitioner": {"reference": "#biologiste"},
+                "organization": {"identifier": {"system": IDNST, "value": f"1{LAB_FINESS}"}},
+            },
+            {
+                "resourceType": "Patient",
+                "id": "patient-source",
+                "identifier": [{"system": INS_SYSTEM, "value": ins}],
+                "name": [{"family": "SANTONI", "given": ["Marie-Ange"]}],
+                "gender": "female",
+                "birthDate": "1985-03-14",
+            },
+        ],
+        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:1.2.250.1.999.{uuid.uuid4().int}"},
+        "identifier": [{"use": "official", "system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"}],
+        "status": "current",
+        "type": {"coding": [{"system": LOINC, "code": "11502-2", "display": "CR d'examens biologiques"}]},
+        "category": [{"coding": [{"system": CLASS, "code": "10", "display": "Compte rendu"}]}],
+        "subject": {"identifier": {"system": INS_SYSTEM, "value": ins}},
+        "date": "2024-03-05T10:00:00+01:00",
+        "author": [{"reference": "#auteur"}],
+        "description": "Bilan lipidique",
+        "securityLabel": [{"coding": [{"system": CONFIDENTIALITY_SYSTEM_HL7, "code": "N", "display": "normal"}]}],
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "application/pdf",
+                    "language": "fr-FR",
+                    "url": binary_url,
+                    "size": len(body),
+                    "hash": base64.b64encode(hashlib.sha1(body, usedforsecurity=False).digest()).decode(),
+                    "title": "Bilan lipidique du 5 mars 2024",
+                    "creation": "2024-03-05T09:30:00+01:00",
+                },
+                "format": {"system": FORMAT, "code": "urn:ihe:lab:xd-lab:2008", "display": "CR de biologie"},
+            }
+        ],
+        "context": {
+            "event": [{"coding": [{"system": SNOMED, "code": "252150008", "display": "Bilan lipidique"}]}],
+            "period": {"start": "2024-03-04T08:00:00+01:00", "end": "2024-03-04T09:00:00+01:00"},
+            "facilityType": {"coding": [{"system": FACILITY, "code": "SA29", "display": "Laboratoire"}]},
+            "practiceSetting": {"coding": [{"system": SETTING, "code": "SM05", "display": "Biologie médicale"}]},
+            "sourcePatientInfo": {"reference": "#patient-source"},
+        },
+    }
+    for key, value in changes.items():
+        if value is None:
+            reference.pop(key, None)
+        else:
+            reference[key] = value
+    return reference
+
+
+def entries(reference: dict[str, Any], body: bytes, binary_url: str, mime: str = "application/pdf") -> list[Any]:
+    return [
+        {
+            "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+            "resource": reference,
+            "request": {"method": "POST", "url": "DocumentReference"},
+        },
+        {
+            "fullUrl": binary_url,
+            "resource": {"resourceType": "Binary", "contentType": mime, "data": base64.b64encode(body).decode()},
+            "request": {"method": "POST", "url": "Binary"},
+        },
+    ]

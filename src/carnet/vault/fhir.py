@@ -3,11 +3,12 @@
 
 Each route authenticates the system (``fhir_actor`` with the SMART v2 scope it needs), checks the format asked for
 (FHIR JSON, or 406: ``carnet.fhir.formats``), parses the request as FHIR (the bundle's structure by the
-fhir.resources models, the search parameters by ``carnet.vault.model.mhd_search``), calls one use case of
-``carnet.vault.service.mhd`` and serialises what it returns — a deposited DocumentReference as it was sent, every
-address from the configured base URL, ``ETag`` and ``meta.versionId`` from the document's version. Any problem
-means nothing is written, and the answer is an OperationOutcome listing every issue. A document that does not exist
-and one the system may not read get the same 404.
+fhir.resources models unless ``carnet.vault.model.mhd_shape`` recognises its usual shape, the search parameters by
+``carnet.vault.model.mhd_search``), calls one use case of ``carnet.vault.service.mhd`` and serialises what it
+returns — a deposited DocumentReference as it was sent, every address from the configured base URL, ``ETag`` and
+``meta.versionId`` from the document's version. Any problem means nothing is written, and the answer is an
+OperationOutcome listing every issue. A document that does not exist and one the system may not read get the same
+404.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from carnet.fhir.problems import Problem, structure_issues
 from carnet.fhir.search import InputError, instant, is_fhir_id
 from carnet.hall.actors import Actor
 from carnet.hall.guard import AccessDenied
-from carnet.vault.model import mhd_search
+from carnet.vault.model import mhd_search, mhd_shape
 from carnet.vault.model.fhir_map import document_reference, submission_set
 from carnet.vault.service import mhd
 from carnet.vault.service.documents import NOT_FOUND, DocumentNotFound, SearchFilters
@@ -77,11 +78,14 @@ def _without_payloads(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_structure(raw: dict[str, Any]) -> None:
-    """An ITI-65 bundle as FHIR: a Bundle the R4B models accept, of type transaction (``Problem`` otherwise)."""
+    """An ITI-65 bundle as FHIR: a Bundle the R4B models accept, of type transaction (``Problem`` otherwise). One of
+    the usual shape is recognised without building the models (``mhd_shape``, issue #14); the models decide the
+    rest and name every fault."""
     if raw.get("resourceType") != "Bundle":
         raise Problem([("structure", "La ressource envoyée doit être un Bundle.", "Bundle")])
     try:
-        Bundle.model_validate(_without_payloads(raw))
+        if not mhd_shape.plainly_valid(raw):
+            Bundle.model_validate(_without_payloads(raw))
     except ValidationError as exc:
         raise Problem(structure_issues(exc, "Bundle")) from exc
     except (ValueError, TypeError, LookupError, RecursionError) as exc:  # an entry's resourceType of no FHIR type
