@@ -22,6 +22,7 @@ from carnet.identity.tables import AccessToken, ApiClient
 from carnet.people.model.identifiers import validate_finess, validate_rpps
 from carnet.people.model.professions import profession_label
 from carnet.people.tables import Establishment, Professional
+from carnet.storage.base import columns, table_of
 from carnet.storage.types import utcnow
 
 TOKEN_LIFETIME = timedelta(hours=1)
@@ -128,25 +129,26 @@ def request_token(services: Services, client_id: str, client_secret: str, scope:
         return issue_token(db, client_id, client_secret, scope)
 
 
-_GRANT = (  # one query per FHIR request: the token, its client, and whom the client acts for
+_T, _C, _P, _E = columns(AccessToken), columns(ApiClient), columns(Professional), columns(Establishment)
+_GRANT = (  # one query per FHIR request: the token, its client, and whom the client acts for (Core: issue #14)
     select(
-        AccessToken.scope,
-        AccessToken.expires_at,
-        ApiClient.id,
-        ApiClient.revoked_at,
-        Professional.id,
-        Professional.rpps,
-        Professional.first_name,
-        Professional.last_name,
-        Professional.profession_code,
-        Establishment.id,
-        Establishment.name,
-        Establishment.finess,
+        _T.scope,
+        _T.expires_at,
+        _C.id,
+        _C.revoked_at,
+        _P.id,
+        _P.rpps,
+        _P.first_name,
+        _P.last_name,
+        _P.profession_code,
+        _E.id,
+        _E.name,
+        _E.finess,
     )
-    .join(ApiClient, ApiClient.id == AccessToken.client_id)
-    .outerjoin(Professional, Professional.id == ApiClient.professional_id)
-    .outerjoin(Establishment, Establishment.id == ApiClient.establishment_id)
-    .where(AccessToken.token_hash == bindparam("hash"))
+    .join_from(table_of(AccessToken), table_of(ApiClient), _C.id == _T.client_id)
+    .outerjoin(table_of(Professional), _P.id == _C.professional_id)
+    .outerjoin(table_of(Establishment), _E.id == _C.establishment_id)
+    .where(_T.token_hash == bindparam("hash"))
 )
 
 

@@ -80,6 +80,10 @@ _PATIENTS = columns(Patient)
 _SUBJECT = select(_PATIENTS.id, _PATIENTS.ins, _PATIENTS.ins_oid, _PATIENTS.status)
 _BY_INS = _SUBJECT.where(_PATIENTS.ins == bindparam("ins"))
 _BY_ID = _SUBJECT.where(_PATIENTS.id == bindparam("id"))  # the FHIR statements are built once (issue #14)
+_DOCUMENTS = columns(Document)
+_MASTER_TAKEN = select(_DOCUMENTS.id).where(
+    _DOCUMENTS.patient_id == bindparam("patient"), _DOCUMENTS.master_identifier == bindparam("master")
+)
 
 
 def patient_for(db: Session, subject: dict[str, Any] | None, path: str) -> Subject:
@@ -325,9 +329,7 @@ def _document(
     rules.check_body(body, mime, rules.MHD_TYPES)
     rules.check_confidentiality(labels)
     master = (resource.get("masterIdentifier") or {}).get("value")
-    if master and db.scalar(
-        select(Document.id).where(Document.patient_id == patient.id, Document.master_identifier == master)
-    ):
+    if master and db.execute(_MASTER_TAKEN, {"patient": patient.id, "master": master}).first():
         raise _issue("duplicate", "Un document avec ce masterIdentifier a déjà été déposé.", f"{path}.masterIdentifier")
     kept = mhd_metadata.keep(resource, body, path)
     return vault.NewDocument(
