@@ -96,18 +96,7 @@ def document_entry(
         reference["securityLabel"] = [{"coding": [{"system": system, "code": code}]} for system, code in labels]
     if replaces:
         reference["relatesTo"] = [{"code": "replaces", "target": {"reference": f"DocumentReference/{replaces}"}}]
-    return [
-        {
-            "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-            "resource": reference,
-            "request": {"method": "POST", "url": "DocumentReference"},
-        },
-        {
-            "fullUrl": binary_url,
-            "resource": {"resourceType": "Binary", "contentType": mime, "data": base64.b64encode(body).decode()},
-            "request": {"method": "POST", "url": "Binary"},
-        },
-    ]
+    return entries(reference, body, binary_url, mime)
 
 
 def provide_bundle(*documents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -210,6 +199,7 @@ def full_reference(ins: str, body: bytes, binary_url: str, **changes: Any) -> di
 
 
 def entries(reference: dict[str, Any], body: bytes, binary_url: str, mime: str = "application/pdf") -> list[Any]:
+    """A DocumentReference's two bundle entries: itself, and the Binary its attachment's url names."""
     return [
         {
             "fullUrl": f"urn:uuid:{uuid.uuid4()}",

@@ -123,6 +123,14 @@ _PRIMITIVES: dict[str, Callable[[Any], bool]] = {
 # ------------------------------------------------------------------ the elements an MHD deposit uses (FHIR R4)
 # A type: its elements, each « type » or « type[] » (repeating); the required ones end with « ! ».
 
+_PERSON = {  # a Practitioner's or a Patient's elements that the contained resources use
+    "identifier": "Identifier[]",
+    "active": "boolean",
+    "name": "HumanName[]",
+    "telecom": "ContactPoint[]",
+    "gender": "code",
+    "birthDate": "date",
+}
 _TYPES: dict[str, dict[str, str]] = {
     "Coding": {"system": "uri", "version": "string", "code": "code", "display": "string", "userSelected": "boolean"},
     "CodeableConcept": {"coding": "Coding[]", "text": "string"},
@@ -215,14 +223,7 @@ _TYPES: dict[str, dict[str, str]] = {
     },
     "Binary": {"contentType": "code!", "securityContext": "Reference", "data": "payload"},
     # the resources a DocumentReference contains (its author, the patient as the source knew them)
-    "Practitioner": {
-        "identifier": "Identifier[]",
-        "active": "boolean",
-        "name": "HumanName[]",
-        "telecom": "ContactPoint[]",
-        "gender": "code",
-        "birthDate": "date",
-    },
+    "Practitioner": _PERSON,
     "PractitionerRole": {
         "identifier": "Identifier[]",
         "active": "boolean",
@@ -232,14 +233,7 @@ _TYPES: dict[str, dict[str, str]] = {
         "specialty": "CodeableConcept[]",
         "telecom": "ContactPoint[]",
     },
-    "Patient": {
-        "identifier": "Identifier[]",
-        "active": "boolean",
-        "name": "HumanName[]",
-        "telecom": "ContactPoint[]",
-        "gender": "code",
-        "birthDate": "date",
-    },
+    "Patient": _PERSON,
     "Organization": {
         "identifier": "Identifier[]",
         "active": "boolean",
