@@ -217,16 +217,19 @@ class Database:
         Work that must survive a rollback (the audit entry of a refused access) registers a callback in
         ``session.info["after_rollback"]``; it runs in a fresh transaction once the rollback is done.
         """
-        with self._sqlite_lock or nullcontext(), _opened():
+        with _opened():
             session = self.sessions()
             try:
-                with session.begin():
+                # SQLite: the writer's turn is held from BEGIN to COMMIT (or ROLLBACK) only; the session is closed
+                # and its connection returned to the pool after it is given back (issue #14: with 8 clients the turn
+                # is what every deposit queues for).
+                with self._sqlite_lock or nullcontext(), session.begin():
                     yield session
             except BaseException:
                 survivors = session.info.pop("after_rollback", [])
                 session.close()
                 if survivors:
-                    with self.sessions() as again, again.begin():
+                    with self._sqlite_lock or nullcontext(), self.sessions() as again, again.begin():
                         for callback in survivors:
                             callback(again)
                 raise

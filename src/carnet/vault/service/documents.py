@@ -365,19 +365,16 @@ def _check_folder(db: Session, actor: Actor, new: NewDocument) -> None:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A document checked, sealed and written to the blob store, its index terms computed — the CPU and disk work
-    of a deposit, done before the transaction (``deposit_many``) so that it holds its lock for the rows only."""
+    """A document checked, sealed and written to the blob store, its rows built — the CPU and disk work of a deposit,
+    done before the transaction (``deposit_many``) so that it holds the writer's turn for the statements only
+    (issue #14: with 8 clients on SQLite, that turn is what deposits queue for)."""
 
     new: NewDocument
     doc_type: rules.DocumentType
-    mime: str
-    labels: list[str]
-    mac: str
-    title: str
-    metadata_sealed: bytes | None
-    preview_mime_type: str | None
-    blind: set[str]
-    mask: bool | None = None  # the person's « masquer par défaut » when read before the transaction (VLT-5)
+    document: Document  # the row to insert, as a plain record (outside any session): callers only read it
+    values: dict[str, Any]  # its columns' values
+    blind: set[str]  # its index terms (keyed hashes)
+    timers: list[dict[str, Any]]
 
 
 def checked(actor: Actor, new: NewDocument) -> tuple[rules.DocumentType, str, list[str]]:
@@ -417,10 +414,13 @@ def prepare(
     new: NewDocument,
     written: list[str],
     check: tuple[rules.DocumentType, str, list[str]],
+    mask: bool,
 ) -> Prepared:
-    """Check, seal and write the body (and the preview of a CDA document), compute the blind index; ``written``
-    collects the blob keys for clean-up."""
+    """Check, seal and write the body (and the preview of a CDA document), compute the blind index and build the
+    rows — ``mask``: the person's « masquer par défaut » (VLT-5); ``written`` collects the blob keys for clean-up."""
     doc_type, mime, labels = check  # ``checked``'s answer
+    if mask:
+        labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
     preview = content.unwrap_cda(new.body) if mime in {"text/xml", "application/xml"} else None
     if preview is not None and preview.mime_type not in rules.PREVIEWABLE:
         preview = None
@@ -433,24 +433,43 @@ def prepare(
         text = content.extract_text(text_source.body, text_source.mime_type)
     finally:
         writing.result()  # written (or its error raised) before anything else: no blob is left behind a failure
-    return Prepared(
-        new=new,
-        doc_type=doc_type,
+    document = _row(
+        actor,
+        new,
+        doc_type,
         mime=mime,
         labels=labels,
-        mac=hmac.new(data_key, new.body, hashlib.sha256).hexdigest(),
         title=title,
+        mac=hmac.new(data_key, new.body, hashlib.sha256).hexdigest(),
         metadata_sealed=keyring.seal(data_key, orjson.dumps(new.sent), metadata_aad(new.id))
         if new.sent is not None
         else None,
         preview_mime_type=preview.mime_type if preview is not None else None,
+    )
+    given = vars(document)  # the attributes set (a column left out gets its default, as with the ORM)
+    return Prepared(
+        new=new,
+        doc_type=doc_type,
+        document=document,
+        values={column: given[attribute] for attribute, column in _DOCUMENT_COLUMNS if attribute in given},
         blind=blind_terms(data_key, title, doc_type.display, actor.label, text, new.index),
+        timers=timers_of(document),
     )
 
 
-def _row(actor: Actor, ready: Prepared, labels: list[str]) -> Document:
+def _row(
+    actor: Actor,
+    new: NewDocument,
+    doc_type: rules.DocumentType,
+    *,
+    mime: str,
+    labels: list[str],
+    title: str,
+    mac: str,
+    metadata_sealed: bytes | None,
+    preview_mime_type: str | None,
+) -> Document:
     now = utcnow()
-    new, doc_type = ready.new, ready.doc_type
     return Document(
         id=new.id,
         patient_id=new.patient_id,
@@ -464,14 +483,14 @@ def _row(actor: Actor, ready: Prepared, labels: list[str]) -> Document:
         class_code=new.class_code,
         format_system=new.format_system,
         format_code=new.format_code,
-        title=ready.title,
-        mime_type=ready.mime,
+        title=title,
+        mime_type=mime,
         size=len(new.body),
-        body_mac=ready.mac,
+        body_mac=mac,
         blob_key=blob_key_of(new.id),
-        preview_blob_key=blob_key_of(new.id, "p") if ready.preview_mime_type else None,
-        preview_mime_type=ready.preview_mime_type,
-        metadata_sealed=ready.metadata_sealed,
+        preview_blob_key=blob_key_of(new.id, "p") if preview_mime_type else None,
+        preview_mime_type=preview_mime_type,
+        metadata_sealed=metadata_sealed,
         confidentiality=labels,
         masked="MASQUE_PS" in labels,
         author_label=actor.label,
@@ -493,25 +512,16 @@ def _row(actor: Actor, ready: Prepared, labels: list[str]) -> Document:
 
 def write_rows(db: Session, actor: Actor, ready: Prepared) -> Document:
     """The rows of a prepared document, in the caller's transaction: the policy's decision, the version it replaces,
-    its folder, the person's « masquer par défaut », the document, its index terms and its history line."""
-    new = ready.new
-    labels = ready.labels
-    mask = ready.mask if ready.mask is not None else preferences.settings_of(db, new.patient_id).mask_new_documents
-    if mask:
-        labels = rules.check_confidentiality([*labels, "MASQUE_PS"])
+    its folder, the document, its index terms and its history line."""
+    new, document = ready.new, ready.document
     guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new))
     replaced = _replaced(db, actor, new)
     _check_folder(db, actor, new)
-    document = _row(actor, ready, labels)
-    # The row and its terms by Core statements (issue #14: the ORM's unit of work cost a deposit about 0.3 ms); the
-    # object answered is then a plain record of what was written, outside the session — callers only read it.
-    given = vars(document)  # the attributes set (a column left out gets its default, as with the ORM)
-    db.execute(
-        _INSERT_DOCUMENT, {column: given[attribute] for attribute, column in _DOCUMENT_COLUMNS if attribute in given}
-    )
+    # The row and its terms by Core statements (issue #14: the ORM's unit of work cost a deposit about 0.3 ms).
+    db.execute(_INSERT_DOCUMENT, ready.values)
     insert_terms(db, document, ready.blind)
-    if timers := timers_of(document):
-        db.execute(_INSERT_TIMERS, timers)
+    if ready.timers:
+        db.execute(_INSERT_TIMERS, ready.timers)
     if replaced is not None:
         replaced.status = DocumentStatus.SUPERSEDED
         changed(replaced)
@@ -537,7 +547,8 @@ def deposit(services: Services, db: Session, actor: Actor, new: NewDocument, wri
     check = checked(actor, new)
     guard(db, actor, new.patient_id, Action.DOCUMENT_DEPOSIT, _new(new))
     data_key = keyring.data_key(db, services.keyring, new.patient_id)
-    return write_rows(db, actor, prepare(services, data_key, actor, new, written, check))
+    mask = preferences.masks_new_documents(db, new.patient_id)
+    return write_rows(db, actor, prepare(services, data_key, actor, new, written, check, mask))
 
 
 def _new(new: NewDocument) -> Resource:
@@ -599,10 +610,7 @@ def deposit_many(
         checks = [checked(actor, new) for new in batch]
         first = known or _deposit_keys(services, actor, batch)
         prepared = [
-            replace(
-                prepare(services, first.keys[new.patient_id], actor, new, written, check),
-                mask=first.masks[new.patient_id],
-            )
+            prepare(services, first.keys[new.patient_id], actor, new, written, check, first.masks[new.patient_id])
             for new, check in zip(batch, checks, strict=True)
         ]
         with services.db.unit_of_work() as db:

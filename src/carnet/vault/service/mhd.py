@@ -10,7 +10,6 @@ Whether a patient's space can be used is the policy's answer; which documents a 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import re
@@ -120,16 +119,22 @@ class _Parsed:
     binaries: dict[str, str] = field(default_factory=dict)  # a Binary's fullUrl → the document it holds
 
 
+def _strict_b64(data: str) -> bytes:
+    """Strict base64 (``base64.b64decode(validate=True)``), decoded from the string as it is: no ASCII copy of a
+    body first (issue #14: a 140 KB Binary, 0.5 → 0.3 ms)."""
+    return binascii.a2b_base64(data, strict_mode=True)
+
+
 def _decode(data: str, path: str) -> bytes:
     try:
-        return base64.b64decode(data, validate=True)
+        return _strict_b64(data)
     except (binascii.Error, ValueError) as exc:
         raise _issue("invalid", "Contenu base64 invalide.", path) from exc
 
 
 def _b64(value: str) -> bytes:
     try:
-        return base64.b64decode(value, validate=True)
+        return _strict_b64(value)
     except (binascii.Error, ValueError):
         return b""
 
