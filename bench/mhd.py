@@ -66,6 +66,20 @@ def carnet(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def bench_bundles(patients: list[str], count: int) -> list[str]:
+    """``count`` ITI-65 bundles as JSON, one 100 KiB PDF each, to ``patients`` (INS) in turn; each bundle's
+    masterIdentifier is ``urn:uuid:MASTER-ID``, to be replaced by a fresh UUID at every send."""
+    pdf = pdf_of_size(100 * 1024)
+    return [
+        json.dumps(
+            provide_bundle(
+                document_entry(patients[i % len(patients)], pdf, title=f"Bilan {i}", master="urn:uuid:MASTER-ID")
+            )
+        )
+        for i in range(count)
+    ]
+
+
 def populate(env: dict[str, str], patients: int, documents: int) -> tuple[str, list[str]]:
     """Demo data + many patients (bulk SQL) + one patient with many small documents (through the vault)."""
     carnet(env, "demo")
@@ -267,15 +281,7 @@ def main() -> None:
                 return {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
 
             headers = token_headers(lab)
-            pdf = pdf_of_size(100 * 1024)
-            bodies = [
-                json.dumps(
-                    provide_bundle(
-                        document_entry(others[i % len(others)], pdf, title=f"Bilan {i}", master="urn:uuid:MASTER-ID")
-                    )
-                )
-                for i in range(64)
-            ]
+            bodies = bench_bundles(others, 64)
 
             def provide(conn: http.client.HTTPConnection) -> int:
                 body = random.choice(bodies).replace("MASTER-ID", str(uuid.uuid4()), 1)

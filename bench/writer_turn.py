@@ -13,7 +13,6 @@ With 8 clients on 2 server processes the turn is held about 90 % of the time (do
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -26,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from bench.mhd import pdf_of_size  # noqa: E402
+from bench.mhd import bench_bundles  # noqa: E402
 from bench.tempdb import carnet_services  # noqa: E402
-from tests.support.documents import document_entry, provide_bundle  # noqa: E402
 
 
 class TimedTurn:
@@ -116,15 +114,7 @@ def main() -> None:
             patients = list(db.scalars(select(Patient.ins).where(Patient.status == "active").limit(20)))
         with services.db.unit_of_work() as db:
             token = clients.issue_token(db, lab.client_id, lab.client_secret, None)[0]
-        pdf = pdf_of_size(100 * 1024)
-        bodies = [
-            json.dumps(
-                provide_bundle(
-                    document_entry(patients[i % len(patients)], pdf, title=f"Bilan {i}", master="urn:uuid:MASTER-ID")
-                )
-            )
-            for i in range(32)
-        ]
+        bodies = bench_bundles(patients, 32)
         run(services, token, bodies, 1, 2)  # warm-up
         print(f"ITI-65 in one process, to {len(patients)} demo patients, embedded default ({args.seconds:.0f} s each):")
         for threads in (int(n) for n in args.threads.split(",")):
